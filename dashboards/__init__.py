@@ -1,0 +1,1 @@
+"""Templates and static files of the web UI; Grafana dashboards and Prometheus rules for users of those."""

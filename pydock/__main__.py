@@ -1,0 +1,3 @@
+from pydock.cli import main
+
+main()

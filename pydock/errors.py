@@ -1,0 +1,60 @@
+"""The one error hierarchy of pydock.
+
+Library code raises these; the CLI maps them to Docker's exit codes and prints one line.
+"""
+
+from __future__ import annotations
+
+
+class PydockError(Exception):
+    """Base of every error pydock raises on purpose. `exit_code` follows Docker's convention."""
+
+    exit_code = 125
+
+
+class UsageError(PydockError):
+    """A flag, option or argument is malformed or out of range."""
+
+
+class NotFoundError(PydockError):
+    """A container, image, volume or other named object does not exist."""
+
+
+class ConflictError(PydockError):
+    """A name is in use, an image is in use, a container is in the wrong state."""
+
+
+class ImageError(PydockError):
+    """An image or archive is unreadable or unsafe (for example a path escaping the root)."""
+
+
+class RuntimeFailure(PydockError):
+    """A syscall or the kernel refused something while making or running a container."""
+
+
+class CommandNotInvokable(PydockError):
+    """The container's command exists but cannot be executed (Docker's 126)."""
+
+    exit_code = 126
+
+
+class CommandNotFound(PydockError):
+    """The container's command does not exist in its root filesystem (Docker's 127)."""
+
+    exit_code = 127
+
+
+class LogOptError(UsageError):
+    """A `--log-opt` key or value is not valid for the chosen driver; the message names it."""
+
+
+class CgroupError(PydockError):
+    """Reading or writing a cgroup file failed; the message names the path."""
+
+
+class ConfigError(PydockError):
+    """A configuration file (daemon.json, collector.yml, rule files) is invalid; names file and line."""
+
+
+class NeedsRootError(PydockError):
+    """The operation needs root (namespaces, cgroups, mounts)."""

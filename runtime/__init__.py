@@ -1,0 +1,1 @@
+"""The container runtime: records and state, images, rootfs, namespaces, cgroups, the shim, lifecycle."""
