@@ -7,7 +7,7 @@ driver knows about its container; `LogDriver` is the small protocol every driver
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -53,6 +53,9 @@ class ReadConfig:
     since_ns: int = 0
     until_ns: int = 0  # 0: no bound
     follow: bool = False
+    # While following: tells whether the writer has finished (the container stopped). Following
+    # then ends once everything written is read. None: follow until the caller stops iterating.
+    done: Callable[[], bool] | None = None
 
 
 @runtime_checkable

@@ -58,3 +58,20 @@ class ConfigError(PydockError):
 
 class NeedsRootError(PydockError):
     """The operation needs root (namespaces, cgroups, mounts)."""
+
+
+class StorageError(PydockError):
+    """The collector's TSDB cannot open, read or write its database; the message names the path."""
+
+
+class PromQLError(PydockError):
+    """A PromQL expression does not parse (`column` is its 1-based column) or cannot be evaluated.
+
+    `kind` follows Prometheus's API `errorType`: "bad_data" for parse and argument errors (HTTP 400),
+    "execution" for errors found while evaluating, such as many-to-many matching (HTTP 422).
+    """
+
+    def __init__(self, message: str, column: int | None = None, kind: str = "bad_data") -> None:
+        super().__init__(message)
+        self.column = column
+        self.kind = kind

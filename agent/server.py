@@ -1,0 +1,138 @@
+"""The agent's HTTP server: /metrics, /healthz, and the container stats API (docs/internals.md §4).
+
+`create_app(settings)` builds a FastAPI app around one `Sampler`, so every route reads through the
+same cache: concurrent scrapes within `cache_seconds` share one read. A bearer token, when set,
+protects every route except /healthz.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from .dockerstats import cpu_percent, docker_stats, memory_usage_limit
+from .exporter import collect_series
+from .exposition import render
+from .host import HostPaths, system_cpu_usage_ns
+from .sampler import Entry, Sampler, Snapshot
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    state_root: Path
+    host: HostPaths = field(default_factory=HostPaths)
+    cache_seconds: float = 1.0
+    token: str | None = None
+    foreign: bool = True  # also report other runtimes' containers found in the cgroup tree
+
+
+def create_app(settings: AgentSettings, sampler: Sampler | None = None) -> FastAPI:
+    sampler = sampler or Sampler(settings.state_root, settings.host, cache_seconds=settings.cache_seconds,
+                                 foreign=settings.foreign)
+    app = FastAPI(title="pydock agent", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.settings = settings
+    app.state.sampler = sampler
+
+    def authorized(request: Request) -> None:
+        if settings.token is None:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), settings.token.encode()):
+            raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metrics", dependencies=[Depends(authorized)])
+    def metrics(request: Request) -> Response:
+        body, content_type = render(collect_series(sampler.snapshot()), request.headers.get("accept"))
+        return Response(body, media_type=content_type)
+
+    @app.get("/api/v1/containers", dependencies=[Depends(authorized)])
+    def containers() -> dict[str, Any]:
+        snap = sampler.snapshot()
+        return {"timestamp": snap.timestamp, "errors": list(snap.errors),
+                "containers": [_summary(e, snap, sampler.previous) for e in snap.entries]}
+
+    @app.get("/api/v1/containers/{ref}/stats", dependencies=[Depends(authorized)])
+    def stats(ref: str, stream: bool = Query(True), one_shot: bool = Query(False, alias="one-shot")) -> Response:
+        snap = sampler.snapshot()
+        entry = snap.find(ref)
+        if entry is None:
+            raise HTTPException(404, f"No such container: {ref}")
+        if not stream:
+            proc = sampler.host.proc
+            if one_shot:
+                body = docker_stats(entry, snap.system_cpu_ns, snap.machine, None, 0)
+            else:  # Docker waits for a second sample so that CPU % means something
+                pre, pre_system = sampler.read_target(entry.target), system_cpu_usage_ns(proc)
+                time.sleep(1.0)
+                cur, system = sampler.read_target(entry.target), system_cpu_usage_ns(proc)
+                body = docker_stats(cur, system, snap.machine, pre, pre_system)
+            return Response(json.dumps(body), media_type="application/json")
+        return StreamingResponse(_stream(sampler, entry, snap), media_type="application/json")
+
+    return app
+
+
+def _stream(sampler: Sampler, entry: Entry, snap: Snapshot) -> Iterator[bytes]:
+    """One JSON object a second, each carrying the previous one's CPU figures as precpu_stats."""
+    pre: Entry | None = None
+    pre_system = 0
+    while True:
+        cur = sampler.read_target(entry.target)
+        system = system_cpu_usage_ns(sampler.host.proc)
+        if cur.stats is None and cur.error is None:
+            return  # the container stopped
+        yield (json.dumps(docker_stats(cur, system, snap.machine, pre, pre_system)) + "\n").encode()
+        pre, pre_system = cur, system
+        time.sleep(1.0)
+
+
+def _summary(e: Entry, snap: Snapshot, prev: Snapshot | None) -> dict[str, Any]:
+    t = e.target
+    s = e.stats
+    pre = prev.find(t.id or t.container_id) if prev is not None and (t.id or t.container_id) else None
+    out: dict[str, Any] = {
+        "id": t.container_id, "cgroup": t.id, "name": t.name, "image": t.image, "runtime": t.runtime,
+        "state": t.state or ("running" if s is not None else None), "labels": t.labels, "error": e.error,
+    }
+    if s is None:
+        return out
+    elapsed = s.timestamp - pre.stats.timestamp if pre is not None and pre.stats is not None else 0.0
+    ps = pre.stats if pre is not None and elapsed > 0 else None
+
+    def rate(now: int, before: int | None) -> float | None:
+        return (now - before) / elapsed if before is not None and elapsed > 0 else None
+
+    usage, limit = memory_usage_limit(s, snap.machine)
+    out["cpu"] = {
+        "usage_seconds": s.cpu.usage_ns / 1e9 if s.cpu else None,
+        "percent": cpu_percent(s, snap.system_cpu_ns, ps, prev.system_cpu_ns if prev else 0, snap.machine.cpu_cores),
+        "throttled_periods": s.cpu.throttled_periods if s.cpu else None,
+    }
+    out["memory"] = {"usage": s.memory.usage if s.memory else None, "working_set": usage,
+                     "limit": s.memory.limit if s.memory else None,
+                     "percent": usage / limit * 100.0 if limit else None}
+    rx, tx = sum(i.rx_bytes for i in s.network), sum(i.tx_bytes for i in s.network)
+    rd, wr = sum(d.read_bytes for d in s.blkio), sum(d.write_bytes for d in s.blkio)
+    prx = sum(i.rx_bytes for i in ps.network) if ps else None
+    ptx = sum(i.tx_bytes for i in ps.network) if ps else None
+    prd = sum(d.read_bytes for d in ps.blkio) if ps else None
+    pwr = sum(d.write_bytes for d in ps.blkio) if ps else None
+    out["network"] = {"rx_bytes": rx, "tx_bytes": tx, "rx_bytes_per_second": rate(rx, prx),
+                      "tx_bytes_per_second": rate(tx, ptx)}
+    out["blkio"] = {"read_bytes": rd, "write_bytes": wr, "read_bytes_per_second": rate(rd, prd),
+                    "write_bytes_per_second": rate(wr, pwr)}
+    out["pids"] = s.pids.current if s.pids else None
+    return out

@@ -1,0 +1,313 @@
+"""The agent's log shipper: tails every container log on the host and pushes it to the collector.
+
+At least once and in order per container. For each container the shipper reads its log files oldest
+first (rotated, compressed, then active) from the offsets in its checkpoint, POSTs one gzip NDJSON
+batch (internals §4), and moves the checkpoint only after the collector's 2xx, writing it atomically
+(temp file, fsync, rename, fsync of the directory). A crash anywhere re-sends at most the batch in
+flight, which the collector drops as duplicates by (container, file_id, offset).
+
+File identity survives rotation and compression: a file is known by a hash of its first bytes
+(decompressed), and its `file_id` on the wire is `<dev>:<inode>:<head hash>` as first seen (the
+inode alone is reused by rotation), so `x-json.log` renamed to `x-json.log.1` and
+then compressed to `x-json.log.1.gz` (a new inode) is still the same logical file at the same offset.
+Back-pressure: one batch is in memory at a time; while the collector is slow or down the shipper
+simply falls behind on disk and retries with backoff.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from pydock.logdrivers.base import LogMessage
+from pydock.logdrivers.rotate import gzip_extra
+
+log = logging.getLogger("pydock.agent.shipper")
+
+HEAD_BYTES = 512  # bytes hashed to recognise a file after it is renamed or compressed
+FORGET_AFTER_S = 600.0  # a vanished file's entry is kept this long (it may reappear compressed)
+
+
+def _log_files(record_dir: Path, log_type: str) -> list[Path]:
+    from pydock.logdrivers import files
+
+    return files.log_files(record_dir, log_type)
+
+
+def _iter_records(path: Path, offset: int) -> Iterator[tuple[LogMessage, int]]:
+    from pydock.logdrivers import files
+
+    return files.iter_file_records(path, offset)
+
+
+@dataclass(frozen=True)
+class ContainerLogs:
+    id: str
+    name: str
+    dir: Path
+    log_type: str
+
+
+def discover(containers_dir: Path) -> list[ContainerLogs]:
+    """Every container under the state root whose config names a log driver with files to read."""
+    out: list[ContainerLogs] = []
+    try:
+        entries = sorted(os.scandir(containers_dir), key=lambda e: e.name)
+    except FileNotFoundError:
+        return out
+    for e in entries:
+        try:
+            with open(os.path.join(e.path, "config.json"), "rb") as f:
+                cfg = json.load(f)
+        except (OSError, ValueError):
+            continue  # being created or removed: next round
+        log_type = ((cfg.get("HostConfig") or {}).get("LogConfig") or {}).get("Type") or "json-file"
+        if log_type == "none":
+            continue
+        out.append(ContainerLogs(cfg.get("Id") or e.name, str(cfg.get("Name", "")).lstrip("/"), Path(e.path),
+                                 log_type))
+    return out
+
+
+def _head(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        start = f.read(2)
+        f.seek(0)
+        if start == b"\x1f\x8b":
+            try:
+                with gzip.open(f) as g:
+                    return g.read(HEAD_BYTES)
+            except (OSError, EOFError):
+                return b""  # still being written by the compressor
+        return f.read(HEAD_BYTES)
+
+
+def _file_id(path: Path) -> str | None:
+    """dev:inode; for a compressed file the identity of the plain file it was made from, which
+    pydock's rotation records in the gzip header (Docker's files lack it: then the gz's own)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    extra = gzip_extra(path)
+    if extra and "dev" in extra and "ino" in extra:
+        return f"{extra['dev']}:{extra['ino']}"
+    return f"{st.st_dev}:{st.st_ino}"
+
+
+def _sig(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()[:20]
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+class Checkpoint:
+    """{container_id: [{"file_id", "sig", "sig_len", "offset", "seen"}]} persisted as one JSON file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.containers: dict[str, list[dict[str, Any]]] = {}
+        try:
+            data = json.loads(path.read_bytes())
+            self.containers = data.get("containers", {})
+        except FileNotFoundError:
+            pass
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(self.path, json.dumps({"version": 1, "containers": self.containers}).encode())
+
+    def match(self, cid: str, head: bytes) -> dict[str, Any] | None:
+        for ent in self.containers.get(cid, []):
+            n = ent["sig_len"]
+            if len(head) >= n and _sig(head[:n]) == ent["sig"]:
+                return ent
+        return None
+
+
+class PushError(Exception):
+    """The collector did not acknowledge a batch (network error or non-2xx); the batch is retried."""
+
+
+class Shipper:
+    def __init__(
+        self,
+        containers_dir: Path,
+        collector_url: str,
+        checkpoint_path: Path,
+        token: str = "",
+        host: str = "",
+        batch_lines: int = 5000,
+        batch_bytes: int = 4 << 20,
+        poll_s: float = 0.25,
+        timeout_s: float = 30.0,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self.containers_dir = containers_dir
+        self.url = collector_url.rstrip("/") + "/api/v1/logs/push"
+        self.checkpoint = Checkpoint(checkpoint_path)
+        self.host = host or socket.gethostname()
+        self.batch_lines = batch_lines
+        self.batch_bytes = batch_bytes
+        self.poll_s = poll_s
+        headers = {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.client = client or httpx.Client(timeout=timeout_s)
+        self.headers = headers
+        self._rr = 0
+        self.shipped = 0
+        self.failures = 0
+
+    # One round: build at most one batch, push it, then move the checkpoint.
+    def ship_once(self) -> int:
+        containers = discover(self.containers_dir)
+        if not containers:
+            return 0
+        self._rr = (self._rr + 1) % len(containers)
+        order = containers[self._rr:] + containers[: self._rr]  # no container starves the others
+        lines: list[bytes] = []
+        size = 0
+        moves: list[tuple[dict[str, Any], int]] = []
+        new_entries = False
+        now = time.time()
+        live = {c.id for c in containers}
+        for c in order:
+            if len(lines) >= self.batch_lines or size >= self.batch_bytes:
+                break
+            try:
+                paths = _log_files(c.dir, c.log_type)
+            except OSError:
+                continue
+            for i, path in enumerate(paths):
+                try:
+                    head = _head(path)
+                except OSError:
+                    continue  # rotated away between listing and opening
+                if not head:
+                    continue
+                ent = self.checkpoint.match(c.id, head)
+                if ent is None:
+                    if len(head) < HEAD_BYTES and i < len(paths) - 1:
+                        continue  # an older file still being compressed: its head is not whole yet
+                    fid = _file_id(path)
+                    if fid is None:
+                        continue
+                    sig = _sig(head)
+                    # Rotation reuses inodes (the active file often gets the inode of the one just
+                    # compressed away): the head's hash keeps two files with one inode apart.
+                    ent = {"file_id": f"{fid}:{sig[:12]}", "sig": sig, "sig_len": len(head), "offset": 0,
+                           "seen": now}
+                    # Known before anything of it is sent: if the push is stored but its answer is
+                    # lost, the re-send carries the same file_id even if the file is compressed meanwhile.
+                    self.checkpoint.containers.setdefault(c.id, []).append(ent)
+                    new_entries = True
+                ent["seen"] = now
+                start = ent["offset"]
+                end = start
+                try:
+                    for msg, off in _iter_records(path, start):
+                        rec = {
+                            "host": self.host,
+                            "container_id": c.id,
+                            "container_name": c.name,
+                            "stream": msg.source,
+                            "time_ns": msg.timestamp_ns,
+                            "line": msg.line.decode("utf-8", "replace"),
+                            "file_id": ent["file_id"],
+                            "offset": off,
+                        }
+                        b = json.dumps(rec, ensure_ascii=False).encode()
+                        lines.append(b)
+                        size += len(b) + 1
+                        end = off
+                        if len(lines) >= self.batch_lines or size >= self.batch_bytes:
+                            break
+                except (OSError, EOFError) as e:
+                    log.debug("reading %s: %s", path, e)
+                if end != start:
+                    moves.append((ent, end))
+                if len(lines) >= self.batch_lines or size >= self.batch_bytes:
+                    break
+        if new_entries:
+            self.checkpoint.save()
+        if lines:
+            self._push(b"\n".join(lines) + b"\n")
+        for ent, off in moves:
+            ent["offset"] = off
+        self._forget(live, now)
+        if lines:
+            self.checkpoint.save()
+        self.shipped += len(lines)
+        return len(lines)
+
+    def _forget(self, live: set[str], now: float) -> None:
+        for cid in list(self.checkpoint.containers):
+            ents = [e for e in self.checkpoint.containers[cid] if now - e.get("seen", now) < FORGET_AFTER_S]
+            if cid not in live and not ents:
+                del self.checkpoint.containers[cid]
+            else:
+                self.checkpoint.containers[cid] = ents
+
+    def _push(self, payload: bytes) -> None:
+        body = gzip.compress(payload, compresslevel=1)
+        try:
+            resp = self.client.post(self.url, content=body, headers=self.headers)
+        except httpx.HTTPError as e:
+            raise PushError(f"push to {self.url}: {e}") from e
+        if resp.status_code // 100 != 2:
+            raise PushError(f"push to {self.url}: HTTP {resp.status_code}: {resp.text[:200]}")
+
+    def run(self, stop: threading.Event) -> None:
+        """Ship until `stop` is set: immediately again while there is a backlog, with capped
+        exponential backoff while the collector does not acknowledge."""
+        backoff = 0.0
+        while not stop.is_set():
+            try:
+                n = self.ship_once()
+                backoff = 0.0
+            except PushError as e:
+                self.failures += 1
+                backoff = min(max(backoff * 2, 0.25), 5.0)
+                log.warning("%s; retrying in %.2fs", e, backoff)
+                stop.wait(backoff)
+                continue
+            if n < self.batch_lines:
+                stop.wait(self.poll_s)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def start_background(shipper: Shipper) -> tuple[threading.Thread, threading.Event]:
+    """Run `shipper` in a daemon thread; set the returned event to stop it (then join the thread)."""
+    stop = threading.Event()
+    t = threading.Thread(target=shipper.run, args=(stop,), name="log-shipper", daemon=True)
+    t.start()
+    return t, stop

@@ -1,0 +1,1 @@
+"""HTTP APIs of the collector, one router per area (internals §7)."""

@@ -1,0 +1,280 @@
+"""Log API of the collector: the agent's push endpoint, search, and live tail as server-sent events.
+
+`POST /api/v1/logs/push` takes gzip NDJSON (internals §4) and answers 2xx only after the store's
+commit is durable: that answer is the agent's acknowledgement, after which it moves its checkpoint.
+`GET /api/v1/logs/query` and `GET /api/v1/logs/tail` share the filters of `LogQuery`.
+Access (`access_guard`): push needs the token whenever one is configured, and a token is required when
+the collector listens beyond loopback; reads can be put behind the token or basic auth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gzip
+import hmac
+import json
+import re
+import zlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from pydock.errors import UsageError
+from pydock.units import rfc3339_nano, timestamp
+
+from ..logstore import BadQueryError, LogQuery, LogRecord, LogStore
+
+router = APIRouter()
+
+MAX_BODY = 64 << 20  # decompressed bytes in one push; the agent sends far smaller batches
+TAIL_POLL_S = 0.25
+_FIELDS = ("host", "container_id", "container_name", "stream", "time_ns", "line", "file_id", "offset")
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may do what. `token`: bearer token for push/admin (and reads when `read_auth == "token"`);
+    `read_auth`: "none", "token" or "basic"; `basic_users`: user -> password for basic auth."""
+
+    token: str = ""
+    read_auth: str = "none"
+    basic_users: tuple[tuple[str, str], ...] = ()
+
+
+def access_from_settings(settings: Any) -> Access:
+    """Reads `token`, `token_file`, `read_auth`, `basic_auth` ("user:password") from the collector's
+    settings when present; an absent attribute means the default."""
+    token = getattr(settings, "token", "") or ""
+    token_file = getattr(settings, "token_file", None)
+    if not token and token_file:
+        with open(token_file, encoding="utf-8") as f:
+            token = f.read().strip()
+    basic = getattr(settings, "basic_auth", "") or ""
+    users: tuple[tuple[str, str], ...] = ()
+    if basic:
+        user, _, pw = str(basic).partition(":")
+        users = ((user, pw),)
+    return Access(token=token, read_auth=getattr(settings, "read_auth", "none") or "none", basic_users=users)
+
+
+def _access(request: Request) -> Access:
+    acc = getattr(request.app.state, "access", None)
+    if acc is None:
+        acc = access_from_settings(getattr(request.app.state, "settings", None))
+        request.app.state.access = acc
+    return acc
+
+
+def _bearer_ok(request: Request, token: str) -> bool:
+    auth = request.headers.get("authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode()):
+        return True
+    return False
+
+
+def _basic_ok(request: Request, users: tuple[tuple[str, str], ...]) -> bool:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        user, _, pw = base64.b64decode(value.strip()).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return any(hmac.compare_digest(user, u) and hmac.compare_digest(pw.encode(), p.encode()) for u, p in users)
+
+
+def require_write(request: Request) -> None:
+    """Push and admin routes: the bearer token whenever one is configured."""
+    acc = _access(request)
+    if acc.token and not _bearer_ok(request, acc.token):
+        raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+
+
+def require_read(request: Request) -> None:
+    """Read routes (queries, tail, pages): open, or behind the token or basic auth."""
+    acc = _access(request)
+    if acc.read_auth == "token" and acc.token and not _bearer_ok(request, acc.token):
+        raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    if acc.read_auth == "basic" and not (
+        _basic_ok(request, acc.basic_users) or (acc.token and _bearer_ok(request, acc.token))
+    ):
+        raise HTTPException(401, "authentication required", headers={"WWW-Authenticate": 'Basic realm="pydock"'})
+
+
+def get_logstore(request: Request) -> LogStore:
+    return request.app.state.logstore  # type: ignore[no-any-return]
+
+
+def parse_push(body: bytes, encoding: str = "") -> list[LogRecord]:
+    """Decode one push body (gzip NDJSON; plain NDJSON is accepted too) into records, validating each."""
+    if encoding.lower() == "gzip" or body[:2] == b"\x1f\x8b":
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            raw = d.decompress(body, MAX_BODY + 1)
+        except zlib.error as e:
+            raise UsageError(f"body is not valid gzip: {e}") from e
+        if len(raw) > MAX_BODY or d.unconsumed_tail:
+            raise UsageError(f"body over {MAX_BODY} bytes once decompressed")
+        if not d.eof:
+            raise UsageError("body is not valid gzip: truncated stream")
+    else:
+        raw = body
+    out: list[LogRecord] = []
+    for n, text in enumerate(raw.split(b"\n"), 1):
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except ValueError as e:
+            raise UsageError(f"line {n}: not JSON: {e}") from e
+        if not isinstance(obj, dict):
+            raise UsageError(f"line {n}: expected a JSON object")
+        missing = [k for k in _FIELDS if k not in obj]
+        if missing:
+            raise UsageError(f"line {n}: missing {', '.join(missing)}")
+        try:
+            rec = LogRecord(
+                host=str(obj["host"]),
+                container_id=str(obj["container_id"]),
+                container_name=str(obj["container_name"]),
+                stream=str(obj["stream"]),
+                time_ns=int(obj["time_ns"]),
+                line=str(obj["line"]),
+                file_id=str(obj["file_id"]),
+                offset=int(obj["offset"]),
+            )
+        except (TypeError, ValueError) as e:
+            raise UsageError(f"line {n}: time_ns and offset must be integers") from e
+        if not rec.container_id:
+            raise UsageError(f"line {n}: container_id is empty")
+        out.append(rec)
+    return out
+
+
+_FRAC_RE = re.compile(r"(.*T\d\d:\d\d:\d\d)\.(\d{1,9})(Z|z|[+-]\d\d:\d\d)?$")
+
+
+def time_ns(value: str | None, what: str) -> int:
+    """Unix seconds, RFC 3339 (nanoseconds kept exactly: a float would round them) or a duration ago."""
+    if not value:
+        return 0
+    try:
+        v = value.strip()
+        if re.fullmatch(r"\d+(\.\d+)?", v):
+            return int(Decimal(v) * 1_000_000_000)
+        m = _FRAC_RE.fullmatch(v)
+        if m:
+            whole = int(timestamp(m.group(1) + (m.group(3) or ""), what))
+            return whole * 1_000_000_000 + int(m.group(2).ljust(9, "0"))
+        return int(timestamp(v, what) * 1e9)
+    except UsageError as e:
+        raise HTTPException(400, str(e)) from e
+
+
+def build_query(
+    query: str = "",
+    container: str = "",
+    host: str = "",
+    stream: str = "",
+    start: str | None = None,
+    end: str | None = None,
+    limit: int = Query(100, ge=1, le=5000),
+    cursor: str = "",
+) -> LogQuery:
+    if stream and stream not in ("stdout", "stderr"):
+        raise HTTPException(400, f"stream must be stdout or stderr, not {stream!r}")
+    return LogQuery(
+        text=query.strip(),
+        container=container.strip(),
+        host=host.strip(),
+        stream=stream,
+        start_ns=time_ns(start, "start"),
+        end_ns=time_ns(end, "end"),
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+def record_json(r: LogRecord) -> dict[str, Any]:
+    d = r.to_json()
+    d["time"] = rfc3339_nano(r.time_ns)
+    return d
+
+
+@router.post("/api/v1/logs/push", dependencies=[Depends(require_write)])
+async def push(request: Request, store: LogStore = Depends(get_logstore)) -> JSONResponse:
+    body = await request.body()
+    try:
+        records = await run_in_threadpool(parse_push, body, request.headers.get("content-encoding", ""))
+    except UsageError as e:
+        return JSONResponse({"status": "error", "error": str(e)}, status_code=400)
+    new = await run_in_threadpool(store.append, records)
+    return JSONResponse({"status": "success", "accepted": len(records), "stored": new})
+
+
+@router.get("/api/v1/logs/query", dependencies=[Depends(require_read)])
+async def query(q: LogQuery = Depends(build_query), store: LogStore = Depends(get_logstore)) -> JSONResponse:
+    try:
+        page = await run_in_threadpool(store.query, q)
+    except BadQueryError as e:
+        return JSONResponse({"status": "error", "errorType": "bad_data", "error": str(e)}, status_code=400)
+    return JSONResponse(
+        {
+            "status": "success",
+            "data": {"lines": [record_json(r) for r in page.records], "next_cursor": page.next_cursor},
+        }
+    )
+
+
+def sse_event(data: str, event_id: str = "", event: str = "") -> bytes:
+    out = ""
+    if event:
+        out += f"event: {event}\n"
+    if event_id:
+        out += f"id: {event_id}\n"
+    return (out + f"data: {data}\n\n").encode()
+
+
+async def tail_events(
+    store: LogStore, q: LogQuery, after: str, is_disconnected: Callable[[], Any], poll_s: float = TAIL_POLL_S
+) -> AsyncIterator[bytes]:
+    """Server-sent events: one `log` event per line, its id the store position (so a browser that
+    reconnects with Last-Event-ID resumes where it was), and a comment every 15 s to keep proxies open."""
+    records, pos = await run_in_threadpool(store.tail, q, after)
+    yield b"retry: 1000\n\n"
+    idle = 0.0
+    while True:
+        for r in records:
+            yield sse_event(json.dumps(record_json(r)), pos, "log")
+        if await is_disconnected():
+            return
+        if not records:
+            await asyncio.sleep(poll_s)
+            idle += poll_s
+            if idle >= 15:
+                idle = 0.0
+                yield b": keep-alive\n\n"
+        records, pos = await run_in_threadpool(store.tail, q, pos)
+
+
+@router.get("/api/v1/logs/tail", dependencies=[Depends(require_read)])
+async def tail(
+    request: Request, q: LogQuery = Depends(build_query), store: LogStore = Depends(get_logstore)
+) -> StreamingResponse:
+    after = request.headers.get("last-event-id", "") or request.query_params.get("after", "")
+    try:
+        await run_in_threadpool(store.tail, q, after)
+    except BadQueryError as e:
+        raise HTTPException(400, str(e)) from e
+    return StreamingResponse(
+        tail_events(store, q, after, request.is_disconnected),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,126 @@
+"""`pydock collector import FILE`: load OpenMetrics text with timestamps into the TSDB.
+
+The input is what `promtool tsdb create-blocks-from openmetrics` takes: sample lines
+`name{label="value",...} value timestamp` with timestamps in (possibly fractional) seconds,
+`# HELP` / `# TYPE` / `# UNIT` lines, optional exemplars after ` # `, and a final `# EOF`.
+Every sample needs a timestamp, as promtool requires. Timestamps become milliseconds the way
+Prometheus's OpenMetrics parser converts them (int64(ts * 1000), truncating), so both stores hold
+the same instants.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+from pydock.errors import UsageError
+
+BATCH = 50_000
+_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_ESC = {"\\": "\\", '"': '"', "n": "\n"}
+
+
+class Appender(Protocol):
+    def append(self, samples: list[tuple[dict[str, str], int, float]]) -> int: ...
+
+
+def _fail(path: Path, lineno: int, msg: str) -> UsageError:
+    return UsageError(f"{path}:{lineno}: {msg}")
+
+
+def parse_line(line: str) -> tuple[dict[str, str], float, int | None]:
+    """One sample line -> (labels with __name__, value, timestamp in ms or None). Raises ValueError."""
+    m = _NAME.match(line)
+    if not m:
+        raise ValueError("expected a metric name")
+    labels = {"__name__": m.group(0)}
+    i = m.end()
+    n = len(line)
+    if i < n and line[i] == "{":
+        i += 1
+        while True:
+            if i < n and line[i] == "}":
+                i += 1
+                break
+            lm = _LABEL.match(line, i)
+            if not lm:
+                raise ValueError(f"bad label name at column {i + 1}")
+            name = lm.group(0)
+            i = lm.end()
+            if line[i : i + 2] != '="':
+                raise ValueError(f'expected =" after label {name!r}')
+            i += 2
+            buf: list[str] = []
+            while True:
+                if i >= n:
+                    raise ValueError("unterminated label value")
+                c = line[i]
+                if c == "\\":
+                    e = line[i + 1 : i + 2]
+                    if e not in _ESC:
+                        raise ValueError(f"bad escape \\{e} in label value")
+                    buf.append(_ESC[e])
+                    i += 2
+                    continue
+                if c == '"':
+                    i += 1
+                    break
+                buf.append(c)
+                i += 1
+            if name in labels:
+                raise ValueError(f"duplicate label {name!r}")
+            labels[name] = "".join(buf)
+            if i < n and line[i] == ",":
+                i += 1
+            elif i < n and line[i] == "}":
+                continue
+            else:
+                raise ValueError("expected , or } in label set")
+    if i >= n or line[i] != " ":
+        raise ValueError("expected a space before the value")
+    rest = line[i + 1 :].split(" # ", 1)[0].split(" ")
+    if len(rest) not in (1, 2) or not rest[0]:
+        raise ValueError("expected value and optional timestamp")
+    value = float(rest[0])
+    ts_ms = None
+    if len(rest) == 2:
+        ts = float(rest[1])
+        if not math.isfinite(ts):
+            raise ValueError("invalid timestamp")
+        ts_ms = int(ts * 1000)
+    return labels, value, ts_ms
+
+
+def iter_samples(path: Path) -> Iterator[tuple[dict[str, str], int, float]]:
+    with open(path, encoding="utf-8") as f:
+        for lineno, raw in enumerate(f, 1):
+            line = raw.rstrip("\n")
+            if not line:
+                continue
+            if line.startswith("#"):
+                if line.strip() == "# EOF":
+                    return
+                continue
+            try:
+                labels, value, ts = parse_line(line)
+            except ValueError as exc:
+                raise _fail(path, lineno, str(exc)) from None
+            if ts is None:
+                raise _fail(path, lineno, "sample has no timestamp (backfill data needs one)")
+            yield labels, ts, value
+
+
+def import_openmetrics(path: str | Path, tsdb: Appender) -> int:
+    """Parse the whole file first (nothing is written if it is malformed), then append it in batches
+    sorted by time; returns the number of samples stored."""
+    p = Path(path)
+    samples = list(iter_samples(p))
+    samples.sort(key=lambda s: s[1])  # stable: equal timestamps keep file order
+    stored = 0
+    for k in range(0, len(samples), BATCH):
+        stored += tsdb.append(samples[k : k + BATCH])
+    return stored

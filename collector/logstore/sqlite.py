@@ -1,0 +1,266 @@
+"""SQLite + FTS5 log store: the embedded default.
+
+One table of lines with indexes per host, container, stream and time, an external-content FTS5 index
+on the line kept in step by triggers, and a UNIQUE (container_id, file_id, offset) constraint that
+turns re-sent lines into no-ops (`INSERT OR IGNORE` fires no trigger, so the FTS index stays exact).
+WAL with synchronous=FULL: `append` returns only after the commit reached the disk, which is what lets
+the push API acknowledge a batch.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import BadQueryError, LogPage, LogQuery, LogRecord
+
+log = logging.getLogger("pydock.collector.logstore")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS logs(
+  id INTEGER PRIMARY KEY,
+  host TEXT NOT NULL,
+  container_id TEXT NOT NULL,
+  container_name TEXT NOT NULL,
+  stream TEXT NOT NULL,
+  time_ns INTEGER NOT NULL,
+  line TEXT NOT NULL,
+  file_id TEXT NOT NULL,
+  offset INTEGER NOT NULL,
+  UNIQUE(container_id, file_id, offset)
+);
+CREATE INDEX IF NOT EXISTS logs_time ON logs(time_ns);
+CREATE INDEX IF NOT EXISTS logs_host_time ON logs(host, time_ns);
+CREATE INDEX IF NOT EXISTS logs_container_time ON logs(container_id, time_ns);
+CREATE INDEX IF NOT EXISTS logs_name_time ON logs(container_name, time_ns);
+CREATE INDEX IF NOT EXISTS logs_stream_time ON logs(stream, time_ns);
+CREATE VIRTUAL TABLE IF NOT EXISTS logs_fts USING fts5(line, content='logs', content_rowid='id');
+CREATE TRIGGER IF NOT EXISTS logs_ai AFTER INSERT ON logs BEGIN
+  INSERT INTO logs_fts(rowid, line) VALUES (new.id, new.line);
+END;
+CREATE TRIGGER IF NOT EXISTS logs_ad AFTER DELETE ON logs BEGIN
+  INSERT INTO logs_fts(logs_fts, rowid, line) VALUES ('delete', old.id, old.line);
+END;
+"""
+
+_COLS = "host, container_id, container_name, stream, time_ns, line, file_id, offset"
+
+
+def _row(r: Sequence[Any]) -> LogRecord:
+    return LogRecord(r[0], r[1], r[2], r[3], int(r[4]), r[5], r[6], int(r[7]))
+
+
+def encode_cursor(time_ns: int, rowid: int) -> str:
+    return base64.urlsafe_b64encode(f"{time_ns}:{rowid}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        t, i = raw.split(":")
+        return int(t), int(i)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadQueryError(f"bad cursor {cursor!r}") from e
+
+
+class SQLiteLogStore:
+    """`max_age_s` and `max_bytes` (0 = no limit) bound what `enforce_retention` keeps."""
+
+    def __init__(self, path: Path | str, max_age_s: float = 0, max_bytes: int = 0,
+                 retention_interval_s: float = 0) -> None:
+        self.path = str(path)
+        self.max_age_s = max_age_s
+        self.max_bytes = max_bytes
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._wlock = threading.Lock()
+        self._w = self._connect()
+        self._w.executescript(SCHEMA)
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._rlock = threading.Lock()
+        self._stop = threading.Event()
+        self._retention: threading.Thread | None = None
+        if retention_interval_s and (max_age_s or max_bytes):
+            self._retention = threading.Thread(target=self._retention_loop, args=(retention_interval_s,),
+                                               name="logstore-retention", daemon=True)
+            self._retention.start()
+
+    def _retention_loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.enforce_retention()
+            except sqlite3.Error as e:  # a busy or full disk: try again next time, the store stays usable
+                log.warning("log retention failed: %s", e)
+
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=FULL")
+        return con
+
+    def _reader(self) -> sqlite3.Connection:
+        if self.path == ":memory:":
+            return self._w  # a private in-memory database is visible to its own connection only
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = self._connect()
+            self._local.con = con
+            with self._rlock:
+                self._readers.append(con)
+        return con
+
+    def append(self, records: Sequence[LogRecord]) -> int:
+        if not records:
+            return 0
+        rows = [
+            (r.host, r.container_id, r.container_name, r.stream, r.time_ns, r.line, r.file_id, r.offset)
+            for r in records
+        ]
+        with self._wlock:
+            self._w.execute("BEGIN IMMEDIATE")
+            try:
+                # rowcount sums sqlite3_changes(), which leaves out the FTS trigger's own inserts.
+                new = self._w.executemany(
+                    f"INSERT OR IGNORE INTO logs({_COLS}) VALUES (?,?,?,?,?,?,?,?)", rows
+                ).rowcount
+                self._w.execute("COMMIT")
+            except BaseException:
+                self._w.execute("ROLLBACK")
+                raise
+        return new
+
+    def _where(self, q: LogQuery) -> tuple[list[str], list[Any]]:
+        where: list[str] = []
+        args: list[Any] = []
+        if q.text:
+            where.append("id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?)")
+            args.append(self._fts_text(q.text))
+        if q.container:
+            where.append("(container_name = ? OR container_id = ? OR substr(container_id, 1, ?) = ?)")
+            args += [q.container, q.container, len(q.container), q.container]
+        if q.host:
+            where.append("host = ?")
+            args.append(q.host)
+        if q.stream:
+            where.append("stream = ?")
+            args.append(q.stream)
+        if q.start_ns:
+            where.append("time_ns >= ?")
+            args.append(q.start_ns)
+        if q.end_ns:
+            where.append("time_ns < ?")
+            args.append(q.end_ns)
+        return where, args
+
+    def _fts_text(self, text: str) -> str:
+        """FTS5 syntax as typed; plain words people paste (`needle-7731`, `GET /x`) that are not valid
+        FTS5 are searched as quoted phrases, unless the text used FTS5's quoting and is malformed."""
+        try:
+            self._run("SELECT count(*) FROM (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ? LIMIT 1)", [text])
+            return text
+        except BadQueryError:
+            if '"' in text:
+                raise
+            return " ".join('"' + w + '"' for w in text.split())
+
+    def _run(self, sql: str, args: list[Any]) -> list[Any]:
+        try:
+            return self._reader().execute(sql, args).fetchall()
+        except sqlite3.OperationalError as e:
+            msg = str(e)
+            if "fts5" in msg or "syntax error" in msg or "no such column" in msg or "unterminated" in msg:
+                raise BadQueryError(f"bad search text: {msg}") from e
+            raise
+
+    def query(self, q: LogQuery) -> LogPage:
+        where, args = self._where(q)
+        if q.cursor:
+            t, i = decode_cursor(q.cursor)
+            where.append("(time_ns < ? OR (time_ns = ? AND id < ?))")
+            args += [t, t, i]
+        limit = max(1, min(q.limit, 5000))
+        sql = f"SELECT {_COLS}, id FROM logs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY time_ns DESC, id DESC LIMIT ?"
+        rows = self._run(sql, args + [limit + 1])
+        page = LogPage([_row(r) for r in rows[:limit]])
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            page.next_cursor = encode_cursor(int(last[4]), int(last[8]))
+        return page
+
+    def tail(self, q: LogQuery, after: str) -> tuple[list[LogRecord], str]:
+        if not after:
+            row = self._run("SELECT coalesce(max(id), 0) FROM logs", [])
+            return [], str(row[0][0])
+        try:
+            pos = int(after)
+        except ValueError as e:
+            raise BadQueryError(f"bad tail position {after!r}") from e
+        where, args = self._where(q)
+        where.append("id > ?")
+        args.append(pos)
+        limit = max(1, min(q.limit, 5000))
+        rows = self._run(
+            f"SELECT {_COLS}, id FROM logs WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", args + [limit]
+        )
+        if rows:
+            return [_row(r) for r in rows], str(rows[-1][8])
+        if q.text or q.container or q.host or q.stream:
+            # Nothing matched: move past what was scanned so the next poll does not scan it again.
+            top = self._run("SELECT coalesce(max(id), 0) FROM logs", [])[0][0]
+            return [], str(max(pos, int(top)))
+        return [], str(pos)
+
+    def _size(self) -> int:
+        c = self._w
+        pages = c.execute("PRAGMA page_count").fetchone()[0] - c.execute("PRAGMA freelist_count").fetchone()[0]
+        return int(pages) * int(c.execute("PRAGMA page_size").fetchone()[0])
+
+    def enforce_retention(self) -> int:
+        removed = 0
+        with self._wlock:
+            if self.max_age_s:
+                cutoff = time.time_ns() - int(self.max_age_s * 1e9)
+                while True:
+                    n = self._w.execute(
+                        "DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE time_ns < ? LIMIT 5000)",
+                        (cutoff,),
+                    ).rowcount
+                    removed += n
+                    if n < 5000:
+                        break
+            if self.max_bytes:
+                while self._size() > self.max_bytes:
+                    total = self._w.execute("SELECT count(*) FROM logs").fetchone()[0]
+                    if not total:
+                        break
+                    # Oldest tenth at a time: freed pages are reused, so the file stops growing.
+                    n = max(1, total // 10)
+                    removed += self._w.execute(
+                        "DELETE FROM logs WHERE id IN (SELECT id FROM logs ORDER BY time_ns, id LIMIT ?)", (n,)
+                    ).rowcount
+        return removed
+
+    def stats(self) -> dict[str, Any]:
+        r = self._run("SELECT count(*), min(time_ns), max(time_ns) FROM logs", [])[0]
+        return {"backend": "sqlite", "path": self.path, "lines": r[0], "oldest_ns": r[1], "newest_ns": r[2]}
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._retention is not None:
+            self._retention.join(10)
+        with self._rlock:
+            for c in self._readers:
+                c.close()
+            self._readers.clear()
+        with self._wlock:
+            self._w.close()

@@ -1,0 +1,117 @@
+"""Notifications: Alertmanager's routing and webhooks built in, or forwarding to a real Alertmanager.
+
+The rule manager hands `Notifier.send` the alerts that need sending, exactly as Prometheus's notifier
+gets them (firing ones again every resend delay, resolved ones for 15 minutes). From there:
+- receivers with `webhook_configs` get Alertmanager's behaviour (`dispatch.Dispatcher`: grouping,
+  group_wait/interval, repeat, silences, the version 4 payload);
+- receivers with `alertmanager_configs` get the alerts as Prometheus posts them to
+  `/api/v2/alerts`, in batches of at most 256; that Alertmanager groups, silences and notifies.
+Both go through the persisted outbox (`store`, `delivery`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Iterable, Mapping
+
+from pydock.collector.config import AlertingConfig, Receiver
+from pydock.collector.notify.delivery import Delivery, Endpoint
+from pydock.collector.notify.dispatch import Dispatcher, match_routes
+from pydock.collector.notify.model import Alert
+from pydock.collector.notify.silences import Silences
+from pydock.collector.notify.store import NotifyStore, OutboxItem
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+MAX_BATCH = 256  # Prometheus's notifier DefaultMaxBatchSize
+
+__all__ = ["Alert", "Notifier"]
+
+
+class Notifier:
+    def __init__(self, db_path: Path, config: AlertingConfig, external_url: str) -> None:
+        self.store = NotifyStore(db_path)
+        self.silences = Silences(self.store)
+        self.external_url = external_url
+        self.config = config
+        self.dispatcher: Dispatcher | None = None
+        self.delivery = Delivery(self.store, self._endpoint, config.retry)
+        self.apply_config(config)
+
+    def _silenced(self, labels: Mapping[str, str], now: float) -> bool:
+        return bool(self.silences.silenced_by(labels, now))
+
+    def apply_config(self, config: AlertingConfig) -> None:
+        """Swap in a reloaded config; alerts in the old groups are re-routed through the new tree."""
+        old = self.dispatcher
+        self.config = config
+        self.delivery.retry = config.retry
+        self.dispatcher = None
+        if config.route is not None:
+            self.dispatcher = Dispatcher(config.route, config.receivers, self.store, self._silenced,
+                                         self.external_url)
+            if old is not None:
+                for ag in old.groups.values():
+                    self.dispatcher.put(ag.alerts.values())
+
+    def _endpoint(self, item: OutboxItem) -> Endpoint:
+        receiver: Receiver | None = self.config.receivers.get(item.receiver)
+        if receiver is not None:
+            if item.kind == "webhook" and item.idx < len(receiver.webhooks):
+                hook = receiver.webhooks[item.idx]
+                return Endpoint(hook.url, hook.timeout, hook.http)
+            if item.kind == "alertmanager" and item.idx < len(receiver.alertmanagers):
+                am = receiver.alertmanagers[item.idx]
+                return Endpoint(am.url.rstrip("/") + "/api/v2/alerts", am.timeout, am.http)
+        from pydock.collector.config import HTTPConfig  # receiver gone after a reload: stored URL, no auth
+
+        return Endpoint(item.url, 10.0, HTTPConfig())
+
+    def send(self, alerts: Iterable[Alert], now: float | None = None) -> None:
+        """Take alerts from the rule manager (already filtered by Prometheus's needsSending)."""
+        now = time.time() if now is None else now
+        batch = list(alerts)
+        if not batch or self.config.route is None:
+            return
+        if self.dispatcher is not None:
+            self.dispatcher.put(batch, now)
+        forward: dict[tuple[str, int], list[Alert]] = {}
+        for alert in batch:
+            seen: set[tuple[str, int]] = set()
+            for route, _ in match_routes(self.config.route, alert.labels):
+                for idx, _am in enumerate(self.config.receivers[route.receiver].alertmanagers):
+                    key = (route.receiver, idx)
+                    if key not in seen:
+                        seen.add(key)
+                        forward.setdefault(key, []).append(alert)
+        for (receiver, idx), items in forward.items():
+            am = self.config.receivers[receiver].alertmanagers[idx]
+            url = am.url.rstrip("/") + "/api/v2/alerts"
+            for i in range(0, len(items), MAX_BATCH):
+                body = json.dumps([a.to_api() for a in items[i:i + MAX_BATCH]])
+                self.store.enqueue(receiver, "alertmanager", idx, url, body, now)
+        if forward or self.dispatcher is not None:
+            self.delivery.wake.set()
+
+    def tick(self, now: float | None = None) -> None:
+        if self.dispatcher is not None and self.dispatcher.tick(now):
+            self.delivery.wake.set()
+
+    async def run(self, stop: asyncio.Event, poll: float = 0.1) -> None:
+        """Group timers and delivery, until `stop` is set."""
+        deliver = asyncio.create_task(self.delivery.run(stop))
+        try:
+            while not stop.is_set():
+                self.tick()
+                try:
+                    await asyncio.wait_for(stop.wait(), poll)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            await deliver
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,95 @@
+"""Delivers the outbox: POST each persisted notification, retry with backoff, delete on 2xx.
+
+Each destination (one webhook or Alertmanager of one receiver) is a FIFO queue: its oldest pending
+notification goes first and later ones wait, so a receiver that comes back gets its notifications in
+order (a resolved one never overtakes the firing one). As in Alertmanager's notify.Retrier, 2xx is
+success, 5xx and network errors are retried (exponential backoff from `retry.initial` up to
+`retry.max`), any other status fails for good. A notification still undelivered after
+`retry.max_age` is given up on and kept as failed. Attempts count in the database, so backoff and
+queue survive a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from pydock.collector.config import HTTPConfig, RetryConfig
+from pydock.collector.notify.store import NotifyStore, OutboxItem
+
+log = logging.getLogger(__name__)
+USER_AGENT = "pydock-collector/0.1"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    url: str
+    timeout: float
+    http: HTTPConfig
+
+
+class Delivery:
+    def __init__(self, store: NotifyStore, endpoint: Callable[[OutboxItem], Endpoint], retry: RetryConfig) -> None:
+        self.store = store
+        self.endpoint = endpoint
+        self.retry = retry
+        self.wake = asyncio.Event()
+        self.sent = 0
+        self.failures = 0
+
+    async def run_once(self, client: httpx.AsyncClient, now: float | None = None) -> int:
+        """Try the due head of every destination once; returns how many were delivered."""
+        now = time.time() if now is None else now
+        due = [item for item in self.store.heads() if item.next_at <= now]
+        results = await asyncio.gather(*(self._attempt(client, item, now) for item in due))
+        return sum(results)
+
+    async def _attempt(self, client: httpx.AsyncClient, item: OutboxItem, now: float) -> int:
+        if now - item.created > self.retry.max_age:
+            self.store.failed(item.id, f"gave up after {item.attempts} attempts: {item.last_error}")
+            log.error("notification %d to %s dropped after %d attempts", item.id, item.dest, item.attempts)
+            return 0
+        ep = self.endpoint(item)
+        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **ep.http.headers()}
+        auth = httpx.BasicAuth(*ep.http.basic_auth) if ep.http.basic_auth else None
+        try:
+            resp = await client.post(ep.url, content=item.body.encode(), headers=headers, auth=auth,
+                                     timeout=ep.timeout)
+        except httpx.HTTPError as exc:
+            return self._later(item, f"{type(exc).__name__}: {exc}")
+        if 200 <= resp.status_code < 300:
+            self.store.delivered(item.id)
+            self.sent += 1
+            return 1
+        error = f"unexpected status code {resp.status_code}: {resp.text[:200]}"
+        if resp.status_code >= 500:
+            return self._later(item, error)
+        self.failures += 1
+        self.store.failed(item.id, error)
+        log.error("notification %d to %s failed for good: %s", item.id, ep.url, error)
+        return 0
+
+    def _later(self, item: OutboxItem, error: str) -> int:
+        delay = min(self.retry.initial * (2 ** min(item.attempts, 30)), self.retry.max)
+        self.failures += 1
+        self.store.retry_later(item.id, time.time() + delay, error)
+        log.warning("notification %d to %s failed (%s); retrying in %.1fs", item.id, item.dest, error, delay)
+        return 0
+
+    async def run(self, stop: asyncio.Event, poll: float = 0.25) -> None:
+        async with httpx.AsyncClient() as client:
+            while not stop.is_set():
+                try:
+                    await self.run_once(client)
+                except Exception:  # noqa: BLE001 - the loop must outlive one bad row; logged with its cause
+                    log.exception("notification delivery failed")
+                self.wake.clear()
+                try:
+                    await asyncio.wait_for(self.wake.wait(), poll)
+                except asyncio.TimeoutError:
+                    pass

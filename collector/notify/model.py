@@ -1,0 +1,112 @@
+"""Alerts as Alertmanager sees them, their fingerprints and Go's time format on the wire.
+
+`fingerprint` is prometheus/common's `LabelSet.Fingerprint()`: FNV-1a 64 over the label names in
+sorted order, each name and value followed by the separator byte 0xff; printed as 16 hex digits.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+_FNV_OFFSET = 14695981039346656037
+_FNV_PRIME = 1099511628211
+_SEP = 0xFF
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def fingerprint(labels: Mapping[str, str]) -> int:
+    h = _FNV_OFFSET
+    for name in sorted(labels):
+        for part in (name, labels[name]):
+            for b in part.encode("utf-8"):
+                h = ((h ^ b) * _FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
+            h = ((h ^ _SEP) * _FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def fingerprint_hex(labels: Mapping[str, str]) -> str:
+    return f"{fingerprint(labels):016x}"
+
+
+def go_time(ts: float | None) -> str:
+    """Go's RFC 3339 with nanoseconds, trailing zeros trimmed (time.Time's JSON); None is the zero time."""
+    if ts is None or ts <= 0 or math.isnan(ts):
+        return ZERO_TIME
+    ns = int(round(ts * 1e9))
+    sec, frac = divmod(ns, 1_000_000_000)
+    base = datetime.fromtimestamp(sec, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    digits = f"{frac:09d}".rstrip("0")
+    return base + ("." + digits if digits else "") + "Z"
+
+
+def parse_go_time(text: str) -> float | None:
+    """Inverse of `go_time`; the zero time (or an empty string) is None."""
+    if not text or text.startswith("0001-01-01"):
+        return None
+    t = text.replace("Z", "+00:00")
+    frac = 0.0
+    if "." in t:
+        head, rest = t.split(".", 1)
+        digits = ""
+        while rest and rest[0].isdigit():
+            digits, rest = digits + rest[0], rest[1:]
+        frac = float("0." + digits) if digits else 0.0
+        t = head + rest
+    return datetime.fromisoformat(t).timestamp() + frac
+
+
+def labels_key(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(labels.items()))
+
+
+def labelset_str(labels: Mapping[str, str]) -> str:
+    """prometheus/common's `LabelSet.String()`: `{a="b", c="d"}` in name order (the groupKey's half)."""
+    from pydock.collector.matchers import Matcher  # %q quoting, shared with the route key
+
+    return "{" + ", ".join(str(Matcher(k, "=", labels[k])) for k in sorted(labels)) + "}"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert as posted to Alertmanager: resolved once `ends_at` is in the past."""
+
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    starts_at: float = 0.0
+    ends_at: float | None = None
+    generator_url: str = ""
+    updated_at: float = 0.0
+
+    @property
+    def fingerprint(self) -> int:
+        return fingerprint(self.labels)
+
+    def resolved(self, now: float) -> bool:
+        return self.ends_at is not None and self.ends_at <= now
+
+    def to_api(self) -> dict[str, object]:
+        """The postableAlert of Alertmanager's /api/v2/alerts."""
+        return {"labels": dict(self.labels), "annotations": dict(self.annotations),
+                "startsAt": go_time(self.starts_at), "endsAt": go_time(self.ends_at),
+                "generatorURL": self.generator_url}
+
+    def to_webhook(self, now: float) -> dict[str, object]:
+        """One element of the webhook's `alerts[]`; firing alerts carry the zero endsAt as Alertmanager's do."""
+        resolved = self.resolved(now)
+        return {"status": "resolved" if resolved else "firing", "labels": dict(self.labels),
+                "annotations": dict(self.annotations), "startsAt": go_time(self.starts_at),
+                "endsAt": go_time(self.ends_at) if resolved else ZERO_TIME,
+                "generatorURL": self.generator_url, "fingerprint": fingerprint_hex(self.labels)}
+
+
+def sort_key(a: Alert) -> tuple[object, ...]:
+    """Alertmanager's alertsSlice order: by job, then instance (present before absent), then label set."""
+    key: list[object] = []
+    for name in ("job", "instance"):
+        v = a.labels.get(name)
+        key.append((0, v) if v is not None else (1, ""))
+    key.append(labels_key(a.labels))
+    return tuple(key)

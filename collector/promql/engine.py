@@ -1,0 +1,422 @@
+"""PromQL evaluation: instant and range queries over any storage with `select` (the TSDB).
+
+Prometheus evaluates a range query node by node over all steps; this engine evaluates the whole
+tree once per step, which gives the same values because every node's value at a step depends
+only on that step (subquery steps are aligned to multiples of their interval, as Prometheus
+aligns them). Each selector's samples are read from storage once per query, for the union of
+the windows that all steps need, and sliced per step with binary search.
+
+Semantics kept from Prometheus 2.42: a 5-minute lookback whose lower edge is inclusive, staleness
+markers end a series at once, range windows closed at both ends, `rate` extrapolation,
+metric-name dropping, and "vector cannot contain metrics with the same labelset" checks.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydock.collector.promql import functions as fn
+from pydock.collector.promql import operators as ops
+from pydock.collector.promql.ast import (
+    COMPARISON, MATRIX, SCALAR, SET_OPS, STRING, TYPE_NAMES, AggregateExpr, BinaryExpr, Call,
+    MatrixSelector, Node, NumberLiteral, ParenExpr, StringLiteral, SubqueryExpr, UnaryExpr,
+    VectorSelector,
+)
+from pydock.collector.promql.operators import VecT, drop_name, exec_error
+from pydock.collector.promql.parser import parse
+from pydock.collector.promql.values import (
+    Labels, Matrix, Sample, Scalar, Series, String, Value, Vector, labels_of,
+)
+from pydock.collector.tsdb import Matcher, is_stale_nan
+from pydock.errors import PromQLError
+
+LOOKBACK_MS = 5 * 60 * 1000
+MAX_POINTS = 11_000
+
+
+class Storage(Protocol):
+    def select(self, matchers: Iterable[Matcher], start_ms: int, end_ms: int) -> Iterable[
+            tuple[dict[str, str], list[tuple[int, float]]]]: ...
+
+
+def seconds_to_ms(t: float) -> int:
+    """Prometheus's API time conversion: seconds rounded to the millisecond (as parseTime does)."""
+    if not math.isfinite(t):
+        raise PromQLError(f"cannot parse {t!r} to a valid timestamp")
+    whole = math.trunc(t)
+    frac = round((t - whole) * 1000) / 1000
+    return int(whole) * 1000 + int(frac * 1e9) // 1_000_000
+
+
+def step_to_ms(step: float) -> int:
+    """A float step in seconds -> ms the way Go's time.Duration and durationMilliseconds truncate."""
+    return int(step * 1e9) // 1_000_000
+
+
+@dataclass
+class _Series:
+    labels: Labels
+    ts: list[int]
+    vs: list[float]
+    has_stale: bool
+
+
+MatT = list[tuple[Labels, list[int], list[float]]]
+
+
+class Engine:
+    """Evaluates PromQL against `storage` (anything with TSDB's `select`, ideally `select_arrays`)."""
+
+    def __init__(self, storage: Any, lookback_delta_ms: int = LOOKBACK_MS,
+                 default_subquery_step_ms: int = 60_000) -> None:
+        self.storage = storage
+        self.lookback_ms = lookback_delta_ms
+        self.subquery_step_ms = default_subquery_step_ms
+
+    @staticmethod
+    def parse(expr: str) -> Node:
+        return parse(expr)
+
+    def instant(self, expr: str | Node, t: float) -> Value:
+        """Evaluate at `t` (unix seconds): a Vector, Scalar, String, or Matrix for range selectors."""
+        node = parse(expr) if isinstance(expr, str) else expr
+        t_ms = seconds_to_ms(t)
+        ev = _Evaluator(self, node, t_ms, t_ms, 0)
+        val = ev.eval(node, t_ms)
+        if node.type == SCALAR:
+            return Scalar(t_ms, float(val))
+        if node.type == STRING:
+            return String(t_ms, str(val))
+        if node.type == MATRIX:
+            return Matrix(tuple(Series(m, tuple(zip(ts, vs))) for m, ts, vs in val))
+        return Vector(tuple(Sample(m, t_ms, v) for m, v in val))
+
+    def range(self, expr: str | Node, start: float, end: float, step: float) -> Matrix:
+        node = parse(expr) if isinstance(expr, str) else expr
+        if node.type not in (SCALAR, "vector"):
+            raise PromQLError(f"invalid expression type \"{TYPE_NAMES[node.type]}\" for range query, "
+                              "must be Scalar or instant Vector")
+        start_ms, end_ms, step_ms = seconds_to_ms(start), seconds_to_ms(end), step_to_ms(step)
+        if end_ms < start_ms:
+            raise PromQLError("end timestamp must not be before start time")
+        if step_ms <= 0:
+            raise PromQLError("zero or negative query resolution step widths are not accepted. "
+                              "Try a positive integer")
+        if (end_ms - start_ms) // step_ms > MAX_POINTS:
+            raise PromQLError("exceeded maximum resolution of 11,000 points per timeseries. "
+                              "Try decreasing the query resolution (?step=XX)")
+        ev = _Evaluator(self, node, start_ms, end_ms, step_ms)
+        series: dict[Labels, list[tuple[int, float]]] = {}
+        t = start_ms
+        while t <= end_ms:
+            val = ev.eval(node, t)
+            if node.type == SCALAR:
+                series.setdefault((), []).append((t, float(val)))
+            else:
+                for m, v in val:
+                    series.setdefault(m, []).append((t, v))
+            t += step_ms
+        return Matrix(tuple(Series(m, tuple(pts)) for m, pts in sorted(series.items())))
+
+
+def _unparen(node: Node) -> Node:
+    while isinstance(node, ParenExpr):
+        node = node.expr
+    return node
+
+
+class _Evaluator:
+    def __init__(self, engine: Engine, root: Node, start: int, end: int, interval: int) -> None:
+        self.engine = engine
+        self.start, self.end = start, end
+        self.lookback = engine.lookback_ms
+        self.windows: dict[int, tuple[VectorSelector, int, int]] = {}
+        self.data: dict[int, list[_Series]] = {}
+        self.sources: dict[int, dict[Labels, Labels]] = {}
+        self._plan(root, start, end)
+        self._fetch()
+
+    # --- reading storage once per selector ------------------------------------------------------
+
+    def at_ms(self, at: float | str | None, t: int) -> int:
+        if at is None:
+            return t
+        if at == "start":
+            return self.start
+        if at == "end":
+            return self.end
+        assert isinstance(at, float)
+        return int(round(at * 1000))
+
+    def _window(self, sel: VectorSelector, lo: int, hi: int) -> None:
+        key = id(sel)
+        if key in self.windows:
+            _, a, b = self.windows[key]
+            lo, hi = min(lo, a), max(hi, b)
+        self.windows[key] = (sel, lo, hi)
+
+    def _plan(self, node: Node, start: int, end: int) -> None:
+        if isinstance(node, VectorSelector):
+            t0, t1 = self.at_ms(node.at, start), self.at_ms(node.at, end)
+            self._window(node, t0 - node.offset - self.lookback, t1 - node.offset)
+        elif isinstance(node, MatrixSelector):
+            s = node.selector
+            t0, t1 = self.at_ms(s.at, start), self.at_ms(s.at, end)
+            self._window(s, t0 - s.offset - node.range, t1 - s.offset)
+        elif isinstance(node, SubqueryExpr):
+            t0, t1 = self.at_ms(node.at, start), self.at_ms(node.at, end)
+            self._plan(node.expr, t0 - node.offset - node.range, t1 - node.offset)
+        elif isinstance(node, (ParenExpr, UnaryExpr)):
+            self._plan(node.expr, start, end)
+        elif isinstance(node, BinaryExpr):
+            self._plan(node.lhs, start, end)
+            self._plan(node.rhs, start, end)
+        elif isinstance(node, AggregateExpr):
+            self._plan(node.expr, start, end)
+            if node.param is not None:
+                self._plan(node.param, start, end)
+        elif isinstance(node, Call):
+            for a in node.args:
+                self._plan(a, start, end)
+
+    def _fetch(self) -> None:
+        storage = self.engine.storage
+        for key, (sel, lo, hi) in self.windows.items():
+            if hasattr(storage, "select_arrays"):
+                rows = storage.select_arrays(sel.matchers, lo, hi)
+            else:
+                rows = []
+                for labels, pts in storage.select(sel.matchers, lo, hi):
+                    rows.append((labels, [p[0] for p in pts], [p[1] for p in pts]))
+            out = []
+            for labels, ts, vs in rows:
+                stale = any(v != v and is_stale_nan(v) for v in vs)
+                out.append(_Series(labels_of(labels), ts, vs, stale))
+            self.data[key] = out
+
+    # --- evaluation -----------------------------------------------------------------------------
+
+    def eval(self, node: Node, t: int) -> Any:
+        if isinstance(node, NumberLiteral):
+            return node.value
+        if isinstance(node, StringLiteral):
+            return node.value
+        if isinstance(node, ParenExpr):
+            return self.eval(node.expr, t)
+        if isinstance(node, VectorSelector):
+            return [(s.labels, v) for s, _, v in self.select_instant(node, t)]
+        if isinstance(node, MatrixSelector):
+            return self.select_range(node, t)[0]
+        if isinstance(node, SubqueryExpr):
+            return self.subquery(node, t)[0]
+        if isinstance(node, UnaryExpr):
+            val = self.eval(node.expr, t)
+            if node.op == "+":
+                return val
+            if node.expr.type == SCALAR:
+                return -val
+            out = [(drop_name(m), -v) for m, v in val]
+            self.track(node, [(o[0], m) for o, (m, _) in zip(out, val)])
+            return out
+        if isinstance(node, BinaryExpr):
+            return self.binary(node, t)
+        if isinstance(node, AggregateExpr):
+            return self.aggregate(node, t)
+        if isinstance(node, Call):
+            return self.call(node, t)
+        raise exec_error(f"unhandled expression {type(node).__name__}")
+
+    def track(self, node: Node, pairs: Iterable[tuple[Labels, Labels]]) -> None:
+        """Whole-result duplicate check (matrix functions, unary minus): two input series that end up
+        with one label set at any step is an error, as Prometheus's ContainsSameLabelset."""
+        seen = self.sources.setdefault(id(node), {})
+        for out, src in pairs:
+            prev = seen.setdefault(out, src)
+            if prev != src:
+                raise exec_error("vector cannot contain metrics with the same labelset")
+
+    def check_dups(self, vec: VecT) -> VecT:
+        """Per-step duplicate check, as Prometheus's rangeEval makes at every step."""
+        if len(vec) > 1:
+            seen = set()
+            for m, _ in vec:
+                if m in seen:
+                    raise exec_error("vector cannot contain metrics with the same labelset")
+                seen.add(m)
+        return vec
+
+    def select_instant(self, node: VectorSelector, t: int) -> list[tuple[_Series, int, float]]:
+        ref = self.at_ms(node.at, t) - node.offset
+        low = ref - self.lookback
+        out = []
+        for s in self.data[id(node)]:
+            i = bisect_right(s.ts, ref) - 1
+            if i < 0:
+                continue
+            st = s.ts[i]
+            if st < low:
+                continue
+            v = s.vs[i]
+            if s.has_stale and v != v and is_stale_nan(v):
+                continue
+            out.append((s, st, v))
+        return out
+
+    def select_range(self, node: MatrixSelector, t: int) -> tuple[MatT, int, int]:
+        sel = node.selector
+        hi = self.at_ms(sel.at, t) - sel.offset
+        lo = hi - node.range
+        out: MatT = []
+        for s in self.data[id(sel)]:
+            i = bisect_left(s.ts, lo)
+            j = bisect_right(s.ts, hi)
+            if i >= j:
+                continue
+            ts, vs = s.ts[i:j], s.vs[i:j]
+            if s.has_stale:
+                keep = [k for k, v in enumerate(vs) if not (v != v and is_stale_nan(v))]
+                if len(keep) != len(vs):
+                    ts = [ts[k] for k in keep]
+                    vs = [vs[k] for k in keep]
+                if not ts:
+                    continue
+            out.append((s.labels, ts, vs))
+        return out, lo, hi
+
+    def subquery(self, node: SubqueryExpr, t: int) -> tuple[MatT, int, int]:
+        hi = self.at_ms(node.at, t) - node.offset
+        lo = hi - node.range
+        step = node.step or self.engine.subquery_step_ms
+        first = step * (lo // step if lo >= 0 else -(-lo // step))  # Go's division truncates toward 0
+        if first < lo:
+            first += step
+        series: dict[Labels, tuple[list[int], list[float]]] = {}
+        st = first
+        while st <= hi:
+            for m, v in self.eval(node.expr, st):
+                ts, vs = series.setdefault(m, ([], []))
+                ts.append(st)
+                vs.append(v)
+            st += step
+        return [(m, ts, vs) for m, (ts, vs) in series.items()], lo, hi
+
+    def binary(self, node: BinaryExpr, t: int) -> Any:
+        lhs = self.eval(node.lhs, t)
+        rhs = self.eval(node.rhs, t)
+        lt, rt = node.lhs.type, node.rhs.type
+        if lt == SCALAR and rt == SCALAR:
+            return ops.scalar_binop(node.op, lhs, rhs)
+        if lt != SCALAR and rt == SCALAR:
+            return self.check_dups(ops.vector_scalar(node.op, lhs, rhs, False, node.return_bool))
+        if lt == SCALAR:
+            return self.check_dups(ops.vector_scalar(node.op, rhs, lhs, True, node.return_bool))
+        assert node.matching is not None
+        if node.op in SET_OPS:
+            return self.check_dups(ops.set_op(node.op, lhs, rhs, node.matching))
+        return self.check_dups(ops.vector_binop(node.op, lhs, rhs, node.matching, node.return_bool))
+
+    def aggregate(self, node: AggregateExpr, t: int) -> VecT:
+        param: float | str | None = None
+        if node.param is not None:
+            param = self.eval(node.param, t)
+            if isinstance(param, int):
+                param = float(param)
+        vec = self.eval(node.expr, t)
+        return ops.aggregate(node.op, vec, node.grouping, node.without, param)
+
+    def call(self, node: Call, t: int) -> Any:
+        name = node.func
+        args = node.args
+        if name == "time":
+            return t / 1000
+        if name == "pi":
+            return math.pi
+        if name == "vector":
+            return [((), self.eval(args[0], t))]
+        if name == "scalar":
+            vec = self.eval(args[0], t)
+            return vec[0][1] if len(vec) == 1 else math.nan
+        if name == "timestamp":
+            inner = _unparen(args[0])
+            if isinstance(inner, VectorSelector):
+                # Sample timestamps, not the evaluation time, as Prometheus special-cases this.
+                out = [(drop_name(s.labels), st / 1000) for s, st, _ in self.select_instant(inner, t)]
+            else:
+                out = [(drop_name(m), t / 1000) for m, _ in self.eval(args[0], t)]
+            return self.check_dups(out)
+        if name == "absent":
+            vec = self.eval(args[0], t)
+            return [] if vec else [(self.absent_labels(args[0]), 1.0)]
+        if name == "absent_over_time":
+            mat = self.matrix_arg(args[0], t)[0]
+            return [] if mat else [(self.absent_labels(args[0]), 1.0)]
+        if any(a.type == MATRIX for a in args):
+            return self.range_call(node, t)
+        if name == "histogram_quantile":
+            q = self.eval(args[0], t)
+            return self.check_dups(ops.histogram_quantile(q, self.eval(args[1], t)))
+        if name == "label_replace":
+            vec = self.eval(args[0], t)
+            strs = [self.eval(a, t) for a in args[1:]]
+            return self.check_dups(fn.label_replace(vec, *strs))
+        if name == "label_join":
+            vec = self.eval(args[0], t)
+            strs = [self.eval(a, t) for a in args[1:]]
+            return self.check_dups(fn.label_join(vec, strs[0], strs[1], strs[2:]))
+        if name in fn.DATE_FUNCS:
+            vec = self.eval(args[0], t) if args else None
+            return self.check_dups(fn.date_function(name, vec, t))
+        vec = self.eval(args[0], t)
+        scalars = [self.eval(a, t) for a in args[1:]]
+        return self.check_dups(fn.simple_function(name, vec, scalars))
+
+    def absent_labels(self, arg: Node) -> Labels:
+        if isinstance(arg, MatrixSelector):
+            arg = arg.selector
+        if not isinstance(arg, VectorSelector):
+            return ()
+        out: dict[str, str] = {}
+        empty: list[str] = []
+        for m in arg.matchers:
+            if m.name == "__name__":
+                continue
+            if m.op == "=" and m.name not in out:
+                out[m.name] = m.value
+            else:
+                empty.append(m.name)
+        for name in empty:
+            out.pop(name, None)
+        return tuple(sorted(out.items()))
+
+    def matrix_arg(self, arg: Node, t: int) -> tuple[MatT, int, int]:
+        arg = _unparen(arg)
+        if isinstance(arg, MatrixSelector):
+            return self.select_range(arg, t)
+        if isinstance(arg, SubqueryExpr):
+            return self.subquery(arg, t)
+        raise exec_error("expected a range vector")
+
+    def range_call(self, node: Call, t: int) -> VecT:
+        idx = next(i for i, a in enumerate(node.args) if a.type == MATRIX)
+        scalars = [self.eval(a, t) for i, a in enumerate(node.args) if i != idx]
+        mat, lo, hi = self.matrix_arg(node.args[idx], t)
+        rng = hi - lo
+        keep_name = node.func == "last_over_time"
+        out: VecT = []
+        pairs = []
+        for m, ts, vs in mat:
+            v = fn.range_function(node.func, ts, vs, lo, hi, rng, t, scalars)
+            if v is not None:
+                # Prometheus 2.42 keeps the metric name for last_over_time only.
+                dm = m if keep_name else drop_name(m)
+                out.append((dm, v))
+                pairs.append((dm, m))
+        self.track(node, pairs)
+        return out
+
+
+__all__ = ["Engine", "seconds_to_ms", "step_to_ms", "COMPARISON"]

@@ -1,0 +1,111 @@
+"""PromQL's result types, and their JSON form in Prometheus's HTTP API.
+
+Labels are a sorted tuple of (name, value) pairs: hashable, cheap to compare, and already in the
+order Prometheus prints them. Times are integer milliseconds; the JSON shows seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+Labels = tuple[tuple[str, str], ...]
+
+
+def labels_of(d: dict[str, str]) -> Labels:
+    return tuple(sorted(d.items()))
+
+
+def format_value(v: float) -> str:
+    """Go's strconv.FormatFloat(v, 'f', -1, 64): shortest digits that round-trip, never an exponent."""
+    if v != v:
+        return "NaN"
+    if v == math.inf:
+        return "+Inf"
+    if v == -math.inf:
+        return "-Inf"
+    s = format(Decimal(repr(v)), "f")
+    if "." in s:
+        s = s.rstrip("0").rstrip(".")
+    return s
+
+
+def json_time(t_ms: int) -> float | int:
+    return t_ms // 1000 if t_ms % 1000 == 0 else t_ms / 1000
+
+
+def labels_json(metric: Labels) -> dict[str, str]:
+    return dict(metric)
+
+
+def labels_str(metric: Labels) -> str:
+    """`name{a="b"}` as Prometheus prints a label set in error messages."""
+    name = ""
+    parts = []
+    for k, v in metric:
+        if k == "__name__":
+            name = v
+        else:
+            parts.append(f'{k}="{v}"'.replace("\n", "\\n"))
+    return name + "{" + ", ".join(parts) + "}"
+
+
+@dataclass(frozen=True)
+class Sample:
+    metric: Labels
+    t: int
+    v: float
+
+
+@dataclass(frozen=True)
+class Series:
+    metric: Labels
+    points: tuple[tuple[int, float], ...]
+
+
+@dataclass(frozen=True)
+class Scalar:
+    t: int
+    v: float
+    result_type = "scalar"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"resultType": "scalar", "result": [json_time(self.t), format_value(self.v)]}
+
+
+@dataclass(frozen=True)
+class String:
+    t: int
+    value: str
+    result_type = "string"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"resultType": "string", "result": [json_time(self.t), self.value]}
+
+
+@dataclass(frozen=True)
+class Vector:
+    samples: tuple[Sample, ...]
+    result_type = "vector"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"resultType": "vector", "result": [
+            {"metric": labels_json(s.metric), "value": [json_time(s.t), format_value(s.v)]}
+            for s in self.samples]}
+
+
+@dataclass(frozen=True)
+class Matrix:
+    series: tuple[Series, ...]
+    result_type = "matrix"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"resultType": "matrix", "result": [
+            {"metric": labels_json(s.metric),
+             "values": [[json_time(t), format_value(v)] for t, v in s.points]}
+            for s in self.series]}
+
+
+Value = Scalar | String | Vector | Matrix

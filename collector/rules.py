@@ -1,0 +1,451 @@
+"""Prometheus rule files: loading and checking them, evaluating groups, alert states and re-sending.
+
+Semantics are Prometheus 2.42's rules/alerting.go and rules/manager.go (reference anchors C.1):
+- identity: the result sample's labels without `__name__`, plus the expanded rule labels, plus
+  `alertname`; two results with one identity make the evaluation fail.
+- a new element is pending with ActiveAt = eval time; it fires when `ts - ActiveAt >= for`
+  (at once with `for: 0`); an existing alert gets the new value and annotations only.
+- when the element vanishes, a pending alert is deleted; a firing one becomes inactive with
+  ResolvedAt = ts unless `keep_firing_for` (counted from the first eval without it) still runs;
+  resolved alerts are kept 15 minutes so they are re-sent.
+- `ALERTS{alertstate}` = 1 and `ALERTS_FOR_STATE` = ActiveAt (unix seconds) for pending and firing
+  alerts; series a rule stops producing get the stale NaN.
+- sending (Alert.needsSending): never pending ones; a resolved alert at once; a firing one when
+  `LastSentAt + resend_delay < ts`. Each send sets ValidUntil = ts + 4 * max(resend_delay, interval);
+  `endsAt` is ResolvedAt for resolved alerts, ValidUntil otherwise; startsAt is FiredAt.
+Not implemented: restoring `for` state from ALERTS_FOR_STATE after a restart (Prometheus's
+for-outage-tolerance); after a restart, pending alerts start over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote_plus
+
+from pydock.collector import templating
+from pydock.collector.notify.model import Alert, fingerprint, go_time
+from pydock.collector.tsdb import STALE_NAN
+from pydock.collector.yamlconf import LDict, Where, format_duration, load_yaml, valid_label_name
+from pydock.errors import ConfigError, PromQLError, PydockError
+
+log = logging.getLogger(__name__)
+RESOLVED_RETENTION = 15 * 60.0
+_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+Samples = list[tuple[dict[str, str], int, float]]
+
+
+class QueryEngine(Protocol):
+    def instant(self, expr: str, t: float) -> Any: ...
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    expr: str
+    alert: str | None = None
+    record: str | None = None
+    for_: float = 0.0
+    keep_firing_for: float = 0.0
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    line: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.alert or self.record or ""
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    name: str
+    file: str
+    interval: float
+    rules: tuple[RuleSpec, ...]
+    limit: int = 0
+
+
+def _check_expr(w: Where, node: LDict, expr: str) -> None:
+    from pydock.collector.promql.parser import parse
+
+    try:
+        parse(expr)
+    except PromQLError as exc:
+        w.fail(node, f"could not parse expression: {exc}", "expr")
+
+
+def load_rule_file(path: Path, default_interval: float) -> list[GroupSpec]:
+    """Parse and check one rule file as `promtool check rules` would; `ConfigError` names file and line."""
+    doc = load_yaml(path)
+    w = Where(path)
+    if doc is None:
+        return []
+    root = w.mapping(doc, "rule file", {"groups"})
+    groups: list[GroupSpec] = []
+    names: set[str] = set()
+    gl = w.seq(root, "groups", "groups")
+    for gi, g in enumerate(gl):
+        gn = w.mapping(g, "rule group", {"name", "interval", "limit", "rules", "query_offset"}, gl, gi)
+        name = w.string(gn, "name")
+        if not name:
+            w.fail(gn, "Groupname must not be empty")
+        if name in names:
+            w.fail(gn, f'groupname: "{name}" is repeated in the same file', "name")
+        names.add(name)
+        interval = w.duration(gn, "interval", default_interval)
+        if interval <= 0:
+            w.fail(gn, "interval must be greater than 0", "interval")
+        rules = []
+        rl = w.seq(gn, "rules", "rules")
+        for ri, r in enumerate(rl):
+            rules.append(_rule(w, w.mapping(r, "rule", {"alert", "record", "expr", "for", "keep_firing_for",
+                                                        "labels", "annotations"}, rl, ri)))
+        groups.append(GroupSpec(name, str(path), interval, tuple(rules), w.integer(gn, "limit", 0)))
+    return groups
+
+
+def _rule(w: Where, rn: LDict) -> RuleSpec:
+    alert, record = rn.get("alert"), rn.get("record")
+    if (alert is None) == (record is None):
+        w.fail(rn, "one of 'record' or 'alert' must be set")
+    expr = w.string(rn, "expr")
+    if not expr:
+        w.fail(rn, "field 'expr' must be set in rule")
+    _check_expr(w, rn, expr)
+    labels = w.labels(rn, "labels")
+    annotations = w.labels(rn, "annotations")
+    if record is not None:
+        if not isinstance(record, str) or not _METRIC_NAME.match(record):
+            w.fail(rn, f"invalid recording rule name: {record}", "record")
+        for k in ("annotations", "for", "keep_firing_for"):
+            if rn.get(k) is not None:
+                w.fail(rn, f"invalid field '{k}' in recording rule", k)
+        return RuleSpec(expr, record=record, labels=labels, line=rn.line)
+    if not isinstance(alert, str) or not alert:
+        w.fail(rn, "invalid alert name", "alert")
+    for key, mapping in (("labels", labels), ("annotations", annotations)):
+        for k, v in mapping.items():
+            err = templating.check(v)
+            if err:
+                w.fail(rn.get(key), f"{key} {k}: {err}", k)
+    if "alertname" in labels or "__name__" in labels:
+        w.fail(rn, "invalid label name in alerting rule labels", "labels")
+    return RuleSpec(expr, alert=alert, for_=w.duration(rn, "for", 0.0),
+                    keep_firing_for=w.duration(rn, "keep_firing_for", 0.0), labels=labels,
+                    annotations=annotations, line=rn.line)
+
+
+def load_rule_files(paths: Sequence[Path], default_interval: float) -> list[GroupSpec]:
+    groups: list[GroupSpec] = []
+    for p in paths:
+        groups.extend(load_rule_file(p, default_interval))
+    return groups
+
+
+@dataclass
+class ActiveAlert:
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    active_at: float
+    value: float
+    state: str = "pending"
+    fired_at: float = 0.0
+    resolved_at: float = 0.0
+    last_sent_at: float = 0.0
+    valid_until: float = 0.0
+    keep_firing_since: float = 0.0
+
+    def needs_sending(self, ts: float, resend_delay: float) -> bool:
+        if self.state == "pending":
+            return False
+        if self.resolved_at > self.last_sent_at:
+            return True
+        return self.last_sent_at + resend_delay < ts
+
+    def to_api(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"labels": dict(self.labels), "annotations": dict(self.annotations),
+                               "state": self.state, "activeAt": go_time(self.active_at),
+                               "value": go_e_format(self.value)}
+        if self.keep_firing_since:
+            out["keepFiringSince"] = go_time(self.keep_firing_since)
+        return out
+
+
+def go_e_format(v: float) -> str:
+    """strconv.FormatFloat(v, 'e', -1, 64), the API's alert `value` (`1e+00`, `5.5e-01`)."""
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    mant, exp = f"{v:.17e}".split("e")
+    # shortest round-tripping mantissa
+    for digits in range(0, 17):
+        cand = f"{v:.{digits}e}"
+        if float(cand) == v:
+            mant, exp = cand.split("e")
+            break
+    e = int(exp)
+    return f"{mant}e{'+' if e >= 0 else '-'}{abs(e):02d}"
+
+
+def _vector(result: Any, t_ms: int) -> list[tuple[dict[str, str], float]]:
+    """Engine results as (labels, value); a scalar becomes one sample without labels, as Prometheus's
+    EngineQueryFunc does for rules."""
+    kind = getattr(result, "result_type", None)
+    if kind == "vector":
+        return [(dict(s.metric), s.v) for s in result.samples]
+    if kind == "scalar":
+        return [({}, result.v)]
+    raise PydockError(f"rule result must be a vector or scalar, got {kind}")
+
+
+@dataclass
+class Rule:
+    spec: RuleSpec
+    active: dict[int, ActiveAlert] = field(default_factory=dict)
+    health: str = "unknown"
+    last_error: str = ""
+    last_evaluation: float = 0.0
+    evaluation_time: float = 0.0
+    series: set[tuple[tuple[str, str], ...]] = field(default_factory=set)
+
+    def state(self) -> str:
+        states = {a.state for a in self.active.values()}
+        return "firing" if "firing" in states else "pending" if "pending" in states else "inactive"
+
+    def eval_alert(self, result: list[tuple[dict[str, str], float]], ts: float,
+                   external_labels: Mapping[str, str], external_url: str) -> Samples:
+        spec = self.spec
+        fresh: dict[int, ActiveAlert] = {}
+        for metric, value in result:
+            def expand(text: str, metric: Mapping[str, str] = metric, value: float = value) -> str:
+                return templating.expand(text, metric, value, external_labels, external_url, spec.name)
+
+            lbs = {k: v for k, v in metric.items() if k != "__name__"}
+            for k, v in spec.labels.items():
+                lbs[k] = expand(v)
+            lbs["alertname"] = spec.name
+            lbs = {k: v for k, v in lbs.items() if v != ""}
+            h = fingerprint(lbs)
+            if h in fresh:
+                raise PydockError("vector contains metrics with the same labelset after applying alert labels")
+            fresh[h] = ActiveAlert(lbs, {k: expand(v) for k, v in spec.annotations.items()}, ts, value)
+        for h, a in fresh.items():
+            old = self.active.get(h)
+            if old is not None and old.state != "inactive":
+                old.value, old.annotations = a.value, a.annotations
+                continue
+            self.active[h] = a
+        out: Samples = []
+        t_ms = int(ts * 1000)
+        for h, a in list(self.active.items()):
+            if h not in fresh:
+                keep = False
+                if a.state == "firing" and spec.keep_firing_for > 0:
+                    if not a.keep_firing_since:
+                        a.keep_firing_since = ts
+                    keep = ts - a.keep_firing_since < spec.keep_firing_for
+                if a.state == "pending" or (a.resolved_at and ts - a.resolved_at > RESOLVED_RETENTION):
+                    del self.active[h]
+                if a.state != "inactive" and not keep:
+                    a.state, a.resolved_at = "inactive", ts
+                if not keep:
+                    continue
+            else:
+                a.keep_firing_since = 0.0
+            if a.state == "pending" and ts - a.active_at >= spec.for_:
+                a.state, a.fired_at = "firing", ts
+            out.append(({"__name__": "ALERTS", **a.labels, "alertstate": a.state}, t_ms, 1.0))
+            out.append(({"__name__": "ALERTS_FOR_STATE", **a.labels}, t_ms, float(int(a.active_at))))
+        return out
+
+    def eval_record(self, result: list[tuple[dict[str, str], float]], ts: float) -> Samples:
+        out: Samples = []
+        seen: set[tuple[tuple[str, str], ...]] = set()
+        for metric, value in result:
+            lbs = dict(metric)
+            lbs["__name__"] = self.spec.record or ""
+            for k, v in self.spec.labels.items():
+                lbs[k] = v
+            lbs = {k: v for k, v in lbs.items() if v != ""}
+            key = tuple(sorted(lbs.items()))
+            if key in seen:
+                raise PydockError("vector contains metrics with the same labelset after applying rule labels")
+            seen.add(key)
+            out.append((lbs, int(ts * 1000), value))
+        return out
+
+    def to_api(self) -> dict[str, Any]:
+        s = self.spec
+        common = {"health": self.health, "evaluationTime": self.evaluation_time,
+                  "lastEvaluation": go_time(self.last_evaluation) if self.last_evaluation else "0001-01-01T00:00:00Z"}
+        if self.last_error:
+            common["lastError"] = self.last_error
+        if s.alert is not None:
+            return {"state": self.state(), "name": s.name, "query": s.expr, "duration": s.for_,
+                    "keepFiringFor": s.keep_firing_for, "labels": dict(s.labels),
+                    "annotations": dict(s.annotations),
+                    "alerts": [a.to_api() for a in self.active.values() if a.state != "inactive"],
+                    **common, "type": "alerting"}
+        out: dict[str, Any] = {"name": s.name, "query": s.expr}
+        if s.labels:
+            out["labels"] = dict(s.labels)
+        return {**out, **common, "type": "recording"}
+
+
+@dataclass
+class Group:
+    spec: GroupSpec
+    rules: list[Rule]
+    last_evaluation: float = 0.0
+    evaluation_time: float = 0.0
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.spec.file, self.spec.name)
+
+    def evaluate(self, engine: QueryEngine, ts: float, external_labels: Mapping[str, str], external_url: str,
+                 resend_delay: float) -> tuple[Samples, list[Alert]]:
+        """One evaluation at `ts`: samples to write (incl. stale markers) and alerts to send."""
+        started = time.monotonic()
+        samples: Samples = []
+        to_send: list[Alert] = []
+        t_ms = int(ts * 1000)
+        for rule in self.rules:
+            r_start = time.monotonic()
+            produced: Samples = []
+            try:
+                result = _vector(engine.instant(rule.spec.expr, ts), t_ms)
+                if rule.spec.alert is not None:
+                    produced = rule.eval_alert(result, ts, external_labels, external_url)
+                    if self.spec.limit and len(produced) // 2 > self.spec.limit:
+                        rule.active.clear()
+                        raise PydockError(f"exceeded limit of {self.spec.limit} with {len(produced) // 2} alerts")
+                else:
+                    produced = rule.eval_record(result, ts)
+                    if self.spec.limit and len(produced) > self.spec.limit:
+                        raise PydockError(f"exceeded limit of {self.spec.limit} with {len(produced)} series")
+                rule.health, rule.last_error = "ok", ""
+            except PydockError as exc:
+                rule.health, rule.last_error = "err", str(exc)
+                produced = []
+                log.warning("rule %s in group %s failed: %s", rule.spec.name, self.spec.name, exc)
+            if rule.spec.alert is not None:
+                to_send.extend(self._to_send(rule, ts, external_labels, external_url, resend_delay))
+            keys = {tuple(sorted(lbs.items())) for lbs, _, _ in produced}
+            samples.extend(produced)
+            samples.extend((dict(k), t_ms, STALE_NAN) for k in sorted(rule.series - keys))
+            rule.series = keys
+            rule.last_evaluation, rule.evaluation_time = ts, time.monotonic() - r_start
+        self.last_evaluation, self.evaluation_time = ts, time.monotonic() - started
+        return samples, to_send
+
+    def _to_send(self, rule: Rule, ts: float, external_labels: Mapping[str, str], external_url: str,
+                 resend_delay: float) -> list[Alert]:
+        out = []
+        url = external_url + "/graph?g0.expr=" + quote_plus(rule.spec.expr) + "&g0.tab=1"
+        for a in rule.active.values():
+            if not a.needs_sending(ts, resend_delay):
+                continue
+            a.last_sent_at = ts
+            a.valid_until = ts + 4 * max(resend_delay, self.spec.interval)
+            labels = dict(a.labels)
+            for k, v in external_labels.items():
+                labels.setdefault(k, v)
+            out.append(Alert(labels, dict(a.annotations), a.fired_at, a.resolved_at or a.valid_until, url, ts))
+        return out
+
+    def to_api(self) -> dict[str, Any]:
+        return {"name": self.spec.name, "file": self.spec.file, "rules": [r.to_api() for r in self.rules],
+                "interval": self.spec.interval, "limit": self.spec.limit,
+                "evaluationTime": self.evaluation_time,
+                "lastEvaluation": go_time(self.last_evaluation) if self.last_evaluation else "0001-01-01T00:00:00Z"}
+
+
+class RuleManager:
+    """Runs every group at its interval; `apply` swaps in reloaded groups and keeps alert state."""
+
+    def __init__(self, engine: QueryEngine, append: Callable[[Samples], Any],
+                 send: Callable[[list[Alert]], None]) -> None:
+        self.engine = engine
+        self.append = append
+        self.send = send
+        self.groups: list[Group] = []
+        self.external_labels: Mapping[str, str] = {}
+        self.external_url = ""
+        self.resend_delay = 60.0
+        self._tasks: dict[tuple[str, str], tuple[asyncio.Task[None], asyncio.Event]] = {}
+
+    def apply(self, specs: list[GroupSpec], external_labels: Mapping[str, str], external_url: str,
+              resend_delay: float) -> None:
+        """Install groups (not yet started). Rules of a group with the same file and name keep their
+        alerts when their name and expression are unchanged, as Prometheus's copyState does."""
+        old = {g.key: g for g in self.groups}
+        groups = []
+        for spec in specs:
+            prev = old.get((spec.file, spec.name))
+            prev_rules = {(r.spec.name, r.spec.expr): r for r in prev.rules} if prev else {}
+            rules = []
+            for rs in spec.rules:
+                r = Rule(rs)
+                p = prev_rules.pop((rs.name, rs.expr), None)
+                if p is not None:
+                    r.active, r.series, r.health = p.active, p.series, p.health
+                rules.append(r)
+            groups.append(Group(spec, rules))
+        self.groups = groups
+        self.external_labels, self.external_url, self.resend_delay = external_labels, external_url, resend_delay
+
+    def evaluate_group(self, group: Group, ts: float) -> tuple[Samples, list[Alert]]:
+        return group.evaluate(self.engine, ts, self.external_labels, self.external_url, self.resend_delay)
+
+    async def _run_group(self, group: Group, stop: asyncio.Event) -> None:
+        interval = group.spec.interval
+        next_at = time.monotonic()
+        while not stop.is_set():
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(stop.wait(), delay)
+                    break
+                except asyncio.TimeoutError:
+                    pass
+            try:
+                samples, alerts = await asyncio.to_thread(self.evaluate_group, group, time.time())
+                if samples:
+                    await asyncio.to_thread(self.append, samples)
+                if alerts:
+                    self.send(alerts)
+            except Exception:  # noqa: BLE001 - one failing evaluation must not stop the group; logged
+                log.exception("evaluation of group %s failed", group.spec.name)
+            next_at += interval
+            if next_at < time.monotonic():
+                next_at = time.monotonic() + interval
+
+    async def start(self) -> None:
+        await self.stop()
+        for g in self.groups:
+            ev = asyncio.Event()
+            self._tasks[g.key] = (asyncio.create_task(self._run_group(g, ev)), ev)
+
+    async def stop(self) -> None:
+        for task, ev in self._tasks.values():
+            ev.set()
+            await task
+        self._tasks.clear()
+
+    def alerting_rules(self) -> list[Rule]:
+        return [r for g in self.groups for r in g.rules if r.spec.alert is not None]
+
+    def active_alerts(self) -> list[ActiveAlert]:
+        return [a for r in self.alerting_rules() for a in r.active.values() if a.state != "inactive"]
+
+
+__all__ = ["ConfigError", "GroupSpec", "RuleManager", "RuleSpec", "format_duration", "load_rule_files",
+           "valid_label_name"]

@@ -1,0 +1,96 @@
+"""The collector's HTML pages: server-rendered shells that fetch their data from the JSON APIs.
+
+Templates come from `pydock.dashboards` (templates/ and static/); jinja2 autoescapes everything, and
+the page scripts write data with `textContent` only, so a log line or a label holding markup stays
+text. Data comes from the collector's own APIs in the browser: PromQL on cAdvisor's metric names
+(/api/v1/query, /api/v1/query_range), /api/v1/alerts, /api/v1/rules, /api/v1/targets, silences, and
+the log API. No build step, no CDN: the charts are SVG drawn by dashboards/static/charts.js.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+
+import jinja2
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+import pydock.dashboards
+
+from ..api.logs import require_read
+
+DASHBOARDS = Path(pydock.dashboards.__file__).resolve().parent
+STATIC = DASHBOARDS / "static"
+# autoescape=True for every template, whatever its extension.
+templates = Jinja2Templates(
+    env=jinja2.Environment(loader=jinja2.FileSystemLoader(str(DASHBOARDS / "templates")), autoescape=True)
+)
+
+router = APIRouter(dependencies=[Depends(require_read)])
+
+NAV = [
+    ("overview", "/", "Overview"),
+    ("logs", "/logs", "Logs"),
+    ("alerts", "/alerts", "Alerts"),
+    ("targets", "/targets", "Targets"),
+    ("rules", "/rules", "Rules"),
+    ("query", "/query", "Query"),
+]
+
+
+def _render(request: Request, template: str, page: str, title: str, **ctx: object) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, template, {"page": page, "title": title, "nav": NAV, **ctx}
+    )
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request) -> HTMLResponse:
+    return _render(request, "overview.html", "overview", "Overview")
+
+
+@router.get("/containers/{name}", response_class=HTMLResponse)
+def container(request: Request, name: str) -> HTMLResponse:
+    return _render(request, "container.html", "container", f"Container {name}", container=name)
+
+
+@router.get("/logs", response_class=HTMLResponse)
+def logs(request: Request) -> HTMLResponse:
+    return _render(request, "logs.html", "logs", "Logs")
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts(request: Request) -> HTMLResponse:
+    return _render(request, "alerts.html", "alerts", "Alerts")
+
+
+@router.get("/targets", response_class=HTMLResponse)
+def targets(request: Request) -> HTMLResponse:
+    return _render(request, "targets.html", "targets", "Targets")
+
+
+@router.get("/rules", response_class=HTMLResponse)
+def rules(request: Request) -> HTMLResponse:
+    return _render(request, "rules.html", "rules", "Rules")
+
+
+@router.get("/query", response_class=HTMLResponse)
+def query(request: Request) -> HTMLResponse:
+    return _render(request, "query.html", "query", "Query")
+
+
+@router.get("/graph", include_in_schema=False)
+def graph() -> RedirectResponse:
+    return RedirectResponse("/query")
+
+
+@router.get("/static/{name}")
+def static(name: str) -> FileResponse:
+    # Flat directory, names checked: nothing outside dashboards/static can be named.
+    path = (STATIC / name).resolve()
+    if path.parent != STATIC or not path.is_file():
+        raise HTTPException(404, "not found")
+    ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return FileResponse(path, media_type=ctype, headers={"Cache-Control": "no-cache"})

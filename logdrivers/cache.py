@@ -1,0 +1,50 @@
+"""Dual logging: a local-format copy of the output of drivers that cannot be read back.
+
+For syslog, journald, gelf and fluentd the registry adds this cache, so `pydock logs` works for
+every driver but `none`. Options as Docker's: `cache-disabled` (false), `cache-max-size` (20m),
+`cache-max-file` (5), `cache-compress` (true). File: `<container dir>/local-logs/container-cached.log`.
+
+Where pydock differs from Docker, on purpose: the cache is written first and synchronously (a
+local append), so a remote endpoint that refuses a line does not keep it out of `pydock logs`, and
+the cache never drops lines of its own (Docker puts it behind a ring that may drop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydock.logdrivers import options, tag
+from pydock.logdrivers.base import LogInfo, LogMessage
+from pydock.logdrivers.local import DIR, LocalWriter, rotation_opts
+from pydock.logdrivers.localfmt import LocalCodec
+from pydock.logdrivers.logfile import FileSetReader
+
+FILE = "container-cached.log"
+
+
+def cache_path(record_dir: Path) -> Path:
+    return Path(record_dir) / DIR / FILE
+
+
+class CacheDriver:
+    name = "cache"
+
+    def __init__(self, info: LogInfo, opts: Mapping[str, str]):
+        attrs = options.extra_attributes(info, opts)
+        if opts.get("tag"):
+            attrs["tag"] = tag.tag(info, dict(opts), default="")
+        self._writer = LocalWriter(cache_path(Path(info.log_dir)), attrs, *rotation_opts(opts, "cache-"))
+
+    def log(self, msg: LogMessage) -> None:
+        self._writer.log(msg)
+
+    def log_chunk(self, source: str, data: bytes, timestamp_ns: int) -> None:
+        self._writer.log_chunk(source, data, timestamp_ns)
+
+    def close(self) -> None:
+        self._writer.close()
+
+    @classmethod
+    def open_reader(cls, record_dir: Path, opts: Mapping[str, str]) -> FileSetReader:
+        return FileSetReader(cache_path(Path(record_dir)), LocalCodec())

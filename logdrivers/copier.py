@@ -1,0 +1,151 @@
+"""The copier: reads a container's stdout/stderr pipes and hands lines to a driver.
+
+Lines are cut as Docker's `daemon/logger/copier.go` cuts them, but a chunk at a time: one `read(2)`
+of up to 256 KiB yields every complete line in it with one timestamp (taken when the copier handles
+them). A driver offering `log_chunk(source, data, timestamp_ns)` gets those lines as one block of
+bytes, each line ending in `\\n`; others get one `LogMessage` per line.
+
+Long lines: Docker fills a 16 KiB buffer; when it fills with no newline the 16 KiB become a partial
+message. Equivalently, a line of L bytes (without its newline) is sent as L // 16384 parts of
+16384 bytes (`last=False`) and a final part of L % 16384 bytes (possibly empty, `last=True`); a line
+shorter than 16 KiB is a plain message. All parts share a random 64-hex id, count `ordinal` from 1 and
+carry the first part's timestamp. Text left unterminated at EOF is sent as a part with `last=False`
+and no closing part, as Docker does.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import select
+import time
+from collections.abc import Mapping
+
+from pydock.logdrivers.base import LogDriver, LogMessage, PartialMeta
+
+BUF_SIZE = 16 * 1024  # Docker's defaultBufSize: the longest line sent whole is BUF_SIZE - 1 bytes
+READ_SIZE = 256 * 1024
+
+
+class _Stream:
+    __slots__ = ("name", "fd", "pending", "pid", "ordinal", "pts")
+
+    def __init__(self, name: str, fd: int):
+        self.name = name
+        self.fd = fd
+        self.pending = b""  # unterminated bytes, always shorter than BUF_SIZE
+        self.pid = ""  # id of the long line being cut, if any
+        self.ordinal = 0
+        self.pts = 0  # timestamp of that line's first part
+
+
+class Copier:
+    """`Copier(driver, streams={"stdout": fd, "stderr": fd}).run()` returns at EOF of every stream.
+
+    The caller owns the file descriptors and closes the driver afterwards."""
+
+    def __init__(self, driver: LogDriver, streams: Mapping[str, int], read_size: int = READ_SIZE):
+        self.driver = driver
+        self.streams = [_Stream(name, fd) for name, fd in streams.items()]
+        self.read_size = read_size
+        self._chunk = getattr(driver, "log_chunk", None)
+        self._closed = False
+
+    def close(self) -> None:
+        """Stop after the current read (the pipes are left to their owner)."""
+        self._closed = True
+
+    def run(self) -> None:
+        by_fd = {s.fd: s for s in self.streams}
+        poller = select.poll()
+        for fd in by_fd:
+            poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        while by_fd and not self._closed:
+            for fd, _ev in poller.poll(200):
+                st = by_fd.get(fd)
+                if st is None:
+                    continue
+                try:
+                    data = os.read(fd, self.read_size)
+                except BlockingIOError:
+                    continue
+                if data:
+                    self.feed(st, data, time.time_ns())
+                else:
+                    self.finish(st, time.time_ns())
+                    poller.unregister(fd)
+                    del by_fd[fd]
+
+    # -- cutting -------------------------------------------------------------------------------
+
+    def feed(self, st: _Stream, data: bytes, now: int) -> None:
+        if st.pending:
+            data = st.pending + data
+            st.pending = b""
+        last_nl = data.rfind(b"\n")
+        if last_nl < 0:
+            self._unterminated(st, data, now)
+            return
+        start = 0
+        if st.pid:  # a long line is open: its rest is the first line here
+            first = data.find(b"\n")
+            self._long_line(st, data[:first], now)
+            start = first + 1
+        if start <= last_nl:
+            block = data[start : last_nl + 1]
+            if len(block) <= BUF_SIZE or max(map(len, block.split(b"\n"))) < BUF_SIZE:
+                self._lines(st.name, block, now)
+            else:
+                self._mixed(st, block, now)
+        self._unterminated(st, data[last_nl + 1 :], now)
+
+    def finish(self, st: _Stream, now: int) -> None:
+        """EOF: unterminated text goes out as a part that is not the last (Docker's edge case)."""
+        if st.pending:
+            self._part(st, st.pending, now, last=False)
+            st.pending = b""
+
+    def _unterminated(self, st: _Stream, rest: bytes, now: int) -> None:
+        while len(rest) >= BUF_SIZE:
+            self._part(st, rest[:BUF_SIZE], now, last=False)
+            rest = rest[BUF_SIZE:]
+        st.pending = rest
+
+    def _part(self, st: _Stream, line: bytes, now: int, last: bool) -> None:
+        if not st.pid:
+            st.pid, st.ordinal, st.pts = secrets.token_hex(32), 0, now
+        st.ordinal += 1
+        self.driver.log(LogMessage(line, st.name, st.pts, PartialMeta(st.pid, st.ordinal, last)))
+        if last:
+            st.pid, st.ordinal = "", 0
+
+    def _long_line(self, st: _Stream, line: bytes, now: int) -> None:
+        while len(line) >= BUF_SIZE:
+            self._part(st, line[:BUF_SIZE], now, last=False)
+            line = line[BUF_SIZE:]
+        if st.pid:
+            self._part(st, line, now, last=True)
+        else:
+            self.driver.log(LogMessage(line, st.name, now))
+
+    def _mixed(self, st: _Stream, block: bytes, now: int) -> None:
+        """Lines some of which are 16 KiB or longer: short runs still go out as chunks."""
+        run: list[bytes] = []
+        for line in block[:-1].split(b"\n"):
+            if len(line) < BUF_SIZE:
+                run.append(line)
+                continue
+            if run:
+                self._lines(st.name, b"\n".join(run) + b"\n", now)
+                run = []
+            self._long_line(st, line, now)
+        if run:
+            self._lines(st.name, b"\n".join(run) + b"\n", now)
+
+    def _lines(self, source: str, block: bytes, now: int) -> None:
+        if self._chunk is not None:
+            self._chunk(source, block, now)
+            return
+        log = self.driver.log
+        for line in block[:-1].split(b"\n"):
+            log(LogMessage(line, source, now))

@@ -1,0 +1,104 @@
+"""The `local` driver: pydock's compact binary format (`localfmt`), rotated and compressed.
+
+`<container dir>/local-logs/container.log`, rotated to `container.log.1.gz` ... with Docker's local
+defaults: `max-size` 20m (binary, as Docker's local driver parses it: 20 MiB), `max-file` 5,
+`compress` true: about 100 MB a container. `tag`, `labels`, `env` (and their regex forms) are kept
+with each record, as Docker's local driver does since 2026.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydock.errors import LogOptError
+from pydock.logdrivers import options, tag
+from pydock.logdrivers.base import LogInfo, LogMessage
+from pydock.logdrivers.jsonfile import DUMMY_INFO
+from pydock.logdrivers.localfmt import Encoder, LocalCodec, cut_records
+from pydock.logdrivers.logfile import FileSetReader
+from pydock.logdrivers.rotate import RotatingFile
+
+NAME = "local"
+DIR = "local-logs"
+FILE = "container.log"
+DEFAULT_MAX_SIZE = 20 * 1024 * 1024
+DEFAULT_MAX_FILE = 5
+OWN_OPTS = frozenset({"max-size", "max-file", "compress"}) | options.ATTR_OPTS
+
+
+def log_path(record_dir: Path) -> Path:
+    return Path(record_dir) / DIR / FILE
+
+
+class LocalWriter:
+    """A rotated local-format file: the `local` driver's and the dual-logging cache's writer."""
+
+    def __init__(self, path: Path, attrs: Mapping[str, str], max_size: int, max_file: int, compress: bool):
+        path.parent.mkdir(mode=0o750, exist_ok=True)
+        self.path = path
+        self._enc = Encoder(attrs)
+        self._file = RotatingFile(path, cut_records, max_size, max_file, compress)
+        self._lock = threading.Lock()
+
+    def log(self, msg: LogMessage) -> None:
+        data = self._enc.message(msg)
+        with self._lock:
+            self._file.write(data, msg.timestamp_ns)
+
+    def log_chunk(self, source: str, data: bytes, timestamp_ns: int) -> None:
+        records = self._enc.chunk(source, data, timestamp_ns)
+        with self._lock:
+            self._file.write(records, timestamp_ns)
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
+def rotation_opts(opts: Mapping[str, str], prefix: str = "") -> tuple[int, int, bool]:
+    """(max-size, max-file, compress) with the local driver's defaults; `prefix` is "cache-" for the
+    dual-logging cache's keys."""
+    max_size = options.parse_size(opts, prefix + "max-size", DEFAULT_MAX_SIZE, binary=True)
+    max_file = options.parse_int(opts, prefix + "max-file", DEFAULT_MAX_FILE, minimum=1)
+    key = prefix + "compress"
+    compress = options.parse_bool(opts, key, True)
+    if compress and max_file < 2:
+        if key in opts:
+            raise LogOptError(f"{key} cannot be true when {prefix}max-file is less than 2")
+        compress = False  # the default gives way to an explicit max-file=1
+    return max_size, max_file, compress
+
+
+class LocalDriver:
+    name = NAME
+
+    @classmethod
+    def validate(cls, opts: Mapping[str, str]) -> None:
+        options.check_keys(NAME, opts, OWN_OPTS)
+        rotation_opts(opts)
+        options.extra_attributes(DUMMY_INFO, opts)
+        tag.tag(DUMMY_INFO, dict(opts), default="")
+
+    def __init__(self, info: LogInfo, opts: Mapping[str, str]):
+        self.validate(opts)
+        attrs = options.extra_attributes(info, opts)
+        name_tag = tag.tag(info, dict(opts), default="")
+        if name_tag:
+            attrs["tag"] = name_tag
+        self.attrs = attrs
+        self._writer = LocalWriter(log_path(Path(info.log_dir)), attrs, *rotation_opts(opts))
+
+    def log(self, msg: LogMessage) -> None:
+        self._writer.log(msg)
+
+    def log_chunk(self, source: str, data: bytes, timestamp_ns: int) -> None:
+        self._writer.log_chunk(source, data, timestamp_ns)
+
+    def close(self) -> None:
+        self._writer.close()
+
+    @classmethod
+    def open_reader(cls, record_dir: Path, opts: Mapping[str, str]) -> FileSetReader:
+        return FileSetReader(log_path(Path(record_dir)), LocalCodec())

@@ -1,0 +1,333 @@
+"""Reading a rotated set of log files: history (`--tail`, `--since`, `--until`) and following.
+
+Shared by json-file, local and the dual-logging cache; the record format is a `Codec`. The rules:
+- Files are read oldest first: `<name>.<k>` (or `.gz`) from the highest index down, then the active
+  file, all opened under a shared lock on the directory so a rotation cannot shift them mid-listing.
+- `--tail N` reads backwards from the end in 64 KiB blocks (the codec finds record starts), going to
+  older files only if the newer ones hold fewer than N records: the cost does not grow with the log.
+- Following polls the open file (a new record shows within `poll` seconds); when the name points at
+  another file, the old descriptor is read to its end and the reader continues with the file that
+  came after it, found by identity (device, inode; compressed files carry the identity of the plain
+  file they were made from), so several rotations between two polls lose nothing while the files
+  still exist. If they were already deleted, the reader says so through `on_warning`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from pydock.logdrivers.base import LogMessage, ReadConfig
+from pydock.logdrivers.jsonlog import parse_time
+from pydock.logdrivers.rotate import dir_lock, gzip_extra, tail_digest
+
+BLOCK = 64 * 1024
+
+
+class Codec(Protocol):
+    name: str
+
+    def split(self, buf: bytes) -> tuple[list[bytes], int]:
+        """Complete records at the start of `buf` and the number of bytes they take."""
+        ...
+
+    def decoder(self) -> Callable[[bytes], LogMessage]:
+        """A (possibly stateful) function from one record to its message."""
+        ...
+
+    def tail_start(self, read_at: Callable[[int, int], bytes], end: int, n: int) -> tuple[int, int]:
+        """Offset where the last `n` records before `end` start, and how many there are (<= n).
+        `end` is a record boundary."""
+        ...
+
+    def complete_end(self, read_at: Callable[[int, int], bytes], size: int) -> int:
+        """The end of the last complete record at or below `size` (a writer may be mid-record)."""
+        ...
+
+
+@dataclass
+class OpenLog:
+    """One file of the set, opened: plain files are read by offset, gzip files whole."""
+
+    path: Path
+    ident: tuple[int, int]  # (dev, ino); for gzip files, those of the plain file it was made from
+    fd: int
+    gz: bool
+    last_time_ns: int | None = None  # from a gzip header: lets --since skip the file unread
+    plain_size: int | None = None  # from a gzip header: the plain file's size and tail digest
+    plain_tail: str | None = None
+
+    def same_file(self, plain: "OpenLog") -> bool:
+        """Whether this is `plain` (an open plain file), or was compressed from it. An open file's
+        inode cannot be reused, but a gzip header may name a deleted file whose inode `plain` now
+        has: the size and the digest of its last 4 KiB tell them apart."""
+        if self.ident != plain.ident:
+            return False
+        if not self.gz:
+            return True
+        size = os.fstat(plain.fd).st_size
+        return self.plain_size == size and self.plain_tail == tail_digest(plain.fd, size)
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        return os.pread(self.fd, size, offset)
+
+    def content(self) -> bytes:
+        data = bytearray()
+        offset = 0
+        while chunk := os.pread(self.fd, 1 << 20, offset):
+            data += chunk
+            offset += len(chunk)
+        if self.gz:
+            try:
+                return gzip.decompress(bytes(data))
+            except (OSError, EOFError, zlib.error):
+                return b""  # a corrupt archive reads as empty rather than stopping every file after it
+        return bytes(data)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def list_files(path: Path) -> list[Path]:
+    """The files of the set, oldest first: rotated (plain preferred over .gz per index), then active."""
+    pat = re.compile(re.escape(path.name) + r"\.(\d+)(\.gz)?$")
+    found: dict[int, Path] = {}
+    try:
+        names = os.listdir(path.parent)
+    except FileNotFoundError:
+        return []
+    for name in names:
+        m = pat.match(name)
+        if m and (int(m.group(1)) not in found or not m.group(2)):
+            found[int(m.group(1))] = path.parent / name  # Docker tries `<name>.<k>` before `.gz`
+    out = [found[i] for i in sorted(found, reverse=True)]
+    if path.exists():
+        out.append(path)
+    return out
+
+
+def _open_one(path: Path) -> OpenLog | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    st = os.fstat(fd)
+    gz = os.pread(fd, 2, 0) == b"\x1f\x8b"
+    ident = (st.st_dev, st.st_ino)
+    last = None
+    plain_size = None
+    extra: dict[str, object] = {}
+    if gz:
+        extra = gzip_extra(path) or {}
+        if isinstance(extra.get("dev"), int) and isinstance(extra.get("ino"), int):
+            ident = (int(extra["dev"]), int(extra["ino"]))  # type: ignore[call-overload]
+        if isinstance(extra.get("lastTime"), str):
+            try:
+                last = parse_time(str(extra["lastTime"]))
+            except ValueError:
+                last = None
+        if isinstance(extra.get("size"), int):
+            plain_size = int(extra["size"])  # type: ignore[call-overload]
+    return OpenLog(path, ident, fd, gz, last, plain_size, str(extra.get("tail")) if gz else None)
+
+
+def open_set(path: Path) -> list[OpenLog]:
+    """Open every file of the set at one instant (under the directory's shared lock)."""
+    ctx = dir_lock(path.parent, exclusive=False) if path.parent.exists() else None
+    if ctx is None:
+        return []
+    with ctx:
+        return [o for o in (_open_one(p) for p in list_files(path)) if o is not None]
+
+
+class FileSetReader:
+    """`LogReader` over one rotated set of files in one format.
+
+    `on_warning(text)` hears about skipped data (rotations missed while following, undecodable
+    records); `on_idle()` is called before the follower sleeps (the CLI flushes its output there)."""
+
+    def __init__(self, path: Path, codec: Codec, poll: float = 0.02,
+                 on_warning: Callable[[str], None] | None = None, on_idle: Callable[[], None] | None = None):
+        self.path = Path(path)
+        self.codec = codec
+        self.poll = poll
+        self.on_warning = on_warning
+        self.on_idle = on_idle
+
+    def _warn(self, text: str) -> None:
+        if self.on_warning is not None:
+            self.on_warning(text)
+
+    def _decode_all(self, records: list[bytes], decode: Callable[[bytes], LogMessage],
+                    where: Path) -> Iterator[LogMessage]:
+        for rec in records:
+            try:
+                yield decode(rec)
+            except (ValueError, KeyError, TypeError) as exc:
+                self._warn(f"skipping an undecodable record in {where}: {exc}")
+
+    def read(self, config: ReadConfig) -> Iterator[LogMessage]:
+        files = open_set(self.path)
+        try:
+            yield from self._read(files, config)
+        finally:
+            for f in files:
+                f.close()
+
+    def _read(self, files: list[OpenLog], config: ReadConfig) -> Iterator[LogMessage]:
+        decode = self.codec.decoder()
+        active = files[-1] if files and files[-1].path == self.path and not files[-1].gz else None
+        end = self.codec.complete_end(active.read_at, os.fstat(active.fd).st_size) if active else 0
+        since_on = config.since_ns > 0
+        if config.tail != 0:
+            for msg in self._history(files, active, end, config, decode):
+                if since_on:
+                    if msg.timestamp_ns < config.since_ns:
+                        continue
+                    since_on = False  # as Docker: timestamps are not monotonic, check until the first hit
+                if config.until_ns and msg.timestamp_ns > config.until_ns:
+                    return
+                yield msg
+        if not config.follow:
+            return
+        if config.until_ns and time.time_ns() > config.until_ns:
+            return
+        if active is not None:
+            files.remove(active)  # the follower owns and closes it
+        yield from self._follow(active, end, config, decode, since_on)
+
+    def _history(self, files: list[OpenLog], active: OpenLog | None, end: int, config: ReadConfig,
+                 decode: Callable[[bytes], LogMessage]) -> Iterator[LogMessage]:
+        if config.tail > 0:
+            chunks: list[tuple[list[bytes], Path]] = []
+            need = config.tail
+            for f in reversed(files):
+                if f is active:
+                    start, count = self.codec.tail_start(f.read_at, end, need)
+                    recs, _ = self.codec.split(f.read_at(start, end - start))
+                else:
+                    data = f.content()
+                    start, count = self.codec.tail_start(lambda o, n, d=data: d[o : o + n], len(data), need)
+                    recs, _ = self.codec.split(data[start:])
+                chunks.append((recs, f.path))
+                need -= len(recs)
+                if need <= 0:
+                    break
+            for recs, where in reversed(chunks):
+                yield from self._decode_all(recs, decode, where)
+            return
+        for f in files:
+            if f.gz and config.since_ns and f.last_time_ns is not None and f.last_time_ns < config.since_ns:
+                continue
+            if f is active:
+                yield from self._scan(f, 0, end, decode)
+            else:
+                recs, _ = self.codec.split(f.content())
+                yield from self._decode_all(recs, decode, f.path)
+
+    def _scan(self, f: OpenLog, start: int, end: int, decode: Callable[[bytes], LogMessage]) -> Iterator[LogMessage]:
+        pos = start
+        carry = b""
+        while pos < end:
+            data = carry + f.read_at(pos, min(4 << 20, end - pos))
+            if len(data) == len(carry):
+                break
+            pos += len(data) - len(carry)
+            recs, used = self.codec.split(data)
+            carry = data[used:]
+            yield from self._decode_all(recs, decode, f.path)
+
+    def _identity_now(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def _follow(self, cur: OpenLog | None, offset: int, config: ReadConfig,
+                decode: Callable[[bytes], LogMessage], since_on: bool) -> Iterator[LogMessage]:
+        done = config.done
+        finishing = False
+        try:
+            while True:
+                if cur is None:
+                    cur, offset = _open_one(self.path), 0
+                batch: list[LogMessage] = []
+                if cur is not None:
+                    batch, offset = self._drain(cur, offset, decode)
+                    now_ident = self._identity_now()
+                    if not batch and now_ident is not None and now_ident != cur.ident:
+                        # Rotated: the old file is finished once drained again (the writer may
+                        # have added to it between our read and its rename).
+                        batch, offset = self._drain(cur, offset, decode)
+                        if not batch:
+                            nxt = self._after_rotation(cur)
+                            if nxt is not None:
+                                cur.close()
+                                cur, batch = nxt
+                                offset = 0
+                for msg in batch:
+                    if since_on:
+                        if msg.timestamp_ns < config.since_ns:
+                            continue
+                        since_on = False
+                    if config.until_ns and msg.timestamp_ns > config.until_ns:
+                        return
+                    yield msg
+                if batch:
+                    continue
+                if finishing:
+                    return
+                if done is not None and done():
+                    finishing = True  # one more pass: the writer may have written its last lines
+                    continue
+                if config.until_ns and time.time_ns() > config.until_ns:
+                    return
+                if self.on_idle is not None:
+                    self.on_idle()
+                time.sleep(self.poll)
+        finally:
+            if cur is not None:
+                cur.close()
+
+    def _drain(self, f: OpenLog, offset: int, decode: Callable[[bytes], LogMessage]) -> tuple[list[LogMessage], int]:
+        data = f.read_at(offset, 4 << 20)
+        if not data:
+            return [], offset
+        recs, used = self.codec.split(data)  # stops before a record still being written
+        return list(self._decode_all(recs, decode, f.path)), offset + used
+
+    def _after_rotation(self, cur: OpenLog) -> tuple[OpenLog, list[LogMessage]] | None:
+        """The file that followed `cur`, plus the records of whole files in between (compressed
+        ones, when several rotations happened between two polls)."""
+        files = open_set(self.path)
+        found = [i for i, f in enumerate(files) if f.same_file(cur)]
+        if found:
+            later = files[found[0] + 1 :]
+        else:
+            later = files
+            if len(files) > 1:
+                self._warn("file rotations were missed while following logs; "
+                           "lines in files deleted before they could be read were skipped")
+        keep = later[-1] if later and later[-1].path == self.path and not later[-1].gz else None
+        between: list[LogMessage] = []
+        decode = self.codec.decoder()
+        for f in later:
+            if f is not keep:
+                recs, _ = self.codec.split(f.content())
+                between.extend(self._decode_all(recs, decode, f.path))
+        for f in files:
+            if f is not keep:
+                f.close()
+        if keep is None:
+            return None
+        return keep, between

@@ -1,0 +1,197 @@
+"""Size-based rotation and gzip compression of log files, shared by json-file, local and the cache.
+
+Docker's scheme (`loggerutils/logfile.go`): before a record is written, if the active file already
+holds `max-size` bytes it is renamed to `<name>.1` (older ones shift up to `<name>.<max-file - 1>`,
+the oldest is deleted) and a fresh file is opened; with `max-file=1` the active file is unlinked and
+recreated. Compression turns `<name>.1` into `<name>.1.gz` in the background, and the next rotation
+waits for it. The gzip header's Extra field holds JSON `{"lastTime": RFC3339Nano}` as Docker's does;
+pydock adds `"dev"`, `"ino"`, `"size"` and `"tail"` (a digest of the last 4 KiB) of the plain file
+it came from, so a follower that was reading that file finds where to continue even after it was
+compressed (an inode number is reused once the plain file is deleted, and files of fixed-width
+lines all have one size; Docker ignores unknown keys there).
+
+Renames happen under an exclusive `flock` on the directory; readers take it shared while they list
+and open the files, so they never see a half-shifted set. Records are written whole with one
+`write(2)` each chunk, so a reader sees at most one incomplete record at the end of the active file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import struct
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pydock.logdrivers.jsonlog import format_time
+
+# (data, need) -> the end offset of the first record ending at or after `need` (len(data) if none).
+Cutter = Callable[[bytes, int], int]
+
+GZIP_LEVEL = 1  # BestSpeed: the shim compresses in the background while the container logs
+
+
+@contextmanager
+def dir_lock(directory: str | os.PathLike[str], exclusive: bool) -> Iterator[None]:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock
+
+
+def rotated_name(path: Path, index: int, gz: bool) -> Path:
+    return path.with_name(f"{path.name}.{index}" + (".gz" if gz else ""))
+
+
+def gzip_extra(path: Path) -> dict[str, object] | None:
+    """The JSON in a gzip file's Extra field (Docker's `lastTime`, pydock's `dev`/`ino`), if any."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:2] != b"\x1f\x8b" or not head[3] & 4:
+                return None
+            (xlen,) = struct.unpack("<H", head[10:12])
+            return json.loads(f.read(xlen))  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return None
+
+
+def tail_digest(path: str | os.PathLike[str] | int, size: int) -> str:
+    """Digest of a file's last 4 KiB (`path` may be an open descriptor)."""
+    n = min(size, 4096)
+    if isinstance(path, int):
+        data = os.pread(path, n, size - n)
+    else:
+        with open(path, "rb") as f:
+            f.seek(size - n)
+            data = f.read(n)
+    return hashlib.sha1(data).hexdigest()[:16]
+
+
+def compress_file(src: Path, dst: Path, extra: dict[str, object], level: int = GZIP_LEVEL) -> None:
+    """gzip `src` into `dst` with `extra` as the raw FEXTRA field, as Go's gzip.Header.Extra writes."""
+    tmp = dst.with_name(dst.name + ".tmp")
+    payload = json.dumps(extra, separators=(",", ":")).encode()
+    st = os.stat(src)
+    crc = 0
+    size = 0
+    comp = zlib.compressobj(level, zlib.DEFLATED, -15)
+    with open(src, "rb") as fin, open(tmp, "wb") as fout:
+        os.fchmod(fout.fileno(), 0o640)
+        fout.write(b"\x1f\x8b\x08\x04" + struct.pack("<I", int(st.st_mtime)) + b"\x00\xff")
+        fout.write(struct.pack("<H", len(payload)) + payload)
+        while block := fin.read(1 << 20):
+            crc = zlib.crc32(block, crc)
+            size += len(block)
+            fout.write(comp.compress(block))
+        fout.write(comp.flush())
+        fout.write(struct.pack("<II", crc & 0xFFFFFFFF, size & 0xFFFFFFFF))
+        fout.flush()
+        os.fsync(fout.fileno())
+    os.rename(tmp, dst)
+
+
+class RotatingFile:
+    """The active log file of one container and its rotated siblings.
+
+    `write(data, last_ns)` takes whole records; `cut` finds record boundaries so rotation happens
+    between records exactly where Docker's per-record size check would put it."""
+
+    def __init__(self, path: Path, cut: Cutter, max_size: int = -1, max_file: int = 1,
+                 compress: bool = False, mode: int = 0o640):
+        self.path = Path(path)
+        self.max_size = max_size
+        self.max_file = max_file
+        self.compress = compress
+        self._cut = cut
+        self._mode = mode
+        self._compressor: threading.Thread | None = None
+        self._compress_error: BaseException | None = None
+        self._last_ns = 0
+        self._fd = self._open()
+        self._size = os.fstat(self._fd).st_size
+        self.rotations = 0
+
+    def _open(self) -> int:
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, self._mode)
+        return fd
+
+    def write(self, data: bytes, last_ns: int) -> None:
+        if self.max_size <= 0:
+            self._write(data)
+            self._last_ns = last_ns
+            return
+        while data:
+            if self._size >= self.max_size:
+                self._rotate()
+            end = self._cut(data, self.max_size - self._size)
+            self._write(data[:end] if end < len(data) else data)
+            self._last_ns = last_ns
+            data = data[end:]
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+            self._size += n
+
+    def _wait_compressor(self) -> None:
+        if self._compressor is not None:
+            self._compressor.join()
+            self._compressor = None
+
+    def _rotate(self) -> None:
+        self._wait_compressor()
+        st = os.fstat(self._fd)
+        with dir_lock(self.path.parent, exclusive=True):
+            if self.max_file < 2:
+                os.unlink(self.path)
+            else:
+                last = rotated_name(self.path, self.max_file - 1, self.compress)
+                for stale in (last, rotated_name(self.path, self.max_file - 1, False)):
+                    if stale.exists():
+                        os.unlink(stale)
+                for i in range(self.max_file - 1, 1, -1):
+                    for gz in (True, False):
+                        src = rotated_name(self.path, i - 1, gz)
+                        if src.exists():
+                            os.rename(src, rotated_name(self.path, i, gz))
+                os.rename(self.path, rotated_name(self.path, 1, False))
+            os.close(self._fd)
+            self._fd = self._open()
+            self._size = 0
+        self.rotations += 1
+        if self.compress and self.max_file >= 2:
+            extra = {"lastTime": format_time(self._last_ns), "dev": st.st_dev, "ino": st.st_ino,
+                     "size": st.st_size, "tail": tail_digest(rotated_name(self.path, 1, False), st.st_size)}
+            self._compressor = threading.Thread(target=self._compress_one, args=(extra,),
+                                                name="log-compress", daemon=True)
+            self._compressor.start()
+
+    def _compress_one(self, extra: dict[str, object]) -> None:
+        src = rotated_name(self.path, 1, False)
+        dst = rotated_name(self.path, 1, True)
+        try:
+            compress_file(src, dst, extra)
+            with dir_lock(self.path.parent, exclusive=True):
+                os.unlink(src)
+        except OSError as exc:  # the plain file stays readable; the error surfaces at close
+            self._compress_error = exc
+
+    def close(self) -> None:
+        self._wait_compressor()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if self._compress_error is not None:
+            err, self._compress_error = self._compress_error, None
+            raise OSError(f"compressing rotated log of {self.path}: {err}")
+

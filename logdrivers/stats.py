@@ -1,0 +1,114 @@
+"""The outermost layer the shim talks to: counts lines, bytes and drops, and writes them down.
+
+`<container dir>/logstats.json` (docs/internals.md §3):
+`{"lines": {"stdout": n, "stderr": n}, "bytes": {...}, "dropped": n, "driver": "json-file"}`, written
+atomically (temp file, rename) at most once a second while lines flow, and at close. `lines` and
+`bytes` count what the container wrote (bytes without the newlines); `dropped` counts lines that
+never reached the driver (the non-blocking buffer was full, or the driver failed on them).
+
+The layers below it: an optional dual-logging cache (written first, so `pydock logs` has every line
+even when a remote endpoint refuses it), then the driver, possibly wrapped in the non-blocking ring.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from pydock.logdrivers.base import LogDriver, LogMessage
+
+STATS_FILE = "logstats.json"
+
+
+def write_atomic(path: Path, data: bytes, sync: bool = False) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        if sync:
+            f.flush()
+            os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_stats(container_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((Path(container_dir) / STATS_FILE).read_bytes())  # type: ignore[no-any-return]
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+class StatsDriver:
+    """`driver` does the work; `cache` (a local-format writer) gets every line first, if given."""
+
+    def __init__(self, driver: LogDriver, name: str, log_dir: str | os.PathLike[str] | None,
+                 cache: LogDriver | None = None, interval: float = 1.0):
+        self.driver = driver
+        self.cache = cache
+        self.name = name
+        self.lines = {"stdout": 0, "stderr": 0}
+        self.bytes = {"stdout": 0, "stderr": 0}
+        self.cache_errors = 0
+        self._path = Path(log_dir) / STATS_FILE if log_dir else None
+        self._interval = interval
+        self._next = 0.0
+        self._chunk = getattr(driver, "log_chunk", None)
+        self._cache_chunk = getattr(cache, "log_chunk", None) if cache is not None else None
+
+    @property
+    def dropped(self) -> int:
+        return sum(int(getattr(layer, "dropped", 0)) for layer in (self.driver, self.cache) if layer is not None)
+
+    def log(self, msg: LogMessage) -> None:
+        src = msg.source
+        self.lines[src] = self.lines.get(src, 0) + 1
+        self.bytes[src] = self.bytes.get(src, 0) + len(msg.line)
+        if self.cache is not None:
+            self.cache.log(msg)
+        self.driver.log(msg)
+        self._maybe_write()
+
+    def log_chunk(self, source: str, data: bytes, timestamp_ns: int) -> None:
+        n = data.count(b"\n")
+        self.lines[source] = self.lines.get(source, 0) + n
+        self.bytes[source] = self.bytes.get(source, 0) + len(data) - n
+        if self.cache is not None:
+            if self._cache_chunk is not None:
+                self._cache_chunk(source, data, timestamp_ns)
+            else:
+                for line in data[:-1].split(b"\n"):
+                    self.cache.log(LogMessage(line, source, timestamp_ns))
+        if self._chunk is not None:
+            self._chunk(source, data, timestamp_ns)
+        else:
+            log = self.driver.log
+            for line in data[:-1].split(b"\n"):
+                log(LogMessage(line, source, timestamp_ns))
+        self._maybe_write()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"lines": dict(self.lines), "bytes": dict(self.bytes), "dropped": self.dropped, "driver": self.name}
+
+    def _maybe_write(self) -> None:
+        if self._path is None:
+            return
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + self._interval
+            self.write()
+
+    def write(self, sync: bool = False) -> None:
+        if self._path is not None:
+            write_atomic(self._path, json.dumps(self.snapshot(), separators=(",", ":")).encode(), sync)
+
+    def close(self) -> None:
+        try:
+            self.driver.close()
+        finally:
+            try:
+                if self.cache is not None:
+                    self.cache.close()
+            finally:
+                self.write(sync=True)

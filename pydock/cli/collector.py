@@ -1,0 +1,109 @@
+"""`pydock collector`: run the collector (TSDB, PromQL API, scraping, rules, notifications).
+
+`pydock collector --config collector.yml [--listen 127.0.0.1:9339] [--data DIR] [--retention 15d]
+[--token T]` serves until SIGINT/SIGTERM; SIGHUP or `POST /-/reload` re-reads the config.
+`pydock collector import FILE [--data DIR]` loads OpenMetrics text with timestamps into the TSDB (the
+input `promtool tsdb create-blocks-from openmetrics` takes).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from pydock.errors import UsageError
+from pydock.settings import Settings
+
+
+def _default_data() -> Path:
+    return Settings.from_env().root / "collector"
+
+
+def _split_listen(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"invalid --listen {listen!r}: expected HOST:PORT")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@click.group(name="collector", invoke_without_command=True)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="collector.yml (Prometheus's shape; see docs/collector.md)")
+@click.option("--listen", default="127.0.0.1:9339", show_default=True, help="HOST:PORT to serve on")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="data directory (default $PYDOCK_ROOT/collector)")
+@click.option("--retention", default="15d", show_default=True, help="how long samples are kept")
+@click.option("--token", default=None, envvar="PYDOCK_COLLECTOR_TOKEN",
+              help="bearer token required for log pushes and admin calls (reload, silences)")
+@click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="read the bearer token from this file")
+@click.option("--read-auth", type=click.Choice(["none", "token", "basic"]), default="none", show_default=True,
+              help="what reads (queries, pages) require")
+@click.option("--basic-auth", default="", envvar="PYDOCK_COLLECTOR_BASIC_AUTH",
+              help="USER:PASSWORD for --read-auth basic")
+@click.option("--external-url", default=None, help="URL the collector is reached at (alert links)")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.pass_context
+def collector(ctx: click.Context, config_path: Path | None, listen: str, data_dir: Path | None, retention: str,
+              token: str | None, token_file: Path | None, read_auth: str, basic_auth: str,
+              external_url: str | None, log_level: str) -> None:
+    """Run the collector (TSDB, PromQL API, scraping, alert rules, notifications)."""
+    ctx.ensure_object(dict)
+    ctx.obj["data_dir"] = data_dir
+    if ctx.invoked_subcommand is not None:
+        return
+    import logging
+
+    import uvicorn
+
+    from pydock.collector.app import create_app
+    from pydock.collector.config import CollectorSettings
+    from pydock.collector.yamlconf import parse_duration
+
+    try:
+        retention_s = parse_duration(retention)
+    except ValueError as exc:
+        raise UsageError(f"invalid --retention: {exc}") from exc
+    host, port = _split_listen(listen)
+    if not (token or token_file) and not _loopback(host):
+        raise UsageError(f"--listen {listen} reaches beyond loopback: set --token or --token-file so that "
+                         "log pushes and admin calls are authenticated")
+    if read_auth == "basic" and ":" not in basic_auth:
+        raise UsageError("--read-auth basic needs --basic-auth USER:PASSWORD")
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = CollectorSettings(config_path=config_path, data_dir=data_dir or _default_data(), listen=listen,
+                                 retention_s=retention_s, token=token, external_url=external_url,
+                                 token_file=token_file, read_auth=read_auth, basic_auth=basic_auth)
+    app = create_app(settings)  # a bad config stops here with file:line: reason
+    uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)).run()
+
+
+@collector.command(name="import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="data directory (default: the collector's --data, else $PYDOCK_ROOT/collector)")
+@click.pass_context
+def import_cmd(ctx: click.Context, file: Path, data_dir: Path | None) -> None:
+    """Load OpenMetrics text with timestamps into the collector's TSDB."""
+    from pydock.collector.importer import import_openmetrics
+    from pydock.collector.tsdb import TSDB
+
+    target = data_dir or ctx.obj.get("data_dir") or _default_data()
+    os.makedirs(target, exist_ok=True)
+    with TSDB(Path(target) / "tsdb.sqlite") as tsdb:
+        n = import_openmetrics(file, tsdb)
+    click.echo(f"imported {n} samples into {target}")

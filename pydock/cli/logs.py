@@ -1,0 +1,137 @@
+"""`pydock logs`: Docker's flags over the container's log reader.
+
+The container's stdout lines go to stdout and its stderr lines to stderr, as `docker logs` shows a
+non-TTY container. `-t` prefixes RFC 3339 time with nine digits, `--details` the attributes
+(`k=v,k2=v2 `, sorted, URL-query escaped). Unlike Docker, the parts of a line over 16 KiB are joined
+before printing, so `-t` never puts a timestamp in the middle of a line (docker/for-linux#1321).
+`-f` ends when the container is no longer running and its last line is shown; on a stopped
+container it is ignored, as in Docker.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import BinaryIO
+from urllib.parse import quote_plus
+
+import click
+
+from pydock.errors import UsageError
+from pydock.logdrivers.base import LogMessage, ReadConfig
+from pydock.units import rfc3339_nano, timestamp
+
+ALIVE = ("running", "paused", "restarting")
+
+
+def parse_tail(text: str) -> int:
+    """Docker: `all`, empty, negative or not an integer means everything (-1)."""
+    try:
+        n = int(text.strip())
+    except ValueError:
+        return -1
+    return n if n >= 0 else -1
+
+
+def parse_time_ns(text: str | None, what: str) -> int:
+    if not text:
+        return 0
+    return int(round(timestamp(text, what) * 1_000_000_000))
+
+
+def details_prefix(attrs: dict[str, str] | object) -> bytes:
+    items = sorted(dict(attrs).items())  # type: ignore[call-overload]
+    return ",".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in items).encode() + b" "
+
+
+def write_logs(messages: Iterable[LogMessage], out: BinaryIO, err: BinaryIO, timestamps: bool = False,
+               details: bool = False) -> int:
+    """Print messages as `docker logs` does; returns the number of lines printed."""
+    open_parts: dict[str, tuple[int, list[bytes], object]] = {}
+    printed = 0
+
+    def emit(source: str, ts: int, line: bytes, attrs: object, newline: bool) -> None:
+        nonlocal printed
+        head = (rfc3339_nano(ts).encode() + b" " if timestamps else b"") + (details_prefix(attrs) if details else b"")
+        (err if source == "stderr" else out).write(head + line + (b"\n" if newline else b""))
+        printed += 1
+
+    for msg in messages:
+        part = msg.partial
+        if part is not None:
+            held = open_parts.get(msg.source)
+            if held is None:
+                held = (msg.timestamp_ns, [], msg.attrs)
+                open_parts[msg.source] = held
+            held[1].append(msg.line)
+            if part.last:
+                del open_parts[msg.source]
+                emit(msg.source, held[0], b"".join(held[1]), held[2], True)
+            continue
+        held = open_parts.pop(msg.source, None)
+        if held is not None:  # parts never closed (the line ended at EOF): print what there is
+            emit(msg.source, held[0], b"".join(held[1]), held[2], False)
+        emit(msg.source, msg.timestamp_ns, msg.line, msg.attrs, True)
+    for source, held in open_parts.items():
+        emit(source, held[0], b"".join(held[1]), held[2], False)
+    return printed
+
+
+def _status_probe(get_status: Callable[[], str], every: float = 0.1) -> Callable[[], bool]:
+    """`done()` for the follower: the container stopped (state.json re-read at most every 100 ms)."""
+    last = [0.0, False]
+
+    def done() -> bool:
+        now = time.monotonic()
+        if now - float(last[0]) >= every:
+            last[0] = now
+            last[1] = get_status() not in ALIVE
+        return bool(last[1])
+
+    return done
+
+
+@click.command("logs")
+@click.option("-f", "--follow", is_flag=True, help="Follow log output")
+@click.option("-n", "--tail", default="all", show_default=True, help="Number of lines to show from the end")
+@click.option("--since", default=None, help="Show logs since a time (RFC 3339, unix seconds) or a relative time (10m)")
+@click.option("--until", default=None, help="Show logs before a time (RFC 3339, unix seconds) or a relative time")
+@click.option("-t", "--timestamps", is_flag=True, help="Show timestamps")
+@click.option("--details", is_flag=True, help="Show extra details provided to logs")
+@click.argument("container")
+def logs(follow: bool, tail: str, since: str | None, until: str | None, timestamps: bool, details: bool,
+         container: str) -> None:
+    """Fetch the logs of a container."""
+    from pydock.logdrivers.registry import open_reader
+    from pydock.runtime.store import ContainerStore
+    from pydock.settings import Settings
+
+    store = ContainerStore(Settings.from_env().root)
+    record = store.get(container)
+    since_ns = parse_time_ns(since, "--since")
+    until_ns = parse_time_ns(until, "--until")
+    if since_ns and until_ns and until_ns < since_ns:
+        raise UsageError("--until must not be before --since")
+    reader = open_reader(record.dir, record.log_driver, record.log_opts)
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+
+    def flush() -> None:
+        out.flush()
+        err.flush()
+
+    def warn(text: str) -> None:
+        flush()
+        click.echo(f"pydock: warning: {text}", err=True)
+
+    for attr, value in (("on_idle", flush), ("on_warning", warn)):
+        if hasattr(reader, attr):
+            setattr(reader, attr, value)
+    following = follow and record.status in ALIVE
+    done = _status_probe(lambda: store.get(record.id).status) if following else None
+    config = ReadConfig(tail=parse_tail(tail), since_ns=since_ns, until_ns=until_ns, follow=following, done=done)
+    try:
+        write_logs(reader.read(config), out, err, timestamps, details)
+        flush()
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader went away (`| head`): not an error

@@ -1,0 +1,205 @@
+"""`pydock events`, `pydock info` and `pydock system boot`."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pydock.errors import PydockError
+from pydock.settings import Settings
+
+
+@click.command("events", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--since", help="Show events created since this time (RFC 3339, unix seconds, or a duration)")
+@click.option("--until", help="Stream events until this time")
+@click.option("-f", "--filter", "filters", multiple=True,
+              help="Filter: container=, event=, image=, label=, type= (repeatable)")
+@click.option("--format", "fmt", help="'{{json .}}' (or 'json') prints one JSON object per event")
+def events(since: str | None, until: str | None, filters: tuple[str, ...], fmt: str | None) -> None:
+    """Stream lifecycle events (past ones from --since, then new ones; stops at --until)."""
+    from pydock.runtime.events import EventJournal, parse_filters
+    from pydock.units import timestamp
+
+    now = time.time()
+    since_ts = timestamp(since, "--since", now=now) if since else None
+    until_ts = timestamp(until, "--until", now=now) if until else None
+    flt = parse_filters(filters)
+    as_json = fmt is not None and fmt.replace(" ", "") in ("{{json.}}", "json")
+    journal = EventJournal(Settings.from_env().root)
+
+    def show(ev: Any) -> None:
+        click.echo(json.dumps(ev.to_json()) if as_json else ev.line())
+
+    # Docker: with --until in the past, print what was kept and return; otherwise follow.
+    if until_ts is not None and until_ts <= now:
+        for ev in journal.read(since_ts, until_ts, flt):
+            show(ev)
+        return
+    try:
+        for ev in journal.follow(since=since_ts, until=until_ts, filters=flt):
+            show(ev)
+    except KeyboardInterrupt:
+        pass
+
+
+def _counts(root: Path) -> dict[str, int]:
+    from pydock.runtime.store import ContainerStore
+
+    out = {"Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0}
+    for rec in ContainerStore(root).list():
+        out["Containers"] += 1
+        status = rec.status
+        if status == "paused":
+            out["ContainersPaused"] += 1
+        elif status in ("running", "restarting"):
+            out["ContainersRunning"] += 1
+        else:
+            out["ContainersStopped"] += 1
+    return out
+
+
+def _images(root: Path) -> int:
+    try:
+        from pydock.runtime.images import ImageStore
+    except ImportError:
+        return 0
+    return len(ImageStore(root / "images").list())
+
+
+def _mem_total() -> int:
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def collect_info(settings: Settings) -> dict[str, Any]:
+    """`docker info`'s fields that pydock has, in Docker's JSON names."""
+    from importlib.metadata import version
+
+    from pydock import daemon_config
+    from pydock.runtime import cgroups
+
+    cfg = daemon_config.load(settings.config_file)
+    try:
+        lay = cgroups.detect_layout()
+        cgroup_version = "2" if lay.kind == "v2" else "1"
+        layout_text = lay.describe()
+        layout_kind = lay.kind
+    except PydockError as exc:
+        cgroup_version, layout_text, layout_kind = "", f"unavailable: {exc}", "none"
+    info: dict[str, Any] = _counts(settings.root)
+    info.update({
+        "Images": _images(settings.root),
+        "ServerVersion": version("pydock"),
+        "Driver": "overlay",
+        "LoggingDriver": cfg.log_driver,
+        "LogOpts": cfg.log_opts,
+        "DefaultUlimits": {k: u.to_json() for k, u in cfg.default_ulimits.items()},
+        "CgroupDriver": "cgroupfs",
+        "CgroupVersion": cgroup_version,
+        "CgroupLayout": layout_kind,
+        "CgroupDetail": layout_text,
+        "CgroupParent": cfg.cgroup_parent,
+        "KernelVersion": platform.release(),
+        "OperatingSystem": _os_name(),
+        "Architecture": platform.machine(),
+        "NCPU": os.cpu_count() or 0,
+        "MemTotal": _mem_total(),
+        "Name": platform.node(),
+        "Labels": list(cfg.labels),
+        "Debug": cfg.debug,
+        "DockerRootDir": str(settings.root),
+        "RuntimeDir": str(settings.run),
+        "ConfigFile": str(settings.config_file),
+        "ConfigFileLoaded": cfg.source is not None and settings.config_file.exists(),
+    })
+    return info
+
+
+def _os_name() -> str:
+    try:
+        for line in open("/etc/os-release"):
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return platform.system()
+
+
+@click.command("info", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--format", "fmt", help="'{{json .}}' (or 'json') prints the JSON object")
+def info(fmt: str | None) -> None:
+    """Display system-wide information."""
+    data = collect_info(Settings.from_env())
+    if fmt is not None and fmt.replace(" ", "") in ("{{json.}}", "json"):
+        click.echo(json.dumps(data, indent=None))
+        return
+    opts = ", ".join(f"{k}={v}" for k, v in sorted(data["LogOpts"].items()))
+    lines = [
+        f"Containers: {data['Containers']}",
+        f" Running: {data['ContainersRunning']}",
+        f" Paused: {data['ContainersPaused']}",
+        f" Stopped: {data['ContainersStopped']}",
+        f"Images: {data['Images']}",
+        f"Server Version: {data['ServerVersion']}",
+        f"Storage Driver: {data['Driver']}",
+        f"Logging Driver: {data['LoggingDriver']}",
+    ]
+    if opts:
+        lines.append(f" Log Opts: {opts}")
+    for name, u in sorted(data["DefaultUlimits"].items()):
+        lines.append(f" Default Ulimit: {name}={u['Soft']}:{u['Hard']}")
+    lines += [
+        f"Cgroup Driver: {data['CgroupDriver']}",
+        f"Cgroup Version: {data['CgroupVersion']}",
+        f"Cgroup Layout: {data['CgroupDetail']}",
+        f"Cgroup Parent: {data['CgroupParent']}",
+        f"Kernel Version: {data['KernelVersion']}",
+        f"Operating System: {data['OperatingSystem']}",
+        f"Architecture: {data['Architecture']}",
+        f"CPUs: {data['NCPU']}",
+        f"Total Memory: {data['MemTotal'] / 1024**3:.2f}GiB",
+        f"Name: {data['Name']}",
+        f"Pydock Root Dir: {data['DockerRootDir']}",
+        f"Runtime Dir: {data['RuntimeDir']}",
+        f"Config File: {data['ConfigFile']}" + ("" if data["ConfigFileLoaded"] else " (absent: defaults)"),
+        f"Debug Mode: {str(data['Debug']).lower()}",
+    ]
+    if data["Labels"]:
+        lines.append("Labels:")
+        lines += [f" {label}" for label in data["Labels"]]
+    click.echo("\n".join(lines))
+
+
+@click.group("system", context_settings={"help_option_names": ["-h", "--help"]})
+def system_group() -> None:
+    """Manage pydock."""
+
+
+@system_group.command("info")
+@click.option("--format", "fmt")
+@click.pass_context
+def system_info(ctx: click.Context, fmt: str | None) -> None:
+    """Display system-wide information (same as `pydock info`)."""
+    ctx.invoke(info, fmt=fmt)
+
+
+@system_group.command("events")
+@click.option("--since")
+@click.option("--until")
+@click.option("-f", "--filter", "filters", multiple=True)
+@click.option("--format", "fmt")
+@click.pass_context
+def system_events(ctx: click.Context, **kwargs: Any) -> None:
+    """Stream lifecycle events (same as `pydock events`)."""
+    ctx.invoke(events, **kwargs)

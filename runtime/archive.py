@@ -1,0 +1,256 @@
+"""Safe unpacking of layer tarballs into a directory, in overlayfs's on-disk format.
+
+Every entry is checked before anything is written: absolute paths, `..` that climbs above the root,
+symlinks whose relative target climbs out, hard links to anything but an earlier entry, and entries
+that would be written through a symlink are refused with an `ImageError` naming the entry. The
+layer is unpacked into a scratch directory that is renamed into place only when complete, so a
+failure leaves nothing half-unpacked.
+
+Whiteouts are stored the way overlayfs reads them in a lower layer: `.wh.NAME` becomes a 0/0
+character device NAME, and `.wh..wh..opq` becomes the `trusted.overlay.opaque=y` xattr on its
+directory. The copy fallback of rootfs.py interprets the same format.
+"""
+
+from __future__ import annotations
+
+import bz2
+import errno
+import gzip
+import hashlib
+import lzma
+import os
+import posixpath
+import shutil
+import stat
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from pydock.errors import ImageError
+
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+OPAQUE_XATTR = "trusted.overlay.opaque"
+_CHUNK = 1 << 20
+
+
+def open_decompressed(path: Path) -> BinaryIO:
+    """Opens a tarball, plain or gzip/bzip2/xz compressed (detected by content, not by name)."""
+    f = open(path, "rb")
+    magic = f.read(6)
+    f.seek(0)
+    if magic[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[return-value]
+    if magic[:3] == b"BZh":
+        return bz2.BZ2File(f)  # type: ignore[return-value]
+    if magic == b"\xfd7zXZ\x00":
+        return lzma.LZMAFile(f)  # type: ignore[return-value]
+    if magic[:4] == b"\x28\xb5\x2f\xfd":
+        f.close()
+        raise ImageError(f"{path.name}: zstd-compressed layers are not supported")
+    return f
+
+
+def diff_id(path: Path) -> str:
+    """`sha256:<hex>` of the uncompressed tar stream (an OCI/Docker layer's DiffID)."""
+    h = hashlib.sha256()
+    try:
+        with open_decompressed(path) as f:
+            while chunk := f.read(_CHUNK):
+                h.update(chunk)
+    except (OSError, EOFError, lzma.LZMAError) as exc:
+        raise ImageError(f"{path.name}: cannot decompress: {exc}") from exc
+    return "sha256:" + h.hexdigest()
+
+
+def _norm(name: str, entry: str) -> str:
+    """The entry's path relative to the root, lexically resolved; refuses what leaves the root."""
+    if name.startswith("/"):
+        raise ImageError(f"archive entry {entry!r} has an absolute path")
+    parts: list[str] = []
+    for part in name.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                raise ImageError(f"archive entry {entry!r} escapes the root with '..'")
+            parts.pop()
+        else:
+            parts.append(part)
+    return "/".join(parts)
+
+
+def check_members(members: list[tarfile.TarInfo]) -> list[tuple[str, tarfile.TarInfo]]:
+    """Validates every entry; returns (normalised path, member) pairs in archive order."""
+    seen_files: set[str] = set()
+    symlinks: set[str] = set()
+    out = []
+    for m in members:
+        path = _norm(m.name, m.name)
+        if not path:
+            if m.isdir():
+                continue  # "./" itself
+            raise ImageError(f"archive entry {m.name!r} names the root itself")
+        parents = path.split("/")[:-1]
+        for i in range(1, len(parents) + 1):
+            prefix = "/".join(parents[:i])
+            if prefix in symlinks:
+                raise ImageError(f"archive entry {m.name!r} would be written through the symlink {prefix!r}")
+        if m.issym():
+            if not m.linkname.startswith("/"):
+                # Relative targets are resolved from the link's directory; absolute ones are resolved
+                # inside the root (as in a chroot), so only relative ones can climb out.
+                depth = len(path.split("/")) - 1
+                for part in m.linkname.split("/"):
+                    if part == "..":
+                        depth -= 1
+                        if depth < 0:
+                            raise ImageError(f"archive entry {m.name!r} is a symlink to {m.linkname!r}, "
+                                             "which escapes the root")
+                    elif part not in ("", "."):
+                        depth += 1
+            symlinks.add(path)
+        elif m.islnk():
+            if m.linkname.startswith("/"):
+                raise ImageError(f"archive entry {m.name!r} is a hard link to the absolute path {m.linkname!r}")
+            try:
+                target = _norm(m.linkname, m.name)
+            except ImageError:
+                raise ImageError(f"archive entry {m.name!r} is a hard link to {m.linkname!r}, "
+                                 "outside the root") from None
+            if target not in seen_files:
+                raise ImageError(f"archive entry {m.name!r} is a hard link to {m.linkname!r}, "
+                                 "which is not an earlier file of the archive")
+        elif not (m.isreg() or m.isdir() or m.ischr() or m.isblk() or m.isfifo()):
+            raise ImageError(f"archive entry {m.name!r} has an unsupported type {m.type!r}")
+        if m.isreg() or m.islnk():
+            seen_files.add(path)
+        else:
+            seen_files.discard(path)
+        if not m.issym():
+            symlinks.discard(path)
+        out.append((path, m))
+    return out
+
+
+def _ensure_parent(root: Path, rel: str) -> Path:
+    """Creates missing parents of `rel` and refuses (again, on disk) any parent that is a symlink."""
+    cur = root
+    for part in rel.split("/")[:-1]:
+        cur = cur / part
+        try:
+            st = os.lstat(cur)
+        except FileNotFoundError:
+            os.mkdir(cur, 0o755)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            raise ImageError(f"archive entry {rel!r} would be written through the symlink {part!r}")
+        if not stat.S_ISDIR(st.st_mode):
+            os.unlink(cur)
+            os.mkdir(cur, 0o755)
+    return root / rel
+
+
+def _remove(path: Path) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+def _xattrs(m: tarfile.TarInfo) -> Iterator[tuple[str, bytes]]:
+    for key, value in m.pax_headers.items():
+        if key.startswith("SCHILY.xattr."):
+            yield key[len("SCHILY.xattr."):], value.encode("utf-8", "surrogateescape")
+
+
+def _apply_meta(path: Path, m: tarfile.TarInfo) -> None:
+    os.lchown(path, m.uid, m.gid)
+    if not m.issym():
+        os.chmod(path, m.mode & 0o7777)
+    for key, value in _xattrs(m):
+        try:
+            os.setxattr(path, key, value, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTSUP, errno.EPERM):
+                raise
+    os.utime(path, (m.mtime, m.mtime), follow_symlinks=False)
+
+
+def _extract(tf: tarfile.TarFile, entries: list[tuple[str, tarfile.TarInfo]], root: Path) -> None:
+    dirs: list[tuple[Path, tarfile.TarInfo]] = []
+    for rel, m in entries:
+        base = posixpath.basename(rel)
+        if base == OPAQUE_MARKER:
+            d = _ensure_parent(root, rel).parent
+            d.mkdir(exist_ok=True)
+            os.setxattr(d, OPAQUE_XATTR, b"y")
+            continue
+        if base.startswith(WHITEOUT_PREFIX):
+            target = _ensure_parent(root, rel).parent / base[len(WHITEOUT_PREFIX):]
+            _remove(target)
+            os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+            continue
+        path = _ensure_parent(root, rel)
+        if m.isdir():
+            try:
+                st = os.lstat(path)
+                if not stat.S_ISDIR(st.st_mode):
+                    _remove(path)
+                    os.mkdir(path, 0o700)
+            except FileNotFoundError:
+                os.mkdir(path, 0o700)
+            dirs.append((path, m))
+            continue
+        _remove(path)
+        if m.isreg():
+            src = tf.extractfile(m)
+            assert src is not None
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            with src, os.fdopen(fd, "wb") as dst:
+                shutil.copyfileobj(src, dst, _CHUNK)
+        elif m.issym():
+            os.symlink(m.linkname, path)
+        elif m.islnk():
+            os.link(root / _norm(m.linkname, m.name), path, follow_symlinks=False)
+            continue  # a hard link shares its target's metadata
+        elif m.ischr() or m.isblk():
+            kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK
+            os.mknod(path, kind | 0o600, os.makedev(m.devmajor, m.devminor))
+        elif m.isfifo():
+            os.mkfifo(path, 0o600)
+        _apply_meta(path, m)
+    # Directory modes and times last, deepest first: writing into them changed their mtime, and a
+    # read-only directory must still accept its entries while unpacking.
+    for path, m in reversed(dirs):
+        _apply_meta(path, m)
+
+
+def unpack(tar_path: Path, dest: Path) -> int:
+    """Unpacks the layer at `tar_path` into the new directory `dest`; returns the bytes it holds.
+
+    All entries are checked first; the layer is unpacked beside `dest` and renamed into place."""
+    try:
+        tf = tarfile.open(tar_path, "r:*")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ImageError(f"{tar_path.name}: not a readable tar archive: {exc}") from exc
+    scratch = dest.with_name(dest.name + ".partial")
+    with tf:
+        try:
+            entries = check_members(tf.getmembers())
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise ImageError(f"{tar_path.name}: corrupt tar archive: {exc}") from exc
+        _remove(scratch)
+        os.mkdir(scratch, 0o755)
+        try:
+            _extract(tf, entries, scratch)
+            os.rename(scratch, dest)
+        except BaseException:
+            _remove(scratch)
+            raise
+    return sum(m.size for _, m in entries if m.isreg())

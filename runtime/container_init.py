@@ -1,0 +1,296 @@
+"""What runs in the container's first process between fork and exec: namespaces, mounts, pivot_root,
+/proc, /dev, /sys, masked paths, hostname, loopback, user, capabilities, then execve of the command.
+
+The shim forks this process after `unshare(CLONE_NEWPID)`, so it is PID 1 of a fresh PID namespace,
+and the command it execs stays PID 1. It waits on `sync_fd` until the shim has placed it in its
+cgroup, so the container's first instruction already runs inside it. Any failure is written to
+`err_fd` as `<exit code> <message>` (the fd is close-on-exec: EOF there means exec succeeded).
+
+After pivot_root the container's tree is all there is, so everything this module needs is imported
+before it starts.
+"""
+
+from __future__ import annotations
+
+import errno
+import grp  # noqa: F401 - imported before pivot_root, like everything used after it
+import os
+import signal
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydock.errors import CommandNotFound, CommandNotInvokable, PydockError, RuntimeFailure
+from pydock.runtime import rootfs, syscalls
+from pydock.runtime.syscalls import (MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC,
+                                     MS_REMOUNT, MS_STRICTATIME)
+
+# moby's oci/caps/defaults.go: Docker's default capability set.
+DEFAULT_CAPS = frozenset({
+    0,   # CAP_CHOWN
+    1,   # CAP_DAC_OVERRIDE
+    3,   # CAP_FOWNER
+    4,   # CAP_FSETID
+    5,   # CAP_KILL
+    6,   # CAP_SETGID
+    7,   # CAP_SETUID
+    8,   # CAP_SETPCAP
+    10,  # CAP_NET_BIND_SERVICE
+    13,  # CAP_NET_RAW
+    18,  # CAP_SYS_CHROOT
+    27,  # CAP_MKNOD
+    29,  # CAP_AUDIT_WRITE
+    31,  # CAP_SETFCAP
+})
+# moby's oci/defaults.go: paths hidden from containers, and paths made read-only.
+MASKED_PATHS = ("/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+                "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+                "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap")
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+# name, major, minor: the devices of runc's default /dev.
+DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0))
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A mount resolved by the lifecycle: `source` is a host path (bind) or empty (tmpfs)."""
+
+    kind: str  # "bind" or "tmpfs"
+    source: str
+    target: str
+    read_only: bool = False
+    data: str = ""
+
+
+@dataclass(frozen=True)
+class InitConfig:
+    container_dir: Path
+    target: Path  # where the rootfs is mounted before pivot_root
+    storage_driver: str
+    layers: tuple[Path, ...]
+    argv: tuple[str, ...]
+    env: tuple[str, ...]
+    workdir: str
+    user: str
+    hostname: str
+    network: str  # "none" or "host"
+    mounts: tuple[Mount, ...]
+    etc_files: tuple[tuple[str, Path], ...]  # (/etc/hostname, host file) bound over the image's
+
+
+def _secure_path(root: Path, path: str) -> Path:
+    """`path` inside `root`, resolving symlinks as if `root` were `/`, so no mount lands outside it."""
+    cur = root
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            cur = cur.parent if cur != root else root
+            continue
+        nxt = cur / part
+        if nxt.is_symlink():
+            hops += 1
+            if hops > 40:
+                raise RuntimeFailure(f"too many symlinks resolving {path} in the container")
+            link = os.readlink(nxt)
+            if link.startswith("/"):
+                cur = root
+            parts = [p for p in link.split("/") if p not in ("", ".")] + parts
+            continue
+        cur = nxt
+    return cur
+
+
+def _mkdirs(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+
+
+def _mount_target(root: Path, target: str, is_dir: bool) -> Path:
+    dst = _secure_path(root, target)
+    if is_dir:
+        _mkdirs(dst)
+    elif not dst.exists():
+        _mkdirs(dst.parent)
+        dst.touch()
+    return dst
+
+
+def _setup_mounts(cfg: InitConfig) -> None:
+    root = cfg.target
+    syscalls.mount(None, "/", None, MS_REC | MS_PRIVATE)
+    rootfs.mount(cfg.storage_driver, cfg.container_dir, list(cfg.layers), root)
+    for m in cfg.mounts:
+        if m.kind == "tmpfs":
+            dst = _mount_target(root, m.target, True)
+            syscalls.mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, m.data or None)
+            continue
+        dst = _mount_target(root, m.target, os.path.isdir(m.source))
+        syscalls.mount(m.source, dst, None, MS_BIND | MS_REC)
+        if m.read_only:
+            syscalls.mount(None, dst, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC)
+    for name, src in cfg.etc_files:
+        if (root / "etc").is_dir() and not (root / "etc").is_symlink():
+            dst = _mount_target(root, name, False)
+            syscalls.mount(str(src), dst, None, MS_BIND)
+    proc = _mount_target(root, "/proc", True)
+    syscalls.mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    _setup_dev(_mount_target(root, "/dev", True))
+    sys_dir = _mount_target(root, "/sys", True)
+    if cfg.network == "host":
+        # sysfs shows the network namespace of its mounter; with the host's network, bind the host's.
+        syscalls.mount("/sys", sys_dir, None, MS_BIND | MS_REC)
+        syscalls.mount(None, sys_dir, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC)
+    else:
+        syscalls.mount("sysfs", sys_dir, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def _setup_dev(dev: Path) -> None:
+    syscalls.mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k")
+    for name, major, minor in DEVICES:
+        node = dev / name
+        try:
+            os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(major, minor))
+            os.chmod(node, 0o666)  # mknod's mode is filtered by the umask
+        except PermissionError:  # no CAP_MKNOD here (a user namespace): bind the host's node instead
+            node.touch()
+            syscalls.mount(f"/dev/{name}", node, None, MS_BIND)
+    (dev / "pts").mkdir()
+    syscalls.mount("devpts", dev / "pts", "devpts", MS_NOSUID | MS_NOEXEC,
+                   "newinstance,ptmxmode=0666,mode=0620,gid=5")
+    os.symlink("pts/ptmx", dev / "ptmx")
+    (dev / "shm").mkdir()
+    syscalls.mount("shm", dev / "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k")
+    (dev / "mqueue").mkdir()
+    syscalls.mount("mqueue", dev / "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                         ("stderr", "/proc/self/fd/2"), ("core", "/proc/kcore")):
+        os.symlink(target, dev / name)
+
+
+def _pivot(root: Path) -> None:
+    # pivot_root(".", ".") stacks the old root over the new one; unmounting it leaves only the new
+    # root, with no directory needed for the old one (runc's trick).
+    os.chdir(root)
+    syscalls.pivot_root(".", ".")
+    syscalls.umount(".", syscalls.MNT_DETACH)
+    os.chdir("/")
+
+
+def _mask_paths() -> None:
+    for path in MASKED_PATHS:
+        try:
+            if os.path.isdir(path):
+                syscalls.mount("tmpfs", path, "tmpfs", MS_RDONLY)
+            elif os.path.exists(path):
+                syscalls.mount("/dev/null", path, None, MS_BIND)
+        except RuntimeFailure:
+            if os.path.exists(path):
+                raise
+    for path in READONLY_PATHS:
+        if os.path.exists(path):
+            syscalls.mount(path, path, None, MS_BIND | MS_REC)
+            syscalls.mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC)
+
+
+def _lookup_user(spec: str) -> tuple[int, int, list[int], str]:
+    """Docker's `-u name|uid[:group|gid]`, read from the container's own /etc/passwd and /etc/group."""
+    user, _, group = spec.partition(":")
+    passwd = _read_db("/etc/passwd")
+    entry = next((e for e in passwd if e[0] == user or (user.isdigit() and e[2] == user)), None)
+    if entry is None and not user.isdigit():
+        raise RuntimeFailure(f"unable to find user {user}: no matching entries in passwd file")
+    uid = int(user) if user.isdigit() else int(entry[2])  # type: ignore[index]
+    gid = int(entry[3]) if entry else 0
+    home = entry[5] if entry and len(entry) > 5 else "/"
+    groups_db = _read_db("/etc/group")
+    if group:
+        g = next((e for e in groups_db if e[0] == group or (group.isdigit() and e[2] == group)), None)
+        if g is None and not group.isdigit():
+            raise RuntimeFailure(f"unable to find group {group}: no matching entries in group file")
+        gid = int(group) if group.isdigit() else int(g[2])  # type: ignore[index]
+    name = entry[0] if entry else ""
+    extra = [int(e[2]) for e in groups_db if len(e) > 3 and name and name in e[3].split(",")]
+    return uid, gid, sorted({gid, *extra}), home
+
+
+def _read_db(path: str) -> list[list[str]]:
+    try:
+        with open(path) as f:
+            return [line.rstrip("\n").split(":") for line in f if line.strip() and not line.startswith("#")]
+    except OSError:
+        return []
+
+
+def _find_command(argv0: str, env: dict[str, str]) -> str:
+    if "/" in argv0:
+        path = argv0
+        if not os.path.exists(path):
+            raise CommandNotFound(f'exec: "{argv0}": stat {argv0}: no such file or directory')
+    else:
+        for d in env.get("PATH", "").split(":"):
+            candidate = os.path.join(d or ".", argv0)
+            if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+                path = candidate
+                break
+        else:
+            raise CommandNotFound(f'exec: "{argv0}": executable file not found in $PATH')
+    if os.path.isdir(path) or not os.access(path, os.X_OK):
+        raise CommandNotInvokable(f'exec: "{argv0}": permission denied')
+    return path
+
+
+def run(cfg: InitConfig, sync_fd: int, err_fd: int) -> None:
+    """Never returns: execs the command, or reports on `err_fd` and exits with Docker's code."""
+    try:
+        syscalls.set_pdeathsig(signal.SIGKILL)  # the container dies with its shim, never orphaned
+        if os.read(sync_fd, 1) != b"1":
+            os._exit(125)  # the shim went away before placing us in the cgroup
+        os.close(sync_fd)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        os.setsid()
+        flags = syscalls.CLONE_NEWNS | syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWIPC
+        if cfg.network != "host":
+            flags |= syscalls.CLONE_NEWNET
+        syscalls.unshare(flags)
+        _setup_mounts(cfg)
+        _pivot(cfg.target)
+        _mask_paths()
+        syscalls.sethostname(cfg.hostname)
+        if cfg.network != "host":
+            syscalls.link_up("lo")
+        env = dict(e.split("=", 1) if "=" in e else (e, "") for e in cfg.env)
+        uid, gid, groups, home = _lookup_user(cfg.user) if cfg.user else (0, 0, [0], "/root")
+        env.setdefault("HOME", home)
+        workdir = cfg.workdir or "/"
+        os.makedirs(workdir, exist_ok=True)  # Docker makes a missing working directory
+        os.chdir(workdir)
+        path = _find_command(cfg.argv[0], env)
+        syscalls.set_no_new_privs()
+        syscalls.limit_capabilities(DEFAULT_CAPS)
+        if cfg.user:
+            os.setgroups(groups)
+            os.setgid(gid)
+            os.setuid(uid)
+        os.umask(0o022)
+        try:
+            os.execve(path, list(cfg.argv), env)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                raise CommandNotFound(f'exec: "{cfg.argv[0]}": {exc.strerror.lower()}') from exc
+            raise CommandNotInvokable(f'exec: "{cfg.argv[0]}": {exc.strerror.lower()}') from exc
+    except PydockError as exc:
+        _fail(err_fd, exc.exit_code, str(exc))
+    except OSError as exc:
+        _fail(err_fd, 125, f"container init: {exc}")
+    except BaseException as exc:  # noqa: BLE001 - whatever happens, the shim must hear why
+        _fail(err_fd, 125, f"container init: {type(exc).__name__}: {exc}")
+
+
+def _fail(err_fd: int, code: int, message: str) -> None:
+    try:
+        os.write(err_fd, f"{code} {message}".encode()[:4000])
+    finally:
+        os._exit(code)

@@ -1,0 +1,404 @@
+"""The image store: content-addressed layers and image configs under `$ROOT/images`.
+
+```
+images/layers/<diff-id hex>/        one unpacked layer (overlayfs format, see archive.py)
+images/layers/<diff-id hex>.json    {"size": bytes}
+images/configs/<image-id hex>.json  the image config exactly as loaded; its sha256 is the image id
+images/repositories.json            {"busybox:latest": "sha256:<image id>"}
+```
+An image id is the sha256 of its config, a layer's name the sha256 of its uncompressed tar (its
+DiffID), as in Docker and OCI; so loading the same image twice stores it once. Writers hold
+`images/lock`; layers are unpacked beside their final name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from pydock.errors import ConflictError, ImageError, NotFoundError, UsageError
+from pydock.runtime import archive
+from pydock.runtime.atomic import Lock, read_json, write_bytes, write_json
+from pydock.units import utc_iso
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_REF_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+                     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$")
+_HOST_PREFIXES = ("docker.io/library/", "docker.io/", "index.docker.io/library/", "localhost/")
+
+
+def normalize_ref(ref: str) -> str:
+    """`busybox` -> `busybox:latest`; refuses what Docker would refuse as a reference."""
+    r = ref.strip()
+    for p in _HOST_PREFIXES:
+        if r.startswith(p):
+            r = r[len(p):]
+            break
+    if "@" in r:
+        raise UsageError(f"invalid reference {ref!r}: digests are not supported, use NAME[:TAG]")
+    if not _REF_RE.match(r):
+        raise UsageError(f"invalid reference format {ref!r}: repository names must be lowercase")
+    last = r.rsplit("/", 1)[-1]
+    return r if ":" in last else r + ":latest"
+
+
+@dataclass(frozen=True)
+class Image:
+    id: str  # "sha256:<hex>"
+    tags: tuple[str, ...]
+    config: dict[str, Any]
+    size: int
+
+    @property
+    def short_id(self) -> str:
+        return self.id.split(":", 1)[1][:12]
+
+    @property
+    def created(self) -> str:
+        return str(self.config.get("created", "")) or "0001-01-01T00:00:00Z"
+
+    @property
+    def diff_ids(self) -> list[str]:
+        return list(self.config.get("rootfs", {}).get("diff_ids", []))
+
+    @property
+    def run_config(self) -> dict[str, Any]:
+        return dict(self.config.get("config") or {})
+
+
+class ImageStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.layers = self.root / "layers"
+        self.configs = self.root / "configs"
+        self.repos_file = self.root / "repositories.json"
+        self.tmp = self.root / "tmp"
+
+    def _setup(self) -> None:
+        for d in (self.layers, self.configs, self.tmp):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def _lock(self) -> Lock:
+        self._setup()
+        return Lock(self.root / "lock")
+
+    def _repos(self) -> dict[str, str]:
+        try:
+            return dict(read_json(self.repos_file))
+        except FileNotFoundError:
+            return {}
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _image(self, image_id: str, repos: dict[str, str]) -> Image:
+        hexid = image_id.split(":", 1)[1]
+        try:
+            config = read_json(self.configs / f"{hexid}.json")
+        except FileNotFoundError:
+            raise NotFoundError(f"No such image: {image_id}") from None
+        size = 0
+        for d in config.get("rootfs", {}).get("diff_ids", []):
+            try:
+                size += int(read_json(self.layers / f"{d.split(':', 1)[1]}.json").get("size", 0))
+            except FileNotFoundError:
+                pass
+        tags = tuple(sorted(t for t, i in repos.items() if i == image_id))
+        return Image(id=image_id, tags=tags, config=config, size=size)
+
+    def list(self) -> list[Image]:
+        repos = self._repos()
+        try:
+            ids = ["sha256:" + p.stem for p in self.configs.glob("*.json")]
+        except FileNotFoundError:
+            return []
+        images = [self._image(i, repos) for i in ids]
+        images.sort(key=lambda im: im.created, reverse=True)
+        return images
+
+    def resolve(self, ref: str) -> str:
+        """Image id for a reference: NAME[:TAG], full id (with or without `sha256:`) or id prefix."""
+        repos = self._repos()
+        try:
+            norm = normalize_ref(ref)
+            if norm in repos:
+                return repos[norm]
+        except UsageError:
+            norm = None
+        hexpart = ref[7:] if ref.startswith("sha256:") else ref
+        if re.fullmatch(r"[0-9a-f]{4,64}", hexpart):
+            found = [p.stem for p in self.configs.glob(f"{hexpart}*.json")] if self.configs.is_dir() else []
+            if len(found) == 1:
+                return "sha256:" + found[0]
+            if len(found) > 1:
+                raise ConflictError(f"image id prefix {ref!r} is ambiguous")
+        if norm is None:
+            normalize_ref(ref)  # raises the reference-format error
+        raise NotFoundError(f"No such image: {norm or ref}")
+
+    def get(self, ref: str) -> Image:
+        return self._image(self.resolve(ref), self._repos())
+
+    def layer_dirs(self, image: Image) -> list[Path]:
+        """The image's unpacked layers, lowest first."""
+        dirs = [self.layers / d.split(":", 1)[1] for d in image.diff_ids]
+        for d in dirs:
+            if not d.is_dir():
+                raise ImageError(f"image {image.short_id} is missing its layer {d.name[:12]}")
+        return dirs
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def _add_layer(self, tar_path: Path) -> tuple[str, int]:
+        did = archive.diff_id(tar_path)
+        hexid = did.split(":", 1)[1]
+        dest = self.layers / hexid
+        if not dest.is_dir():
+            size = archive.unpack(tar_path, dest)
+            write_json(self.layers / f"{hexid}.json", {"size": size})
+        else:
+            size = int(read_json(self.layers / f"{hexid}.json").get("size", 0))
+        return did, size
+
+    def _add_config(self, raw: bytes, tags: list[str]) -> Image:
+        image_id = "sha256:" + hashlib.sha256(raw).hexdigest()
+        path = self.configs / f"{image_id[7:]}.json"
+        if not path.exists():
+            write_bytes(path, raw)
+        repos = self._repos()
+        for t in tags:
+            repos[t] = image_id
+        if tags:
+            write_json(self.repos_file, repos)
+        return self._image(image_id, repos)
+
+    def import_tarball(self, src: Path | BinaryIO, ref: str | None = None,
+                       run_config: dict[str, Any] | None = None, created: str | None = None,
+                       comment: str = "Imported from -") -> Image:
+        """`docker import`: one root filesystem tarball (plain or compressed) becomes a one-layer image."""
+        tag = normalize_ref(ref) if ref else None
+        with self._lock():
+            with tempfile.TemporaryDirectory(dir=self.tmp) as td:
+                if isinstance(src, Path):
+                    if not src.is_file():
+                        raise NotFoundError(f"open {src}: no such file")
+                    tar_path = src
+                else:
+                    tar_path = Path(td) / "layer.tar"
+                    with open(tar_path, "wb") as out:
+                        shutil.copyfileobj(src, out, 1 << 20)
+                did, _ = self._add_layer(tar_path)
+            when = created or utc_iso()
+            config = {
+                "architecture": _arch(), "os": "linux", "created": when,
+                "config": run_config or {},
+                "rootfs": {"type": "layers", "diff_ids": [did]},
+                "history": [{"created": when, "comment": comment}],
+            }
+            raw = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+            return self._add_config(raw, [tag] if tag else [])
+
+    def load(self, path: Path) -> list[Image]:
+        """`docker load`: a `docker save` archive or an OCI image layout archive."""
+        if not path.is_file():
+            raise NotFoundError(f"open {path}: no such file")
+        try:
+            outer = tarfile.open(path, "r:*")
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise ImageError(f"{path}: not a readable image archive: {exc}") from exc
+        with outer, self._lock(), tempfile.TemporaryDirectory(dir=self.tmp) as td:
+            names = {archive._norm(m.name, m.name): m for m in outer.getmembers()}
+            reader = _Reader(outer, names, Path(td))
+            if "manifest.json" in names:
+                wanted = reader.docker_manifest()
+            elif "index.json" in names:
+                wanted = reader.oci_manifest()
+            else:
+                raise ImageError(f"{path}: neither a docker-save archive (manifest.json) "
+                                 "nor an OCI layout (index.json)")
+            loaded = []
+            for raw_config, layer_names, tags in wanted:
+                config = json.loads(raw_config)
+                expected = config.get("rootfs", {}).get("diff_ids", [])
+                if len(expected) != len(layer_names):
+                    raise ImageError(f"{path}: the config lists {len(expected)} layers, the manifest "
+                                     f"{len(layer_names)}")
+                for want, name in zip(expected, layer_names):
+                    did, _ = self._add_layer(reader.extract(name))
+                    if did != want:
+                        raise ImageError(f"{path}: layer {name} has DiffID {did}, the config says {want}")
+                loaded.append(self._add_config(raw_config, [normalize_ref(t) for t in tags]))
+            return loaded
+
+    def tag(self, source: str, target: str) -> None:
+        with self._lock():
+            image_id = self.resolve(source)
+            repos = self._repos()
+            repos[normalize_ref(target)] = image_id
+            write_json(self.repos_file, repos)
+
+    def remove(self, ref: str, force: bool, users: Callable[[str], list[str]]) -> list[str]:
+        """`docker rmi`: untags; deletes the image once it has no tag. `users(image_id)` names the
+        containers using an image; an image in use is refused unless `force`, and even then its
+        layers stay until the last container using it is gone. Returns Docker's report lines."""
+        with self._lock():
+            image_id = self.resolve(ref)
+            repos = self._repos()
+            tags = [t for t, i in repos.items() if i == image_id]
+            try:
+                by_tag = normalize_ref(ref) in tags
+            except UsageError:
+                by_tag = False
+            out = []
+            if by_tag and len(tags) > 1:
+                del repos[normalize_ref(ref)]
+                write_json(self.repos_file, repos)
+                return [f"Untagged: {normalize_ref(ref)}"]
+            if not by_tag and len(tags) > 1 and not force:
+                raise ConflictError(f"unable to delete {image_id[7:19]} (must be forced) - image is "
+                                    "referenced in multiple repositories")
+            using = users(image_id)
+            if using and not force:
+                raise ConflictError(f"unable to remove image {ref} (must force) - container "
+                                    f"{using[0]} is using its referenced image {image_id[7:19]}")
+            for t in tags:
+                del repos[t]
+                out.append(f"Untagged: {t}")
+            write_json(self.repos_file, repos)
+            if using:
+                return out
+            image = self._image(image_id, repos)
+            (self.configs / f"{image_id[7:]}.json").unlink()
+            out.append(f"Deleted: {image_id}")
+            still = {d for im in self.list() for d in im.diff_ids}
+            for d in image.diff_ids:
+                if d not in still:
+                    shutil.rmtree(self.layers / d[7:], ignore_errors=True)
+                    (self.layers / f"{d[7:]}.json").unlink(missing_ok=True)
+                    out.append(f"Deleted: {d}")
+            return out
+
+    def bootstrap_busybox(self, busybox: Path = Path("/bin/busybox"), ref: str = "busybox:latest") -> Image:
+        """Builds `busybox:latest` from the host's static busybox: the binary, one symlink per applet,
+        /etc/passwd and /etc/group. The tarball is deterministic, so the image id only changes
+        when the busybox binary does."""
+        if not busybox.is_file():
+            raise NotFoundError(f"{busybox} not found: install a static busybox (Debian: busybox-static)")
+        try:
+            applets = subprocess.run([str(busybox), "--list-full"], capture_output=True, text=True,
+                                     check=True).stdout.split()
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise ImageError(f"{busybox} --list-full failed: {exc}") from exc
+        mtime = int(busybox.stat().st_mtime)
+        self._setup()
+        with tempfile.TemporaryDirectory(dir=self.tmp) as td:
+            tar_path = Path(td) / "busybox.tar"
+            with tarfile.open(tar_path, "w", format=tarfile.PAX_FORMAT) as tf:
+                def add(name: str, kind: bytes, mode: int, data: bytes = b"", link: str = "") -> None:
+                    ti = tarfile.TarInfo(name)
+                    ti.type, ti.mode, ti.mtime, ti.linkname, ti.size = kind, mode, mtime, link, len(data)
+                    tf.addfile(ti, _bytes_io(data) if data else None)
+
+                for d, mode in (("bin", 0o755), ("dev", 0o755), ("etc", 0o755), ("home", 0o755),
+                                ("proc", 0o555), ("root", 0o700), ("sbin", 0o755), ("sys", 0o555),
+                                ("tmp", 0o1777), ("usr", 0o755), ("usr/bin", 0o755), ("usr/sbin", 0o755),
+                                ("var", 0o755), ("var/tmp", 0o1777)):
+                    add(d, tarfile.DIRTYPE, mode)
+                add("bin/busybox", tarfile.REGTYPE, 0o755, busybox.read_bytes())
+                for a in sorted(set(applets)):
+                    if a != "bin/busybox":
+                        add(a, tarfile.SYMTYPE, 0o777, link="/bin/busybox")
+                add("etc/passwd", tarfile.REGTYPE, 0o644,
+                    b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n")
+                add("etc/group", tarfile.REGTYPE, 0o644, b"root:x:0:\nnogroup:x:65534:\n")
+            created = utc_iso(mtime)
+            return self.import_tarball(tar_path, ref, run_config={"Env": [f"PATH={DEFAULT_PATH}"], "Cmd": ["sh"]},
+                                       created=created, comment=f"pydock image bootstrap from {busybox}")
+
+
+def _bytes_io(data: bytes) -> BinaryIO:
+    return io.BytesIO(data)
+
+
+def _arch() -> str:
+    m = os.uname().machine
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(m, m)
+
+
+class _Reader:
+    """Reads the parts of a docker-save or OCI layout archive."""
+
+    def __init__(self, outer: tarfile.TarFile, names: dict[str, tarfile.TarInfo], tmp: Path) -> None:
+        self.outer, self.names, self.tmp = outer, names, tmp
+        self.count = 0
+
+    def read(self, name: str) -> bytes:
+        m = self.names.get(archive._norm(name, name))
+        f = self.outer.extractfile(m) if m is not None and m.isreg() else None
+        if f is None:
+            raise ImageError(f"image archive lacks {name}")
+        with f:
+            return f.read()
+
+    def extract(self, name: str) -> Path:
+        m = self.names.get(archive._norm(name, name))
+        f = self.outer.extractfile(m) if m is not None and m.isreg() else None
+        if f is None:
+            raise ImageError(f"image archive lacks the layer {name}")
+        self.count += 1
+        out = self.tmp / f"layer{self.count}"
+        with f, open(out, "wb") as dst:
+            shutil.copyfileobj(f, dst, 1 << 20)
+        return out
+
+    def docker_manifest(self) -> list[tuple[bytes, list[str], list[str]]]:
+        try:
+            manifest = json.loads(self.read("manifest.json"))
+            return [(self.read(e["Config"]), list(e["Layers"]), list(e.get("RepoTags") or [])) for e in manifest]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ImageError(f"manifest.json is malformed: {exc}") from exc
+
+    def _blob(self, digest: str) -> str:
+        algo, _, hexd = digest.partition(":")
+        return f"blobs/{algo}/{hexd}"
+
+    def oci_manifest(self) -> list[tuple[bytes, list[str], list[str]]]:
+        try:
+            index = json.loads(self.read("index.json"))
+            out = []
+            for desc in index.get("manifests", []):
+                tags = _oci_tags(desc.get("annotations") or {})
+                manifest = json.loads(self.read(self._blob(desc["digest"])))
+                if "manifests" in manifest:  # a nested index (multi-platform): take this host's
+                    arch = _arch()
+                    picks = [d for d in manifest["manifests"]
+                             if d.get("platform", {}).get("architecture", arch) == arch]
+                    if not picks:
+                        raise ImageError(f"the image index has no manifest for linux/{arch}")
+                    manifest = json.loads(self.read(self._blob(picks[0]["digest"])))
+                config = self.read(self._blob(manifest["config"]["digest"]))
+                layers = [self._blob(layer["digest"]) for layer in manifest["layers"]]
+                out.append((config, layers, tags))
+            return out
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ImageError(f"OCI layout is malformed: {exc}") from exc
+
+
+def _oci_tags(ann: dict[str, str]) -> list[str]:
+    if "io.containerd.image.name" in ann:
+        return [ann["io.containerd.image.name"]]
+    ref = ann.get("org.opencontainers.image.ref.name", "")
+    if not ref:
+        return []
+    # A bare tag ("latest") names no repository; a full reference names both.
+    return [ref] if ("/" in ref or ":" in ref) else []

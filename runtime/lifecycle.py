@@ -1,0 +1,437 @@
+"""The lifecycle API: create, start, stop, kill, restart, remove, wait, prune.
+
+The CLI, tests and other parts call `Runtime(settings)`; it writes config.json once at create, starts
+a detached shim per start (shim.py) and talks to the container through its state and signals.
+State writes go through `update_state` (atomic, under the container's lock); names are checked and
+claimed under one lock for the whole state root, so concurrent `pydock run`s never collide. On any
+error nothing stays behind: no record, no volume made for it, no cgroup, no shim.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydock.errors import (CommandNotFound, CommandNotInvokable, ConflictError, NeedsRootError, NotFoundError,
+                           PydockError, RuntimeFailure, UsageError)
+from pydock.runtime import rootfs
+from pydock.runtime.atomic import Lock, is_locked, read_json, write_json
+from pydock.runtime.container_init import InitConfig, Mount
+from pydock.runtime.events import emit_for
+from pydock.runtime.resources import before_stop
+from pydock.runtime.images import DEFAULT_PATH, ImageStore
+from pydock.runtime.names import new_id, random_name
+from pydock.runtime.spec import ContainerSpec, check_name, parse_signal
+from pydock.runtime.store import SHIM_LOCK, STATE_LOCK, ZERO_TIME, ContainerRecord, ContainerStore
+from pydock.runtime.volumes import VolumeStore
+from pydock.settings import Settings
+from pydock.units import parse_iso, utc_iso
+
+__all__ = ["Runtime", "Started", "ZERO_TIME", "update_state", "init_config", "log_info", "remove_files"]
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise NeedsRootError("pydock needs root for namespaces, mounts and cgroups: run it as root (sudo)")
+
+
+def update_state(container_dir: Path, **changes: Any) -> dict[str, Any]:
+    """Read-modify-write of state.json under the container's lock."""
+    with Lock(container_dir / STATE_LOCK):
+        try:
+            state = read_json(container_dir / "state.json")
+        except FileNotFoundError:
+            state = {}
+        state.update(changes)
+        write_json(container_dir / "state.json", state)
+        return dict(state)
+
+
+def initial_state() -> dict[str, Any]:
+    return {"Status": "created", "Running": False, "Paused": False, "Restarting": False, "OOMKilled": False,
+            "Dead": False, "Pid": 0, "ShimPid": 0, "ExitCode": 0, "Error": "", "StartedAt": ZERO_TIME,
+            "FinishedAt": ZERO_TIME, "RestartCount": 0, "CgroupPaths": {}, "LogDrops": 0}
+
+
+def log_info(record: ContainerRecord) -> Any:
+    from pydock.logdrivers.base import LogInfo
+
+    cfg = record.config.get("Config", {})
+    return LogInfo(container_id=record.id, container_name=record.name, image_name=record.image,
+                   image_id=record.image_id, command=[record.config.get("Path", ""), *record.config.get("Args", [])],
+                   created_ns=int(parse_iso(record.created) * 1e9), labels=record.labels,
+                   env=list(cfg.get("Env") or []), log_dir=str(record.dir), hostname=socket.gethostname())
+
+
+def init_config(settings: Settings, record: ContainerRecord) -> InitConfig:
+    """What container_init needs, from the record alone (the shim needs no image store)."""
+    cfg, host = record.config["Config"], record.config["HostConfig"]
+    graph = record.config["GraphDriver"]
+    mounts = []
+    for m in record.config.get("Mounts", []):
+        kind = "tmpfs" if m["Type"] == "tmpfs" else "bind"
+        mounts.append(Mount(kind, m.get("Source", ""), m["Destination"], not m.get("RW", True),
+                            m.get("Options", "")))
+    etc = tuple((f"/etc/{n}", record.dir / n) for n in ("hostname", "hosts", "resolv.conf"))
+    return InitConfig(
+        container_dir=record.dir, target=settings.run / "containers" / record.id / "rootfs",
+        storage_driver=graph["Name"], layers=tuple(Path(p) for p in graph["Data"]["LowerDirs"]),
+        argv=(record.config["Path"], *record.config["Args"]), env=tuple(cfg.get("Env") or ()),
+        workdir=cfg.get("WorkingDir", ""), user=cfg.get("User", ""), hostname=cfg["Hostname"],
+        network=host.get("NetworkMode", "none"), mounts=tuple(mounts), etc_files=etc,
+    )
+
+
+def remove_files(settings: Settings, record: ContainerRecord, volumes: bool) -> None:
+    """Removes what a container left: its cgroup (if a dead shim left it), run dir, record, and with
+    `volumes` its anonymous volumes."""
+    paths = record.state.get("CgroupPaths") or {}
+    if paths:
+        from pydock.runtime import cgroups
+
+        try:
+            cgroups.open(paths).remove()
+        except PydockError:
+            if any(Path(p).exists() for p in paths.values()):
+                raise
+    shutil.rmtree(settings.run / "containers" / record.id, ignore_errors=True)
+    if record.dir.exists():
+        shutil.rmtree(record.dir)
+    if volumes:
+        store = VolumeStore(settings.volumes)
+        for m in record.config.get("Mounts", []):
+            if m.get("Type") == "volume" and m.get("Anonymous"):
+                try:
+                    store.remove(m["Name"], users=lambda _n: [])
+                except NotFoundError:
+                    pass
+
+
+@dataclass
+class Started:
+    record: ContainerRecord
+    pid: int
+    status_fd: int  # the shim's status pipe: reads `exited <code>` when the container exits; -1 if closed
+
+    def wait_exit(self) -> int:
+        """For a foreground run: blocks until the shim reports the exit, returns the exit code."""
+        if self.status_fd < 0:
+            raise RuntimeFailure("not attached to the container's shim")
+        data = b""
+        while chunk := os.read(self.status_fd, 4096):
+            data += chunk
+        os.close(self.status_fd)
+        self.status_fd = -1
+        for line in data.decode(errors="replace").splitlines():
+            word, _, rest = line.partition(" ")
+            if word == "exited":
+                return int(rest)
+            if word == "error":
+                raise _start_error(rest)
+        raise RuntimeFailure(f"the shim of {self.record.short_id} died before the container exited")
+
+    def close(self) -> None:
+        if self.status_fd >= 0:
+            os.close(self.status_fd)
+            self.status_fd = -1
+
+
+def _start_error(rest: str) -> PydockError:
+    code_s, _, message = rest.partition(" ")
+    code = int(code_s) if code_s.isdigit() else 125
+    if code == 127:
+        return CommandNotFound(message)
+    if code == 126:
+        return CommandNotInvokable(message)
+    err = RuntimeFailure(message)
+    err.exit_code = code
+    return err
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = ContainerStore(settings.root)
+        self.images = ImageStore(settings.images)
+        self.volumes = VolumeStore(settings.volumes)
+
+    # -- users of images and volumes -------------------------------------------------------------
+
+    def containers_using_image(self, image_id: str) -> list[str]:
+        return [r.short_id for r in self.store.list() if r.image_id == image_id]
+
+    def containers_using_volume(self, name: str) -> list[str]:
+        return [r.short_id for r in self.store.list()
+                if any(m.get("Name") == name for m in r.config.get("Mounts", []))]
+
+    # -- create --------------------------------------------------------------------------------
+
+    def create(self, spec: ContainerSpec) -> ContainerRecord:
+        require_root()
+        from pydock.logdrivers import registry
+        from pydock.runtime import cgroups
+
+        registry.validate(spec.log_driver, dict(spec.log_opts))
+        if spec.network not in ("none", "host"):
+            raise UsageError(f"network {spec.network} not found: pydock supports --network none and host")
+        stop_signal = parse_signal(spec.stop_signal)
+        cgroups.validate_for_layout(cgroups.Limits.from_host_config(dict(spec.host_config)), cgroups.detect_layout())
+        try:
+            image = self.images.get(spec.image)
+        except NotFoundError:
+            raise NotFoundError(f"Unable to find image '{spec.image}' locally (pydock does not pull: use "
+                                "pydock load, pydock import or pydock image bootstrap busybox)") from None
+        run_cfg = image.run_config
+        entrypoint = list(spec.entrypoint) if spec.entrypoint is not None else list(run_cfg.get("Entrypoint") or [])
+        if spec.cmd:
+            cmd = list(spec.cmd)
+        elif spec.entrypoint is not None:
+            cmd = []  # --entrypoint resets the image's Cmd, as in Docker
+        else:
+            cmd = list(run_cfg.get("Cmd") or [])
+        argv = entrypoint + cmd
+        if not argv or not argv[0]:
+            raise UsageError("no command specified: the image has no Cmd or Entrypoint, give one")
+        for m in spec.mounts:
+            if m.type == "bind" and not os.path.exists(m.source) and not m.options.get("create-source"):
+                raise UsageError(f"invalid mount config for type \"bind\": bind source path does not exist: {m.source}")
+        name = check_name(spec.name) if spec.name else ""
+        cid = new_id()
+        hostname = spec.hostname or cid[:12]
+        env = _merge_env(run_cfg.get("Env") or [], spec.env, hostname)
+        driver = rootfs.choose_driver(self.settings.run)
+        layers = self.images.layer_dirs(image)
+        self.store.dir.mkdir(parents=True, exist_ok=True)
+        made_volumes: list[str] = []
+        cdir = self.store.dir / cid
+        with Lock(self.settings.root / "containers.lock"):
+            taken = {r.name for r in self.store.list()}
+            if name and name in taken:
+                other = next(r for r in self.store.list() if r.name == name)
+                raise ConflictError(f'Conflict. The container name "/{name}" is already in use by container '
+                                    f'"{other.id}". You have to remove (or rename) that container to be able to '
+                                    "reuse that name.")
+            retry = 0
+            while not name or name in taken:
+                name = random_name(retry)
+                retry += 1
+            try:
+                mounts = []
+                for m in spec.mounts:
+                    if m.type == "volume":
+                        existed = bool(m.source) and (self.settings.volumes / m.source / "meta.json").exists()
+                        vol = self.volumes.create(m.source)
+                        if not existed:
+                            made_volumes.append(vol.name)
+                        mounts.append({"Type": "volume", "Name": vol.name, "Source": str(vol.mountpoint),
+                                       "Destination": m.target, "Driver": "local", "RW": not m.read_only,
+                                       "Anonymous": not m.source})
+                    elif m.type == "bind":
+                        os.makedirs(m.source, exist_ok=True)
+                        mounts.append({"Type": "bind", "Source": m.source, "Destination": m.target,
+                                       "RW": not m.read_only})
+                    else:
+                        opts = ["mode=" + m.options.get("tmpfs-mode", "1777")]
+                        if m.options.get("tmpfs-size"):
+                            from pydock.units import ram_bytes
+
+                            opts.append(f"size={ram_bytes(m.options['tmpfs-size'], 'tmpfs-size')}")
+                        mounts.append({"Type": "tmpfs", "Source": "", "Destination": m.target, "RW": True,
+                                       "Options": ",".join(opts)})
+                cdir.mkdir(mode=0o710)
+                config = self._config(spec, run_cfg, cid, name, image.id, argv, entrypoint, cmd, env,
+                                      hostname, stop_signal.name, mounts, driver, layers)
+                self._etc_files(cdir, hostname, spec.network)
+                rootfs.prepare(driver, cdir, layers)
+                write_json(cdir / "state.json", initial_state())
+                # config.json last: a directory without it is not a container (ContainerStore skips it).
+                write_json(cdir / "config.json", config)
+            except BaseException:
+                shutil.rmtree(cdir, ignore_errors=True)
+                for v in made_volumes:
+                    shutil.rmtree(self.settings.volumes / v, ignore_errors=True)
+                raise
+        emit_for(self.settings.root, "create", self.store.get(cid))  # runtime depth: event journal
+        return self.store.get(cid)
+
+    def _config(self, spec: ContainerSpec, run_cfg: dict[str, Any], cid: str, name: str, image_id: str, argv: list[str],
+                entrypoint: list[str], cmd: list[str], env: list[str], hostname: str, stop_signal: str,
+                mounts: list[dict[str, Any]], driver: str, layers: list[Path]) -> dict[str, Any]:
+        cdir = self.store.dir / cid
+        config: dict[str, Any] = {
+            "Config": {"Image": spec.image, "Cmd": cmd or None, "Entrypoint": entrypoint or None, "Env": env,
+                       "Labels": {**(run_cfg.get("Labels") or {}), **spec.labels},
+                       "WorkingDir": spec.workdir or run_cfg.get("WorkingDir", ""),
+                       "User": spec.user or run_cfg.get("User", ""),
+                       "Hostname": hostname, "Tty": spec.tty, "OpenStdin": spec.open_stdin,
+                       "StopSignal": stop_signal, "StopTimeout": spec.stop_timeout},
+        }
+        if spec.healthcheck:
+            config["Config"]["Healthcheck"] = dict(spec.healthcheck)
+        host = {"LogConfig": {"Type": spec.log_driver, "Config": dict(spec.log_opts)},
+                "Memory": 0, "MemorySwap": 0, "MemoryReservation": 0, "NanoCpus": 0, "CpuShares": 0,
+                "CpusetCpus": "", "PidsLimit": 0, "BlkioWeight": 0,
+                "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": spec.auto_remove,
+                "NetworkMode": spec.network,
+                "Binds": [f"{m['Source'] if m['Type'] == 'bind' else m['Name']}:{m['Destination']}"
+                          + ("" if m["RW"] else ":ro") for m in mounts if m["Type"] != "tmpfs"],
+                "Mounts": [m for m in mounts if m["Type"] == "tmpfs"]}
+        host.update(dict(spec.host_config))
+        log_path = str(cdir / f"{cid}-json.log") if spec.log_driver == "json-file" else ""
+        return {"Id": cid, "Name": name, "Created": utc_iso(), "Image": spec.image, "ImageID": image_id,
+                "Path": argv[0], "Args": argv[1:], **config, "HostConfig": host, "LogPath": log_path,
+                "Mounts": mounts, "Driver": driver,
+                "GraphDriver": {"Name": driver, "Data": {
+                    "LowerDirs": [str(p) for p in layers], "UpperDir": str(cdir / "diff"),
+                    "WorkDir": str(cdir / "work"),
+                    "MergedDir": str(self.settings.run / "containers" / cid / "rootfs")}}}
+
+    def _etc_files(self, cdir: Path, hostname: str, network: str) -> None:
+        (cdir / "hostname").write_text(hostname + "\n")
+        if network == "host":
+            shutil.copyfile("/etc/hosts", cdir / "hosts")
+            try:
+                shutil.copyfile("/etc/resolv.conf", cdir / "resolv.conf")
+            except FileNotFoundError:
+                (cdir / "resolv.conf").write_text("")
+        else:
+            (cdir / "hosts").write_text(f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                                        f"127.0.1.1\t{hostname}\n")
+            (cdir / "resolv.conf").write_text("")
+
+    # -- start, stop, kill ---------------------------------------------------------------------
+
+    def start(self, ref: str, attach: tuple[int, int] | None = None) -> Started:
+        """Starts the container's shim and returns once the command runs (or failed to start)."""
+        require_root()
+        rec = self.store.get(ref)
+        if rec.running:
+            return Started(rec, rec.pid, -1)
+        run_dir = self.settings.run / "containers" / rec.id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        r, w = os.pipe2(os.O_CLOEXEC)
+        args = [sys.executable, "-m", "pydock.runtime.shim", "--root", str(self.settings.root),
+                "--run", str(self.settings.run), "--id", rec.id, "--status-fd", str(w)]
+        fds = [w]
+        if attach is not None:
+            args += ["--attach", f"{attach[0]},{attach[1]}"]
+            fds += list(attach)
+        with open(run_dir / "shim.log", "ab") as log:
+            proc = subprocess.Popen(args, pass_fds=fds, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                    close_fds=True)
+        proc.wait()  # the shim double-forks: this child exits at once
+        os.close(w)
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = os.read(r, 1)
+            if not chunk:
+                break
+            line += chunk
+        word, _, rest = line.decode(errors="replace").strip().partition(" ")
+        if word == "started":
+            return Started(self.store.get(rec.id) if not rec.auto_remove else rec, int(rest), r)
+        os.close(r)
+        if word == "error":
+            raise _start_error(rest)
+        raise RuntimeFailure(f"the shim of {rec.short_id} exited before starting the container "
+                             f"(see {run_dir / 'shim.log'})")
+
+    def _signal(self, rec: ContainerRecord, sig: int) -> None:
+        if rec.pid <= 0:
+            return
+        try:
+            os.kill(rec.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def wait_shim(self, rec: ContainerRecord, timeout: float | None) -> bool:
+        """Waits until the container's shim is gone (its lock released); False on timeout."""
+        lock = Lock(rec.dir / SHIM_LOCK, shared=True)
+        try:
+            if not lock.acquire(timeout):
+                return False
+        except FileNotFoundError:
+            return True  # removed (--rm) while we waited
+        lock.release()
+        return True
+
+    def stop(self, ref: str, timeout: int | None = None) -> ContainerRecord:
+        rec = self.store.get(ref)
+        if rec.running:
+            t = timeout if timeout is not None else int(rec.config["Config"].get("StopTimeout", 10))
+            sig = parse_signal(rec.config["Config"].get("StopSignal") or "SIGTERM")
+            before_stop(self.settings, rec, "kill", signal=int(sig))  # runtime depth: no restart, thaw, event
+            self._signal(rec, sig)
+            if not self.wait_shim(rec, None if t < 0 else t):
+                self._signal(rec, signal.SIGKILL)
+                self.wait_shim(rec, 30)
+            emit_for(self.settings.root, "stop", rec)
+        return rec
+
+    def kill(self, ref: str, sig: str = "SIGKILL") -> ContainerRecord:
+        signum = parse_signal(sig)
+        rec = self.store.get(ref)
+        if not rec.running:
+            raise ConflictError(f"Cannot kill container: {ref}: Container {rec.id} is not running")
+        before_stop(self.settings, rec, "kill", signal=int(signum))  # runtime depth: no restart, thaw, event
+        self._signal(rec, signum)
+        return rec
+
+    def restart(self, ref: str, timeout: int | None = None) -> Started:
+        rec = self.stop(ref, timeout)
+        started = self.start(rec.id)
+        started.close()
+        return started
+
+    def wait(self, ref: str) -> int:
+        rec = self.store.get(ref)
+        self.wait_shim(rec, None)
+        try:
+            return int(self.store.get(rec.id).state.get("ExitCode", 0))
+        except NotFoundError:
+            return int(rec.state.get("ExitCode", 0))
+
+    # -- remove --------------------------------------------------------------------------------
+
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> ContainerRecord:
+        rec = self.store.get(ref)
+        if rec.running:
+            if not force:
+                raise ConflictError(f"You cannot remove a running container {rec.id}. Stop the container "
+                                    "before attempting removal or force remove")
+            before_stop(self.settings, rec, "kill", signal=int(signal.SIGKILL))  # runtime depth
+            self._signal(rec, signal.SIGKILL)
+        if is_locked(rec.dir / SHIM_LOCK) and not self.wait_shim(rec, 15):
+            raise RuntimeFailure(f"the shim of {rec.short_id} does not exit; try again")
+        try:
+            rec = self.store.get(rec.id)
+        except NotFoundError:
+            return rec  # the shim removed it (--rm)
+        remove_files(self.settings, rec, volumes)
+        emit_for(self.settings.root, "destroy", rec)  # runtime depth: event journal
+        return rec
+
+    def prune(self) -> list[str]:
+        gone = []
+        for rec in self.store.list():
+            if not rec.running and rec.status in ("exited", "created", "dead"):
+                self.remove(rec.id, volumes=False)
+                gone.append(rec.id)
+        return gone
+
+
+def _merge_env(image_env: list[str], extra: tuple[str, ...] | list[str], hostname: str) -> list[str]:
+    env: dict[str, str] = {}
+    for e in [*image_env, *extra]:
+        k, _, v = e.partition("=")
+        env[k] = v
+    env.setdefault("PATH", DEFAULT_PATH)
+    env.setdefault("HOSTNAME", hostname)
+    return [f"{k}={v}" for k, v in env.items()]

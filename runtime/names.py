@@ -1,0 +1,24 @@
+"""Container ids and readable random names (`adjective_surname`, like Docker's namesgenerator)."""
+
+from __future__ import annotations
+
+import secrets
+
+_LEFT = ("admiring", "amazing", "bold", "brave", "busy", "calm", "clever", "cool", "dreamy", "eager",
+         "ecstatic", "elegant", "epic", "fervent", "festive", "focused", "friendly", "gallant", "gifted",
+         "happy", "hopeful", "jolly", "keen", "kind", "lucid", "modest", "nifty", "optimistic", "quirky",
+         "relaxed", "serene", "sharp", "stoic", "sweet", "tender", "trusting", "vibrant", "wizardly", "zen")
+_RIGHT = ("albattani", "babbage", "banach", "bardeen", "bohr", "curie", "darwin", "dijkstra", "einstein",
+          "euclid", "fermat", "feynman", "galois", "gauss", "hamilton", "hopper", "hypatia", "kepler",
+          "knuth", "lamarr", "lovelace", "maxwell", "meitner", "newton", "noether", "pascal", "poincare",
+          "ritchie", "shannon", "tesla", "thompson", "torvalds", "turing", "wilson", "wozniak", "yalow")
+
+
+def new_id() -> str:
+    return secrets.token_hex(32)
+
+
+def random_name(retry: int = 0) -> str:
+    """A random name; after collisions (`retry` > 0) a digit is appended, as Docker does."""
+    name = f"{secrets.choice(_LEFT)}_{secrets.choice(_RIGHT)}"
+    return f"{name}{secrets.randbelow(10)}" if retry else name

@@ -1,0 +1,314 @@
+"""The shim: one small monitor per container, detached from the CLI, parent of the container.
+
+`python -m pydock.runtime.shim --root R --run D --id ID --status-fd N [--attach OUT,ERR]`
+
+It double-forks away from its caller, holds `shim.lock` in the container's directory for as long as
+it lives (so readers can tell a live shim from a killed one), makes the container's cgroup, starts
+the container (container_init.py) and owns its stdout/stderr pipes, handing every line to the log
+driver through the copier. It reports to its caller on the status pipe, one line each:
+`started <pid>`, `error <code> <message>`, and later `exited <code>`; it records exit code and times
+atomically in state.json, and removes a `--rm` container after it exits.
+
+The life of the container is the loop in `Shim.run`: `start_process`, `wait_process`,
+`record_exit`, then `should_restart` (the hook restart policies plug into), then `finish`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydock.errors import PydockError
+from pydock.runtime import container_init, lifecycle
+from pydock.runtime.atomic import Lock, write_json
+from pydock.runtime.store import EXIT_FILE, SHIM_LOCK, load_record
+from pydock.runtime.supervise import Supervisor
+from pydock.settings import Settings
+from pydock.units import utc_iso
+
+
+@dataclass(frozen=True)
+class Process:
+    pid: int
+    stdout: int  # read ends of the container's pipes
+    stderr: int
+
+
+class StartError(PydockError):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.exit_code = code
+
+
+class Shim:
+    def __init__(self, settings: Settings, container_id: str, status_fd: int,
+                 attach: tuple[int, int] | None = None) -> None:
+        self.settings = settings
+        self.id = container_id
+        self.dir = settings.containers / container_id
+        self.run_dir = settings.run / "containers" / container_id
+        self.status_fd = status_fd
+        self.attach = attach
+        self.record = load_record(self.dir)
+        self.cgroup: Any = None
+        self.driver: Any = None
+        self.copier_thread: threading.Thread | None = None
+        self.supervisor: Supervisor | None = None
+
+    # -- reporting -----------------------------------------------------------------------------
+
+    def report(self, line: str) -> None:
+        if self.status_fd < 0:
+            return
+        try:
+            os.write(self.status_fd, (line + "\n").encode())
+        except OSError:  # the caller went away (Ctrl-C, closed terminal): keep running without it
+            os.close(self.status_fd)
+            self.status_fd = -1
+
+    def update_state(self, **changes: Any) -> None:
+        lifecycle.update_state(self.dir, **changes)
+
+    # -- the container's life ------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        from pydock.logdrivers import registry
+        from pydock.runtime import cgroups
+
+        self.driver = registry.create_driver(self.record.log_driver, lifecycle.log_info(self.record),
+                                             self.record.log_opts)
+        limits = cgroups.Limits.from_host_config(self.record.config.get("HostConfig", {}))
+        self.cgroup = cgroups.create(self.id, limits)
+        self.supervisor = Supervisor(self.settings, self.dir, self.cgroup)  # runtime depth: events, health, restart
+
+    def start_process(self) -> Process:
+        cfg = lifecycle.init_config(self.settings, self.record)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        cfg.target.mkdir(exist_ok=True)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
+        fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
+        from pydock.runtime import syscalls
+
+        # unshare(CLONE_NEWPID) affects only our next child, which becomes PID 1 of a new namespace.
+        # While that is pending the kernel refuses to make threads (clone with CLONE_THREAD), so we
+        # re-enter our own PID namespace right after the fork; that also lets a restart unshare again.
+        own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            syscalls.unshare(syscalls.CLONE_NEWPID)
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    devnull = os.open("/dev/null", os.O_RDONLY)
+                    os.dup2(devnull, 0)
+                    os.dup2(out_w, 1)
+                    os.dup2(err_w, 2)
+                    container_init.run(cfg, sync_r, fail_w)
+                finally:
+                    os._exit(125)
+            syscalls.setns(own, syscalls.CLONE_NEWPID)
+        finally:
+            os.close(own)
+        for fd in (out_w, err_w, sync_r, fail_w):
+            os.close(fd)
+        try:
+            self.cgroup.add_pid(pid)
+            os.write(sync_w, b"1")
+        except (PydockError, OSError) as exc:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            for fd in (out_r, err_r, fail_r, sync_w):
+                os.close(fd)
+            raise StartError(125, f"placing the container in its cgroup: {exc}") from exc
+        os.close(sync_w)
+        failure = b""
+        while chunk := os.read(fail_r, 4096):
+            failure += chunk
+        os.close(fail_r)
+        if failure:
+            os.waitpid(pid, 0)
+            os.close(out_r)
+            os.close(err_r)
+            code, _, message = failure.decode(errors="replace").partition(" ")
+            raise StartError(int(code) if code.isdigit() else 125, message)
+        return Process(pid, out_r, err_r)
+
+    def copy_output(self, proc: Process) -> None:
+        from pydock.logdrivers.copier import Copier
+
+        streams = {"stdout": proc.stdout, "stderr": proc.stderr}
+        tees: list[threading.Thread] = []
+        if self.attach is not None:
+            # A foreground `run` sees the output live: a tee per stream feeds both the caller and
+            # the copier, so the log driver still gets every line.
+            streams = {}
+            for name, src, dst in (("stdout", proc.stdout, self.attach[0]), ("stderr", proc.stderr, self.attach[1])):
+                r, w = os.pipe2(os.O_CLOEXEC)
+                streams[name] = r
+                t = threading.Thread(target=_tee, args=(src, dst, w), daemon=True)
+                t.start()
+                tees.append(t)
+
+        def work() -> None:
+            Copier(self.driver, streams=streams).run()
+            for t in tees:
+                t.join()
+            for fd in set(streams.values()) | {proc.stdout, proc.stderr}:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+        self.copier_thread = threading.Thread(target=work, name="copier", daemon=True)
+        self.copier_thread.start()
+
+    def wait_process(self, proc: Process) -> int:
+        while True:
+            try:
+                _, status = os.waitpid(proc.pid, 0)
+                break
+            except ChildProcessError:
+                return 255
+            except InterruptedError:
+                continue
+        if self.copier_thread is not None:
+            # PID 1's exit killed the whole namespace, so the pipes reach EOF promptly.
+            self.copier_thread.join()
+        return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+    def record_exit(self, code: int) -> None:
+        finished = utc_iso()
+        write_json(self.dir / EXIT_FILE, {"ExitCode": code, "FinishedAt": finished})
+        oom = False
+        try:
+            oom = self.cgroup.oom_kill_count() > 0
+        except PydockError:
+            pass
+        self.update_state(Status="exited", Running=False, Pid=0, ExitCode=code, FinishedAt=finished,
+                          OOMKilled=oom)
+
+    def should_restart(self, code: int) -> bool:
+        """The hook for restart policies (`--restart`): True starts the container again."""
+        return self.supervisor is not None and self.supervisor.should_restart(code)
+
+    def finish(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.close()
+        if self.driver is not None:
+            self.driver.close()
+        if self.cgroup is not None:
+            self.cgroup.remove()
+            self.update_state(CgroupPaths={})
+        if self.record.auto_remove:
+            lifecycle.remove_files(self.settings, self.record, volumes=True)
+
+    def run(self) -> int:
+        """Starts the container and watches it until it is gone for good; returns its last code."""
+        code = 125
+        started = False
+        try:
+            while True:
+                if self.cgroup is None:
+                    self.prepare()
+                try:
+                    proc = self.start_process()
+                except StartError as exc:
+                    self.update_state(Status="created" if not started else "exited", Running=False, Pid=0,
+                                      ExitCode=exc.exit_code, Error=str(exc))
+                    self.report(f"error {exc.exit_code} {exc}")
+                    return exc.exit_code
+                started = True
+                self.update_state(Status="running", Running=True, Pid=proc.pid, ShimPid=os.getpid(),
+                                  ExitCode=0, Error="", StartedAt=utc_iso(), FinishedAt=lifecycle.ZERO_TIME,
+                                  CgroupPaths=self.cgroup.paths, OOMKilled=False)
+                self.report(f"started {proc.pid}")
+                self.supervisor.started(proc.pid)
+                self.copy_output(proc)
+                code = self.wait_process(proc)
+                self.record_exit(code)
+                self.supervisor.exited(code)
+                if not self.should_restart(code):
+                    return code
+        except PydockError as exc:
+            code = exc.exit_code
+            self.update_state(Status="exited" if started else "created", Running=False, Pid=0,
+                              ExitCode=code, Error=str(exc))
+            self.report(f"error {code} {exc}")
+            return code
+        finally:
+            self.finish()
+            # Reported last, so a foreground `run --rm` returns only once the container is gone.
+            if started:
+                self.report(f"exited {code}")
+
+
+def _tee(src: int, attach: int, dst: int) -> None:
+    try:
+        while data := os.read(src, 65536):
+            if attach >= 0:
+                try:
+                    _write_all(attach, data)
+                except OSError:  # the foreground CLI is gone; the logs still get everything
+                    os.close(attach)
+                    attach = -1
+            _write_all(dst, data)
+    finally:
+        os.close(dst)
+        if attach >= 0:
+            os.close(attach)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _daemonize() -> None:
+    """Double fork: the caller's child exits at once, the shim is reparented and survives the caller."""
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTSTP, signal.SIGTTOU, signal.SIGTTIN):
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="pydock-shim")
+    p.add_argument("--root", required=True)
+    p.add_argument("--run", required=True)
+    p.add_argument("--id", required=True)
+    p.add_argument("--status-fd", type=int, default=-1)
+    p.add_argument("--attach", default="")
+    args = p.parse_args(argv)
+    _daemonize()
+    settings = Settings(root=Path(args.root), run=Path(args.run), config_file=Path("/dev/null"))
+    container_dir = settings.containers / args.id
+    lock = Lock(container_dir / SHIM_LOCK)
+    lock.acquire()
+    attach = tuple(int(x) for x in args.attach.split(",")) if args.attach else None
+    try:
+        shim = Shim(settings, args.id, args.status_fd, attach)  # type: ignore[arg-type]
+        return shim.run()
+    except PydockError as exc:
+        if args.status_fd >= 0:
+            try:
+                os.write(args.status_fd, f"error {exc.exit_code} {exc}\n".encode())
+            except OSError:
+                pass
+        return exc.exit_code
+    finally:
+        lock.release()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Every raw syscall the runtime makes, in one place: namespaces, mounts, pivot_root, capabilities.
+
+Python 3.11 has no `os.unshare`/`os.setns`, so these go through libc with ctypes. Every call checks
+its return value and raises `RuntimeFailure` carrying errno's meaning and what was being attempted,
+so an error from deep inside container set-up still says which mount or namespace failed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import fcntl
+import os
+import platform
+import socket
+import struct
+
+from pydock.errors import RuntimeFailure
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
+_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+_libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_libc.syscall.restype = ctypes.c_long
+
+# Namespace flags (linux/sched.h).
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+# Mount flags (linux/mount.h).
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_STRICTATIME = 1 << 24
+MNT_DETACH = 2
+
+# prctl options (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
+_SYS_CAPSET = {"x86_64": 126, "aarch64": 91, "riscv64": 91, "ppc64le": 184, "s390x": 185}
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def _check(ret: int, what: str) -> int:
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise RuntimeFailure(f"{what}: {os.strerror(err)} (errno {err})")
+    return ret
+
+
+def _b(text: str | os.PathLike[str] | None) -> bytes | None:
+    return None if text is None else os.fsencode(text)
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(flags), f"unshare(0x{flags:x})")
+
+
+def setns(fd: int, nstype: int) -> None:
+    _check(_libc.setns(fd, nstype), f"setns(fd {fd}, 0x{nstype:x})")
+
+
+def mount(source: str | None, target: str | os.PathLike[str], fstype: str | None, flags: int = 0,
+          data: str | None = None) -> None:
+    ret = _libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data))
+    _check(ret, f"mount {source or fstype or ''} on {os.fspath(target)} ({fstype or 'bind'})")
+
+
+def umount(target: str | os.PathLike[str], flags: int = 0) -> None:
+    _check(_libc.umount2(_b(target), flags), f"umount {os.fspath(target)}")
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    nr = _SYS_PIVOT_ROOT.get(platform.machine())
+    if nr is None:
+        raise RuntimeFailure(f"pivot_root: unsupported architecture {platform.machine()}")
+    _check(_libc.syscall(ctypes.c_long(nr), _b(new_root), _b(put_old)), f"pivot_root({new_root}, {put_old})")
+
+
+def sethostname(name: str) -> None:
+    raw = name.encode()
+    _check(_libc.sethostname(raw, len(raw)), f"sethostname({name!r})")
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    return _check(_libc.prctl(option, arg2, arg3, arg4, arg5), f"prctl({option}, {arg2})")
+
+
+def set_pdeathsig(sig: int) -> None:
+    prctl(PR_SET_PDEATHSIG, sig)
+
+
+def set_no_new_privs() -> None:
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+def last_cap() -> int:
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        return int(f.read())
+
+
+def limit_capabilities(keep: frozenset[int]) -> None:
+    """Drops every capability outside `keep` from the bounding set, clears the ambient set, and sets
+    effective = permitted = `keep` (inheritable empty, as moby does since 20.10).
+
+    For a root process the kernel computes the permitted set after execve from the bounding set, so
+    the bounding set is what really limits the container's command."""
+    for cap in range(last_cap() + 1):
+        if cap not in keep:
+            prctl(PR_CAPBSET_DROP, cap)
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    mask = 0
+    for cap in keep:
+        mask |= 1 << cap
+    lo, hi = mask & 0xFFFFFFFF, mask >> 32
+    header = struct.pack("Ii", _LINUX_CAPABILITY_VERSION_3, 0)
+    data = struct.pack("IIIIII", lo, lo, 0, hi, hi, 0)
+    nr = _SYS_CAPSET.get(platform.machine())
+    if nr is None:
+        raise RuntimeFailure(f"capset: unsupported architecture {platform.machine()}")
+    hbuf = ctypes.create_string_buffer(header, len(header))
+    dbuf = ctypes.create_string_buffer(data, len(data))
+    _check(_libc.syscall(ctypes.c_long(nr), hbuf, dbuf), "capset")
+
+
+_SIOCGIFFLAGS = 0x8913
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP = 0x1
+
+
+def link_up(name: str = "lo") -> None:
+    """Brings a network interface up (the loopback of a fresh network namespace starts down)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            req = struct.pack("16sh", name.encode(), 0)
+            flags = struct.unpack("16sh", fcntl.ioctl(s.fileno(), _SIOCGIFFLAGS, req + b"\0" * 22)[:18])[1]
+            fcntl.ioctl(s.fileno(), _SIOCSIFFLAGS, struct.pack("16sh", name.encode(), flags | _IFF_UP) + b"\0" * 22)
+        except OSError as exc:
+            raise RuntimeFailure(f"bringing up interface {name}: {exc.strerror}") from exc

@@ -1,0 +1,93 @@
+"""Named volumes: `$ROOT/volumes/<name>/_data` plus `meta.json` (created time, labels, anonymous flag).
+
+Volumes outlive containers; `rm -v` and `--rm` remove a container's anonymous volumes only, and a
+volume in use by any container (running or not) is never removed.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydock.errors import ConflictError, NotFoundError, UsageError
+from pydock.runtime.atomic import Lock, read_json, write_json
+from pydock.runtime.names import new_id
+from pydock.units import utc_iso
+
+_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class Volume:
+    name: str
+    mountpoint: Path
+    created: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    anonymous: bool = False
+
+    def inspect(self) -> dict[str, object]:
+        return {"CreatedAt": self.created, "Driver": "local", "Labels": dict(self.labels),
+                "Mountpoint": str(self.mountpoint), "Name": self.name, "Options": {}, "Scope": "local"}
+
+
+class VolumeStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _lock(self) -> Lock:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return Lock(self.root / ".lock")
+
+    def _load(self, name: str) -> Volume:
+        d = self.root / name
+        try:
+            meta = read_json(d / "meta.json")
+        except FileNotFoundError:
+            raise NotFoundError(f"no such volume: {name}") from None
+        return Volume(name, d / "_data", meta.get("CreatedAt", ""), meta.get("Labels", {}),
+                      bool(meta.get("Anonymous")))
+
+    def get(self, name: str) -> Volume:
+        if not _NAME_RE.match(name):
+            raise NotFoundError(f"no such volume: {name}")
+        return self._load(name)
+
+    def list(self) -> list[Volume]:
+        if not self.root.is_dir():
+            return []
+        return sorted((self._load(p.parent.name) for p in self.root.glob("*/meta.json")), key=lambda v: v.name)
+
+    def create(self, name: str = "", labels: Mapping[str, str] | None = None) -> Volume:
+        """Creates the volume, or returns it if it exists (as `docker volume create` does)."""
+        anonymous = not name
+        name = name or new_id()
+        if not _NAME_RE.match(name):
+            raise UsageError(f"invalid volume name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        with self._lock():
+            d = self.root / name
+            if (d / "meta.json").exists():
+                return self._load(name)
+            (d / "_data").mkdir(parents=True, exist_ok=True)
+            write_json(d / "meta.json", {"CreatedAt": utc_iso(), "Labels": dict(labels or {}),
+                                         "Anonymous": anonymous})
+            return self._load(name)
+
+    def remove(self, name: str, users: Callable[[str], list[str]], force: bool = False) -> None:
+        with self._lock():
+            vol = self.get(name)
+            using = users(vol.name)
+            if using:
+                raise ConflictError(f"remove {name}: volume is in use - [{', '.join(using)}]")
+            shutil.rmtree(self.root / vol.name)
+
+    def prune(self, users: Callable[[str], list[str]], all_volumes: bool = False) -> list[str]:
+        """Removes unused anonymous volumes (all unused ones with `all_volumes`), as Docker 23+ does."""
+        gone = []
+        for vol in self.list():
+            if (vol.anonymous or all_volumes) and not users(vol.name):
+                self.remove(vol.name, users)
+                gone.append(vol.name)
+        return gone

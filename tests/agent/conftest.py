@@ -1,0 +1,86 @@
+"""Fixtures for the agent's tests: captured cgroup trees, a fake /proc, and pydock records on them."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pydock.agent.host import HostPaths
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+V1 = FIXTURES / "cgroupfs/v1/tree"
+V2 = FIXTURES / "cgroupfs/v2/tree"
+FAKE = FIXTURES / "agent"
+CTR = "pydock-capture/ctr"
+V1_CONTROLLERS = ("cpu", "cpuacct", "memory", "blkio", "pids", "cpuset", "freezer")
+
+
+def fixture_host(cgroup_root: Path) -> HostPaths:
+    return HostPaths(cgroup=cgroup_root, proc=FAKE / "proc", sys=FAKE / "sys", etc=FAKE / "etc")
+
+
+def read(path: Path) -> str:
+    return path.read_text()
+
+
+def flat(path: Path) -> dict[str, int]:
+    return {k: int(v) for k, v in (line.split() for line in path.read_text().splitlines() if line)}
+
+
+class Records:
+    """Writes pydock container records (docs/internals.md §1) and holds their shim locks."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._fds: list[int] = []
+
+    def add(self, cid: str, name: str, *, status: str = "running", cgroup_paths: dict[str, str] | None = None,
+            pid: int = 0, labels: dict[str, str] | None = None, image: str = "busybox",
+            logstats: dict | None = None, health: str | None = None, restarts: int = 0,
+            started: str = "2026-11-27T20:53:00.000000000Z") -> Path:
+        d = self.root / "containers" / cid
+        d.mkdir(parents=True)
+        config = {"Id": cid, "Name": name, "Created": "2026-11-27T20:52:59.000000000Z", "Image": image,
+                  "Config": {"Image": image, "Cmd": ["sh"], "Env": [], "Labels": labels or {}},
+                  "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {}}, "Memory": 268435456},
+                  "LogPath": str(d / f"{cid}-json.log")}
+        state = {"Status": status, "Running": status == "running", "Pid": pid if status == "running" else 0,
+                 "StartedAt": started, "FinishedAt": "0001-01-01T00:00:00Z", "RestartCount": restarts,
+                 "CgroupPaths": cgroup_paths or {}}
+        if health:
+            state["Health"] = {"Status": health, "FailingStreak": 0, "Log": []}
+        (d / "config.json").write_text(json.dumps(config))
+        (d / "state.json").write_text(json.dumps(state))
+        if logstats is not None:
+            (d / "logstats.json").write_text(json.dumps(logstats))
+        if status in ("running", "paused", "restarting"):  # a live shim holds this lock
+            fd = os.open(d / "shim.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._fds.append(fd)
+        return d
+
+    def close(self) -> None:
+        for fd in self._fds:
+            os.close(fd)
+        self._fds.clear()
+
+
+@pytest.fixture
+def records(tmp_path: Path) -> Iterator[Records]:
+    r = Records(tmp_path / "state")
+    (tmp_path / "state").mkdir()
+    yield r
+    r.close()
+
+
+def v1_paths(base: Path = V1) -> dict[str, str]:
+    return {c: str(base / c / CTR) for c in V1_CONTROLLERS}
+
+
+def v2_paths(base: Path = V2) -> dict[str, str]:
+    return {"unified": str(base / CTR)}

@@ -1,0 +1,269 @@
+"""Alertmanager's routing, grouping, dedup and webhook payload; the persisted outbox and its retries."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pydock.collector.config import AlertingConfig, load_config
+from pydock.collector.notify import Notifier
+from pydock.collector.notify.delivery import Delivery
+from pydock.collector.notify.dispatch import match_routes, quote_meta
+from pydock.collector.notify.model import Alert, fingerprint_hex, go_time, parse_go_time
+
+from collector_helpers import WebhookReceiver
+
+T0 = float(int(time.time())) - 1000  # in the past: delivery compares due times with the real clock
+
+
+def alerting(tmp_path: Path, url: str, route: str, extra_receivers: str = "", hook: str = "") -> AlertingConfig:
+    p = tmp_path / "c.yml"
+    p.write_text(f"""alerting:
+  retry: {{initial: 1s, max: 2s}}
+  receivers:
+    - name: hook
+      webhook_configs: [{{url: '{url}'{hook}}}]
+{extra_receivers}
+  route:
+{route}
+""")
+    return load_config(p).alerting
+
+
+def firing(name: str, t: float = T0, **labels: str) -> Alert:
+    return Alert({"alertname": name, **labels}, {"summary": f"{name} fired"}, t, t + 240, "http://c/graph", t)
+
+
+def resolved(a: Alert, t: float) -> Alert:
+    return Alert(a.labels, a.annotations, a.starts_at, t, a.generator_url, t)
+
+
+def outbox(n: Notifier) -> list[dict]:
+    return [json.loads(i.body) for i in n.store.pending()]
+
+
+def test_routes_continue_and_keys(tmp_path: Path) -> None:
+    cfg = alerting(tmp_path, "http://x/h", """    receiver: hook
+    routes:
+      - {matchers: ['team="db"'], receiver: hook, continue: true}
+      - {matchers: ['severity="page"'], receiver: hook}
+      - {matchers: ['team="db"'], receiver: hook}""")
+    assert cfg.route is not None
+    keys = [k for _, k in match_routes(cfg.route, {"team": "db", "severity": "page"})]
+    assert keys == ['{}/{team="db"}', '{}/{severity="page"}']
+    assert [k for _, k in match_routes(cfg.route, {"team": "web"})] == ["{}"]
+    assert [k for _, k in match_routes(cfg.route, {"team": "db"})] == ['{}/{team="db"}', '{}/{team="db"}']
+
+
+def test_group_wait_interval_repeat_and_resolve(tmp_path: Path) -> None:
+    cfg = alerting(tmp_path, "http://127.0.0.1:1/h", """    receiver: hook
+    group_by: [alertname]
+    group_wait: 10s
+    group_interval: 30s
+    repeat_interval: 2m""")
+    n = Notifier(tmp_path / "n.db", cfg, "http://collector:9339")
+    a1, a2 = firing("Down", instance="a", job="j"), firing("Down", instance="b", job="j")
+    n.send([a1], now=T0)
+    n.tick(T0 + 9)
+    assert outbox(n) == []  # still in group_wait
+    n.send([a2], now=T0 + 5)
+    n.tick(T0 + 10)
+    [first] = outbox(n)
+    assert first["groupKey"] == '{}:{alertname="Down"}'
+    assert first["status"] == "firing" and first["version"] == "4" and first["truncatedAlerts"] == 0
+    assert first["groupLabels"] == {"alertname": "Down"}
+    assert first["commonLabels"] == {"alertname": "Down", "job": "j"}
+    assert first["commonAnnotations"] == {"summary": "Down fired"}
+    assert first["externalURL"] == "http://collector:9339" and first["receiver"] == "hook"
+    assert [x["labels"]["instance"] for x in first["alerts"]] == ["a", "b"]
+    assert all(x["endsAt"] == "0001-01-01T00:00:00Z" and x["status"] == "firing" for x in first["alerts"])
+    assert first["alerts"][0]["startsAt"] == go_time(T0)
+    assert first["alerts"][0]["fingerprint"] == fingerprint_hex(a1.labels)
+    # nothing changed: no notification at the next group_interval ticks until repeat_interval has passed
+    n.tick(T0 + 40)
+    n.tick(T0 + 70)
+    assert len(outbox(n)) == 1
+    n.tick(T0 + 131)
+    assert len(outbox(n)) == 2 and outbox(n)[1]["alerts"] == first["alerts"]
+    # one resolves: notified at the next tick, with the real endsAt
+    n.send([resolved(a1, T0 + 140)], now=T0 + 140)
+    n.tick(T0 + 150)
+    assert len(outbox(n)) == 2  # the timer has not run out yet (ticks at 131 + 30)
+    n.tick(T0 + 161)
+    third = outbox(n)[2]
+    assert third["status"] == "firing"
+    assert [(x["labels"]["instance"], x["status"]) for x in third["alerts"]] == [("a", "resolved"), ("b", "firing")]
+    assert third["alerts"][0]["endsAt"] == go_time(T0 + 140)
+    # the resolved alert left the group; the other resolves too: a "resolved" notification
+    n.send([resolved(a2, T0 + 170)], now=T0 + 170)
+    n.tick(T0 + 191)
+    last = outbox(n)[3]
+    assert last["status"] == "resolved" and [x["labels"]["instance"] for x in last["alerts"]] == ["b"]
+    assert n.dispatcher is not None and n.dispatcher.groups == {}
+    n.close()
+
+
+def test_group_by_all_max_alerts_and_send_resolved_false(tmp_path: Path) -> None:
+    cfg = alerting(tmp_path, "http://127.0.0.1:1/h", """    receiver: hook
+    group_by: ['...']
+    group_wait: 0s""", hook=", max_alerts: 1, send_resolved: false")
+    n = Notifier(tmp_path / "n.db", cfg, "http://c")
+    a, b = firing("X", instance="a"), firing("X", instance="b")
+    n.send([a, b], now=T0)
+    n.tick(T0)
+    bodies = outbox(n)
+    assert sorted(b["groupKey"] for b in bodies) == ['{}:{alertname="X", instance="a"}',
+                                                     '{}:{alertname="X", instance="b"}']
+    n.send([resolved(a, T0 + 1)], now=T0 + 1)
+    n.tick(T0 + 400)
+    assert len(outbox(n)) == 2  # send_resolved: false sends nothing for the resolved group
+    n.close()
+    m = Notifier(tmp_path / "m.db", alerting(tmp_path, "http://127.0.0.1:1/h", """    receiver: hook
+    group_by: [alertname]
+    group_wait: 0s""", hook=", max_alerts: 1"), "http://c")
+    m.send([a, b], now=T0)
+    m.tick(T0)
+    [one] = outbox(m)
+    assert one["truncatedAlerts"] == 1 and len(one["alerts"]) == 1
+    assert one["commonLabels"] == {"alertname": "X", "instance": "a"}
+    m.close()
+
+
+def test_old_alert_flushes_without_group_wait_and_resolved_in_wait_is_never_sent(tmp_path: Path) -> None:
+    cfg = alerting(tmp_path, "http://127.0.0.1:1/h", """    receiver: hook
+    group_by: [alertname]
+    group_wait: 30s""")
+    n = Notifier(tmp_path / "n.db", cfg, "http://c")
+    n.send([firing("Old", t=T0 - 100)], now=T0)
+    n.tick(T0)
+    assert [b["groupLabels"] for b in outbox(n)] == [{"alertname": "Old"}]
+    a = firing("Brief")
+    n.send([a], now=T0)
+    n.send([resolved(a, T0 + 5)], now=T0 + 5)
+    n.tick(T0 + 31)
+    assert len(outbox(n)) == 1
+    n.close()
+
+
+def test_silenced_alerts_are_not_notified(tmp_path: Path) -> None:
+    cfg = alerting(tmp_path, "http://127.0.0.1:1/h", """    receiver: hook
+    group_by: [alertname]
+    group_wait: 0s""")
+    n = Notifier(tmp_path / "n.db", cfg, "http://c")
+    sid = n.silences.upsert({"matchers": [{"name": "instance", "value": "a", "isRegex": False}],
+                             "endsAt": go_time(T0 + 3600), "createdBy": "me", "comment": "maint"}, now=T0)
+    n.send([firing("X", instance="a"), firing("X", instance="b")], now=T0)
+    n.tick(T0)
+    [body] = outbox(n)
+    assert [x["labels"]["instance"] for x in body["alerts"]] == ["b"]
+    n.silences.expire(sid, now=T0 + 10)
+    assert n.silences.get(sid).state(T0 + 11) == "expired"
+    n.tick(T0 + 301)
+    assert [x["labels"]["instance"] for x in outbox(n)[1]["alerts"]] == ["a", "b"]
+    with pytest.raises(Exception, match="must not match the empty string"):
+        n.silences.upsert({"matchers": [{"name": "x", "value": ".*", "isRegex": True}],
+                           "endsAt": go_time(T0 + 60)}, now=T0)
+    n.close()
+
+
+def test_quote_meta_and_times() -> None:
+    assert quote_meta("team.a (db)") == r"team\.a \(db\)"
+    assert go_time(None) == "0001-01-01T00:00:00Z"
+    assert go_time(1700000000.5) == "2023-11-14T22:13:20.5Z"
+    assert parse_go_time("2023-11-14T22:13:20.5Z") == 1700000000.5
+
+
+async def _deliver(n: Notifier, until: float = 10.0) -> None:
+    async with httpx.AsyncClient() as client:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + until
+        while loop.time() < deadline and any(i.state == "pending" for i in n.store.pending()):
+            await n.delivery.run_once(client)
+            await asyncio.sleep(0.05)
+
+
+def test_delivery_retries_5xx_and_keeps_order_then_gives_up_on_4xx(tmp_path: Path,
+                                                                     webhook: WebhookReceiver) -> None:
+    cfg = alerting(tmp_path, webhook.url, """    receiver: hook
+    group_by: [alertname]
+    group_wait: 0s""", hook=", http_config: {bearer_token: tok}")
+    n = Notifier(tmp_path / "n.db", cfg, "http://c")
+    a = firing("Flaky", t=T0)
+    n.send([a], now=T0)
+    n.tick(T0)
+    n.send([resolved(a, T0 + 1)], now=T0 + 1)
+    n.tick(T0 + 301)
+    assert len(n.store.pending()) == 2
+    webhook.status = 503
+    asyncio.run(_deliver(n, until=0.5))
+    assert webhook.attempts >= 1 and webhook.bodies == []
+    [head, _] = n.store.pending()
+    assert head.attempts >= 1 and "503" in head.last_error
+    webhook.status = 200
+    asyncio.run(_deliver(n, until=6))
+    assert [b["status"] for b in webhook.bodies] == ["firing", "resolved"]  # FIFO survives the retries
+    assert webhook.requests[0]["headers"]["Authorization"] == "Bearer tok"
+    assert webhook.requests[0]["headers"]["Content-Type"] == "application/json"
+    assert n.store.pending() == []
+    n.send([firing("Rejected", t=T0 + 400)], now=T0 + 400)
+    n.tick(T0 + 400)
+    webhook.status = 400
+    asyncio.run(_deliver(n, until=1))
+    [failed] = n.store.pending()
+    assert failed.state == "failed" and "400" in failed.last_error
+    n.close()
+
+
+def test_pending_notifications_survive_a_restart(tmp_path: Path) -> None:
+    receiver = WebhookReceiver()  # not started yet: the receiver is down
+    cfg = alerting(tmp_path, receiver.url, """    receiver: hook
+    group_by: [alertname]
+    group_wait: 0s""")
+    n = Notifier(tmp_path / "n.db", cfg, "http://c")
+    n.send([firing("Persisted")], now=T0)
+    n.tick(T0)
+    asyncio.run(_deliver(n, until=0.3))
+    assert n.store.pending()[0].attempts >= 1
+    n.close()
+    receiver.start()
+    try:
+        again = Notifier(tmp_path / "n.db", cfg, "http://c")  # a new process opens the same database
+        asyncio.run(_deliver(again, until=6))
+        assert [b["groupLabels"] for b in receiver.bodies] == [{"alertname": "Persisted"}]
+        # the nflog came back too: the same firing alert is not notified again after the restart
+        again.send([firing("Persisted")], now=T0 + 10)
+        again.tick(T0 + 10)
+        assert again.store.pending() == []
+        again.close()
+    finally:
+        receiver.stop()
+
+
+def test_forward_to_alertmanager_batches(tmp_path: Path) -> None:
+    cfg = alerting(tmp_path, "http://127.0.0.1:1/h", """    receiver: hook
+    routes:
+      - {matchers: ['fwd="1"'], receiver: am}""",
+                   extra_receivers="    - name: am\n      alertmanager_configs: [{url: 'http://127.0.0.1:2/'}]")
+    n = Notifier(tmp_path / "n.db", cfg, "http://c")
+    alerts = [firing("F", fwd="1", i=str(i)) for i in range(300)]
+    n.send(alerts, now=T0)
+    rows = [i for i in n.store.pending() if i.kind == "alertmanager"]
+    assert [len(json.loads(r.body)) for r in rows] == [256, 44]
+    assert rows[0].url == "http://127.0.0.1:2/api/v2/alerts"
+    first = json.loads(rows[0].body)[0]
+    assert first == {"labels": {"alertname": "F", "fwd": "1", "i": "0"}, "annotations": {"summary": "F fired"},
+                     "startsAt": go_time(T0), "endsAt": go_time(T0 + 240), "generatorURL": "http://c/graph"}
+    assert n.dispatcher is not None and n.dispatcher.groups == {}  # alertmanager-only receivers are not grouped
+    n.close()
+
+
+def test_delivery_class_is_the_notifiers(tmp_path: Path) -> None:
+    cfg = alerting(tmp_path, "http://127.0.0.1:1/h", "    receiver: hook")
+    n = Notifier(tmp_path / "n.db", cfg, "http://c")
+    assert isinstance(n.delivery, Delivery) and n.delivery.retry.initial == 1
+    n.close()

@@ -1,0 +1,224 @@
+"""Rule files, templates, and Prometheus's alert lifecycle evaluated on the real TSDB and engine."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pydock.collector.notify.model import Alert
+from pydock.collector.promql import Engine
+from pydock.collector.rules import RuleManager, go_e_format, load_rule_file
+from pydock.collector.templating import expand, go_float
+from pydock.collector.tsdb import STALE_NAN, TSDB, is_stale_nan
+from pydock.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+T0 = 1_700_000_000.0
+
+RULES = """\
+groups:
+  - name: g
+    interval: 10s
+    rules:
+      - alert: High
+        expr: load > 5
+        for: 20s
+        labels: {severity: page, where: "{{ $labels.host }}"}
+        annotations: {summary: "{{ $labels.host }} load {{ $value }} ({{ humanize $value }})"}
+      - alert: Sticky
+        expr: load > 8
+        keep_firing_for: 30s
+      - record: host:load:double
+        expr: load * 2
+        labels: {kind: recorded}
+"""
+
+
+@pytest.fixture
+def world(tmp_path: Path):  # type: ignore[no-untyped-def]
+    (tmp_path / "r.yml").write_text(RULES)
+    tsdb = TSDB(tmp_path / "tsdb.sqlite")
+    written: list[tuple[dict[str, str], int, float]] = []
+    sent: list[Alert] = []
+
+    def append(samples: list[tuple[dict[str, str], int, float]]) -> None:
+        written.extend(samples)
+        tsdb.append(samples)
+
+    mgr = RuleManager(Engine(tsdb), append, sent.extend)
+    mgr.apply(load_rule_file(tmp_path / "r.yml", 60), {"site": "lab"}, "http://c:9339", resend_delay=60)
+    yield tsdb, mgr, written, sent
+    tsdb.close()
+
+
+def put(tsdb: TSDB, t: float, **hosts: float) -> None:
+    tsdb.append([({"__name__": "load", "host": h}, int(t * 1000), v) for h, v in hosts.items()])
+
+
+def evaluate(mgr: RuleManager, t: float, only: str | None = "High") -> list[Alert]:
+    samples, alerts = mgr.evaluate_group(mgr.groups[0], t)
+    mgr.append(samples)
+    mgr.send(alerts)
+    return [a for a in alerts if only is None or a.labels["alertname"] == only]
+
+
+def test_pending_firing_resolved_and_resend(world) -> None:  # type: ignore[no-untyped-def]
+    tsdb, mgr, written, sent = world
+    high = mgr.groups[0].rules[0]
+    put(tsdb, T0, a=7, b=1)
+    assert evaluate(mgr, T0) == []  # pending alerts are never sent
+    [alert] = high.active.values()
+    assert alert.state == "pending" and alert.active_at == T0
+    assert alert.labels == {"alertname": "High", "host": "a", "severity": "page", "where": "a"}
+    assert alert.annotations == {"summary": "a load 7 (7)"}
+    alerts_series = [s for s in written if s[0]["__name__"] == "ALERTS"]
+    assert alerts_series == [({"__name__": "ALERTS", "alertname": "High", "host": "a", "severity": "page",
+                               "where": "a", "alertstate": "pending"}, int(T0 * 1000), 1.0)]
+    for_state = [s for s in written if s[0]["__name__"] == "ALERTS_FOR_STATE"]
+    assert for_state[0][2] == T0
+    put(tsdb, T0 + 10, a=7.5)
+    evaluate(mgr, T0 + 10)
+    assert alert.state == "pending"  # 10s < for: 20s
+    put(tsdb, T0 + 20, a=1234.5)
+    [fired] = evaluate(mgr, T0 + 20)
+    assert alert.state == "firing" and alert.fired_at == T0 + 20
+    assert fired.starts_at == T0 + 20 and fired.ends_at == T0 + 20 + 4 * 60  # 4 x max(resend 1m, 10s)
+    assert fired.labels["site"] == "lab"  # external labels go on sent alerts
+    assert fired.annotations == {"summary": "a load 1234.5 (1.234k)"}
+    assert fired.generator_url == "http://c:9339/graph?g0.expr=load+%3E+5&g0.tab=1"
+    # the pending series went stale when the firing one appeared
+    stale = [s for s in written if s[0].get("alertstate") == "pending" and is_stale_nan(s[2])]
+    assert stale and stale[0][1] == int((T0 + 20) * 1000)
+    put(tsdb, T0 + 30, a=8)
+    assert evaluate(mgr, T0 + 30) == []  # resend delay: 1m
+    put(tsdb, T0 + 90, a=8)
+    assert [a.labels["alertname"] for a in evaluate(mgr, T0 + 90)] == ["High"]  # re-sent after > 1m
+    # condition gone: resolved at once, endsAt = ResolvedAt
+    put(tsdb, T0 + 100, a=1)
+    [res] = evaluate(mgr, T0 + 100)
+    assert res.ends_at == T0 + 100 and alert.state == "inactive" and alert.resolved_at == T0 + 100
+    assert mgr.active_alerts() == []
+    # kept 15 minutes and re-sent every resend delay, then dropped
+    put(tsdb, T0 + 170, a=1)
+    assert [a.ends_at for a in evaluate(mgr, T0 + 170)] == [T0 + 100]
+    put(tsdb, T0 + 100 + 15 * 60 + 10, a=1)
+    evaluate(mgr, T0 + 100 + 15 * 60 + 10)
+    assert high.active == {}
+
+
+def test_pending_alert_that_vanishes_is_never_sent(world) -> None:  # type: ignore[no-untyped-def]
+    tsdb, mgr, written, sent = world
+    put(tsdb, T0, a=6)
+    evaluate(mgr, T0)
+    put(tsdb, T0 + 10, a=1)
+    evaluate(mgr, T0 + 10)
+    assert mgr.groups[0].rules[0].active == {} and sent == []
+
+
+def test_keep_firing_for(world) -> None:  # type: ignore[no-untyped-def]
+    tsdb, mgr, written, sent = world
+    sticky = mgr.groups[0].rules[1]
+    put(tsdb, T0, a=9)
+    evaluate(mgr, T0)
+    [a] = sticky.active.values()
+    assert a.state == "firing"  # for: 0 fires on the first evaluation
+    for dt in (10, 20, 30):
+        put(tsdb, T0 + dt, a=1)
+        evaluate(mgr, T0 + dt)
+        assert a.state == "firing" and a.keep_firing_since == T0 + 10
+    put(tsdb, T0 + 40, a=1)
+    evaluate(mgr, T0 + 40)  # 30s since the condition last held
+    assert a.state == "inactive" and a.resolved_at == T0 + 40
+
+
+def test_recording_rule_and_api_shapes(world) -> None:  # type: ignore[no-untyped-def]
+    tsdb, mgr, written, sent = world
+    put(tsdb, T0, a=9, b=2)
+    evaluate(mgr, T0)
+    rec = sorted((s for s in written if s[0]["__name__"] == "host:load:double"), key=lambda s: s[0]["host"])
+    assert [(s[0], s[2]) for s in rec] == [
+        ({"__name__": "host:load:double", "host": "a", "kind": "recorded"}, 18.0),
+        ({"__name__": "host:load:double", "host": "b", "kind": "recorded"}, 4.0)]
+    put(tsdb, T0 + 10, a=9, b=STALE_NAN)
+    evaluate(mgr, T0 + 10)  # b went stale: so does the series recorded from it
+    assert any(s[0].get("host") == "b" and s[0]["__name__"] == "host:load:double" and is_stale_nan(s[2])
+               for s in written)
+    api = mgr.groups[0].to_api()
+    assert api["name"] == "g" and api["interval"] == 10 and api["limit"] == 0
+    high, sticky, record = api["rules"]
+    assert high["type"] == "alerting" and high["state"] == "pending" and high["duration"] == 20
+    assert high["health"] == "ok" and high["query"] == "load > 5"
+    assert high["alerts"][0]["value"] == "9e+00" and high["alerts"][0]["state"] == "pending"
+    assert sticky["state"] == "firing" and sticky["keepFiringFor"] == 30
+    assert record == {"name": "host:load:double", "query": "load * 2", "labels": {"kind": "recorded"},
+                      "health": "ok", "evaluationTime": record["evaluationTime"],
+                      "lastEvaluation": record["lastEvaluation"], "type": "recording"}
+    # stored ALERTS series are queryable like any other
+    vec = mgr.engine.instant('ALERTS{alertstate="firing"}', T0 + 10)
+    assert [dict(s.metric)["alertname"] for s in vec.samples] == ["Sticky"]
+
+
+def test_duplicate_labelsets_make_the_rule_fail(tmp_path: Path) -> None:
+    (tmp_path / "r.yml").write_text("groups:\n- name: g\n  rules:\n  - alert: Dup\n    expr: '{__name__=~\"load|load2\"}'\n")
+    tsdb = TSDB(tmp_path / "t.sqlite")
+    try:
+        put(tsdb, T0, a=1)
+        tsdb.append([({"__name__": "load2", "host": "a"}, int(T0 * 1000), 1.0)])  # same labels without the name
+        mgr = RuleManager(Engine(tsdb), tsdb.append, lambda alerts: None)
+        mgr.apply(load_rule_file(tmp_path / "r.yml", 60), {}, "", 60)
+        mgr.evaluate_group(mgr.groups[0], T0)
+        rule = mgr.groups[0].rules[0]
+        assert rule.health == "err" and "same labelset" in rule.last_error
+    finally:
+        tsdb.close()
+
+
+@pytest.mark.parametrize("text, line, reason", [
+    ("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up ==\n", 5, "could not parse expression"),
+    ("groups:\n- name: g\n  rules:\n  - record: 'bad name'\n    expr: up\n", 4, "invalid recording rule name"),
+    ("groups:\n- name: g\n  rules: []\n- name: g\n  rules: []\n", 4, "repeated in the same file"),
+    ("groups:\n- name: g\n  rules:\n  - alert: A\n    record: b\n    expr: up\n", 4, "one of 'record' or 'alert'"),
+    ("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    for: 5 minutes\n", 6, "not a valid duration"),
+    ("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    annotations:\n      s: '{{ nope $value }}'\n",
+     7, 'function "nope" not defined'),
+    ("groups:\n- name: g\n  rules:\n  - record: r\n    expr: up\n    for: 1m\n", 6, "invalid field 'for'"),
+    ("groups:\n- name: g\n  rulez: []\n", 3, "field rulez not found"),
+])
+def test_rule_file_errors_name_file_and_line(tmp_path: Path, text: str, line: int, reason: str) -> None:
+    p = tmp_path / "bad.yml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_rule_file(p, 60)
+    assert str(err.value).startswith(f"{p}:{line}: ") and reason in str(err.value), str(err.value)
+
+
+def test_templates_match_prometheus_functions() -> None:
+    def x(t: str, v: float = 0.0) -> str:
+        return expand(t, {"instance": "h:1"}, v, {"site": "lab"}, "http://c", "T")
+
+    assert x("{{ $labels.instance }} {{ $labels.none }}|{{ $externalLabels.site }} {{ $externalURL }}") == \
+        "h:1 |lab http://c"
+    assert x("{{ $value }}", 0.5) == "0.5" and x("{{ .Value }}", 1e21) == "1e+21" and x("{{$value}}", 100) == "100"
+    assert x("{{ humanize $value }}", 1234567) == "1.235M" and x("{{ humanize 0.00123 }}") == "1.23m"
+    assert x("{{ $value | humanize1024 }}", 1048576) == "1Mi"
+    assert x("{{ humanizePercentage $value }}", 0.1234) == "12.34%"
+    assert x("{{ humanizeDuration 3725 }}") == "1h 2m 5s" and x("{{ humanizeDuration 0.25 }}") == "250ms"
+    assert x("{{ humanizeDuration 90061 }}") == "1d 1h 1m 1s" and x("{{ humanizeDuration 4.5 }}") == "4.5s"
+    assert x('{{ printf "%.1f%%" $value }}', 12.34) == "12.3%"
+    assert x("a {{- $labels.instance -}} b") == "ah:1b"
+    assert x("{{ range }}").startswith("<error expanding template: ")
+    assert go_float(math.nan) == "NaN" and go_float(-math.inf) == "-Inf" and go_float(1e-5) == "1e-05"
+    assert go_e_format(1.0) == "1e+00" and go_e_format(1234.5) == "1.2345e+03"
+
+
+def test_default_rules_pass_promtool_and_our_checks() -> None:
+    path = REPO / "dashboards" / "prometheus" / "rules.yml"
+    proc = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SUCCESS: 7 rules found" in proc.stdout
+    names = {r.name for g in load_rule_file(path, 60) for r in g.rules}
+    assert names == {"ContainerDown", "ContainerRestarting", "ContainerOOMKilled", "ContainerMemoryNearLimit",
+                     "ContainerCPUThrottled", "ContainerLogsDropped", "TargetDown"}

@@ -1,0 +1,178 @@
+"""The collector's TSDB: storage round trips, staleness bits, ordering, retention, crash safety."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sqlite3
+import struct
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from pydock.collector import tsdb as tsdb_mod
+from pydock.collector.tsdb import STALE_NAN, TSDB, Matcher, _decode, _encode, is_stale_nan
+from pydock.errors import StorageError, UsageError
+
+
+def bits(v: float) -> int:
+    return struct.unpack("<Q", struct.pack("<d", v))[0]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> TSDB:
+    d = TSDB(tmp_path / "data")
+    yield d
+    d.close()
+
+
+def test_chunk_encoding_round_trips_every_bit_pattern() -> None:
+    ts = [1_700_000_000_000 + 15_000 * i + (i % 3) for i in range(100)]
+    vals = [0.0, -0.0, 1.5, math.inf, -math.inf, math.nan, STALE_NAN, 1e-300, -7e300] + [
+        i * 0.1 for i in range(91)]
+    raw = [struct.unpack("<q", struct.pack("<d", v))[0] for v in vals]
+    out_ts, out_vs = _decode(_encode(ts, raw), len(ts))
+    assert out_ts == ts
+    assert [bits(v) for v in out_vs] == [bits(v) for v in vals]
+
+
+def test_append_select_and_matchers(db: TSDB) -> None:
+    n = db.append([({"__name__": "up", "job": "a", "instance": str(i)}, t * 1000, float(i * t))
+                   for t in range(10) for i in range(3)])
+    assert n == 30
+    got = dict((lb["instance"], pts) for lb, pts in db.select([Matcher("__name__", "=", "up")], 2000, 4000))
+    assert got["2"] == [(2000, 4.0), (3000, 6.0), (4000, 8.0)]
+    assert [lb["instance"] for lb, _ in db.select([("instance", "=~", "[01]")], 0, 10_000)] == ["0", "1"]
+    assert [lb["instance"] for lb, _ in db.select([("instance", "!=", "0"), ("job", "=", "a")], 0, 10_000)] \
+        == ["1", "2"]
+    assert list(db.select([("job", "=", "missing")], 0, 10_000)) == []
+    # A matcher on an absent label compares against "".
+    assert len(list(db.select([("__name__", "=", "up"), ("zone", "=", "")], 0, 10_000))) == 3
+    assert len(list(db.select([("__name__", "=", "up"), ("zone", "!~", ".+")], 0, 10_000))) == 3
+    assert db.label_names() == ["__name__", "instance", "job"]
+    assert db.label_values("instance") == ["0", "1", "2"]
+    assert db.series([("instance", "=", "1")]) == [{"__name__": "up", "job": "a", "instance": "1"}]
+    assert db.series([("instance", "=", "1")], 20_000, 30_000) == []
+
+
+def test_out_of_order_and_duplicates_are_dropped(db: TSDB) -> None:
+    lb = {"__name__": "x"}
+    assert db.append([(lb, 1000, 1.0), (lb, 2000, 2.0)]) == 2
+    assert db.append([(lb, 2000, 5.0), (lb, 1500, 3.0), (lb, 3000, 3.0)]) == 1
+    [(_, pts)] = db.select([("__name__", "=", "x")], 0, 10_000)
+    assert pts == [(1000, 1.0), (2000, 2.0), (3000, 3.0)]
+
+
+def test_empty_label_values_are_dropped(db: TSDB) -> None:
+    db.append([({"__name__": "x", "a": ""}, 1000, 1.0), ({"__name__": "x"}, 2000, 2.0)])
+    [(labels, pts)] = db.select([("__name__", "=", "x")], 0, 10_000)
+    assert labels == {"__name__": "x"} and len(pts) == 2
+
+
+def test_staleness_marker_survives_storage_and_reopen(tmp_path: Path) -> None:
+    d = TSDB(tmp_path / "data")
+    lb = {"__name__": "g"}
+    d.append([(lb, 1000, 1.0), (lb, 2000, STALE_NAN), (lb, 3000, math.nan)])
+    d.close()
+    d = TSDB(tmp_path / "data")
+    [(_, pts)] = d.select([("__name__", "=", "g")], 0, 10_000)
+    assert is_stale_nan(pts[1][1])
+    assert math.isnan(pts[2][1]) and not is_stale_nan(pts[2][1])
+    d.close()
+
+
+def test_compaction_packs_chunks_and_keeps_every_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tsdb_mod, "HEAD_COMPACT_ROWS", 1000)
+    d = TSDB(tmp_path / "data")
+    start = 1_700_000_000_000
+    for batch in range(20):
+        d.append([({"__name__": "c", "i": str(i)}, start + (batch * 100 + k) * 15_000, float(batch * 100 + k))
+                  for k in range(100) for i in range(5)])
+    stats = d.stats()
+    assert stats["chunks"] > 0 and stats["chunk_samples"] + stats["head_samples"] == 10_000
+    got = d.select_arrays([("i", "=", "3")], start, start + 2000 * 15_000)
+    [(labels, ts, vs)] = got
+    assert vs == [float(k) for k in range(2000)]
+    assert ts == [start + k * 15_000 for k in range(2000)]
+    # A window in the middle reads only what it asks for.
+    [(_, ts2, _)] = d.select_arrays([("i", "=", "3")], start + 100 * 15_000, start + 110 * 15_000)
+    assert len(ts2) == 11
+    d.close()
+    # Chunks never straddle a 2-hour block.
+    con = sqlite3.connect(tmp_path / "data" / "tsdb.sqlite")
+    for min_t, max_t in con.execute("SELECT min_t, max_t FROM chunks"):
+        assert min_t // tsdb_mod.BLOCK_MS == max_t // tsdb_mod.BLOCK_MS
+    con.close()
+
+
+def test_retention_drops_old_chunks_and_empty_series(tmp_path: Path) -> None:
+    d = TSDB(tmp_path / "data", retention_ms=3600_000)
+    d.append([({"__name__": "old"}, 0, 1.0), ({"__name__": "new"}, 0, 1.0)])
+    d.append([({"__name__": "new"}, 4 * 3600_000, 2.0)])
+    d.compact(force=True)
+    assert d.label_values("__name__") == ["new"]
+    [(_, pts)] = d.select([("__name__", "=", "new")], 0, 10**12)
+    assert pts == [(4 * 3600_000, 2.0)]
+    d.close()
+
+
+def test_bad_matcher_and_closed_db(tmp_path: Path) -> None:
+    with pytest.raises(UsageError):
+        Matcher("a", "~", "b")
+    with pytest.raises(UsageError):
+        Matcher("a", "=~", "(")
+    d = TSDB(tmp_path / "x.sqlite")
+    d.close()
+    with pytest.raises(StorageError):
+        d.append([({"__name__": "x"}, 1, 1.0)])
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from pydock.collector import tsdb as m
+    m.HEAD_COMPACT_ROWS = 2000   # compact often, so the kill can land inside a compaction too
+    db = m.TSDB(sys.argv[1])
+    b = 0
+    while True:
+        db.append([({"__name__": "w", "i": str(i)}, b * 1000, float(b)) for i in range(50)])
+        print(b, flush=True)
+        b += 1
+""")
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.8])
+def test_kill_9_loses_at_most_the_batch_in_flight(tmp_path: Path, delay: float) -> None:
+    data = tmp_path / "data"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(data)], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    acked = -1
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 30
+        first = proc.stdout.readline()  # started and wrote at least one batch
+        assert first.strip() == "0"
+        time.sleep(delay)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate(timeout=10)
+    lines = [first] + out.splitlines()
+    acked = max(int(x) for x in lines if x.strip())
+    assert time.monotonic() < deadline
+    d = TSDB(data)
+    try:
+        assert d._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        series = d.select_arrays([("__name__", "=", "w")], 0, 10**12)
+        assert len(series) == 50
+        for _, ts, vs in series:
+            # Every acknowledged batch is there, in order, without gaps; at most one more.
+            assert ts == [b * 1000 for b in range(len(ts))]
+            assert acked + 1 <= len(ts) <= acked + 2
+        # The reopened store accepts new writes after the crash.
+        assert d.append([({"__name__": "w", "i": "0"}, 10**9, 1.0)]) == 1
+    finally:
+        d.close()

@@ -1,0 +1,124 @@
+"""`pydock logs` output: streams to their own fd, -t, --details, parts joined, --tail parsing."""
+
+from __future__ import annotations
+
+import io
+
+from pydock.cli.logs import details_prefix, parse_tail, write_logs
+from pydock.logdrivers.base import LogMessage, PartialMeta
+
+T = 1_700_000_000_000_000_001
+
+
+def run(msgs: list[LogMessage], **kw: bool) -> tuple[bytes, bytes]:
+    out, err = io.BytesIO(), io.BytesIO()
+    write_logs(msgs, out, err, **kw)  # type: ignore[arg-type]
+    return out.getvalue(), err.getvalue()
+
+
+def test_streams_go_to_their_own_output() -> None:
+    out, err = run([LogMessage(b"o1", "stdout", T), LogMessage(b"e1", "stderr", T), LogMessage(b"", "stdout", T)])
+    assert out == b"o1\n\n" and err == b"e1\n"
+
+
+def test_timestamps_have_nine_digits() -> None:
+    out, _ = run([LogMessage(b"x", "stdout", 1_700_000_000_120_000_000)], timestamps=True)
+    assert out == b"2023-11-14T22:13:20.120000000Z x\n"
+
+
+def test_details_sorted_and_escaped_after_the_time() -> None:
+    msg = LogMessage(b"x", "stdout", T, attrs={"z": "1", "a b": "c&d=e"})
+    out, _ = run([msg], timestamps=True, details=True)
+    assert out == b"2023-11-14T22:13:20.000000001Z a+b=c%26d%3De,z=1 x\n"
+    assert details_prefix({}) == b" "  # Docker prints the separating space even with no attributes
+
+
+def test_parts_of_a_long_line_are_joined_with_one_timestamp() -> None:
+    p = "p" * 64
+    msgs = [LogMessage(b"aa", "stdout", T, PartialMeta(p, 1, False)), LogMessage(b"e", "stderr", T + 5),
+            LogMessage(b"bb", "stdout", T + 9, PartialMeta(p, 2, True)), LogMessage(b"tail", "stdout", T),
+            LogMessage(b"open", "stdout", T, PartialMeta("q" * 64, 1, False))]
+    out, err = run(msgs, timestamps=True)
+    assert out == (b"2023-11-14T22:13:20.000000001Z aabb\n2023-11-14T22:13:20.000000001Z tail\n"
+                   b"2023-11-14T22:13:20.000000001Z open")
+    assert err == b"2023-11-14T22:13:20.000000006Z e\n"
+
+
+def test_tail_values() -> None:
+    assert [parse_tail(x) for x in ("all", "", "10", "0", "-3", "ten")] == [-1, -1, 10, 0, -1, -1]
+
+
+# -- the command itself, on a container record made the way the runtime writes it ------------------
+
+import fcntl  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from ldhelpers import CID, make_info  # noqa: E402
+
+from pydock.logdrivers.jsonfile import JSONFileDriver  # noqa: E402
+
+
+@pytest.fixture
+def record(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A running container `web` (its shim lock held by the test) logging to json-file."""
+    root = tmp_path / "root"
+    cdir = root / "containers" / CID
+    cdir.mkdir(parents=True)
+    opts = {"max-size": "2k", "max-file": "20", "compress": "true"}
+    config = {"Id": CID, "Name": "web", "Created": "2026-01-01T00:00:00Z", "Image": "busybox",
+              "Config": {"Image": "busybox", "Labels": {}, "Env": []},
+              "HostConfig": {"LogConfig": {"Type": "json-file", "Config": opts}},
+              "LogPath": str(cdir / f"{CID}-json.log")}
+    (cdir / "config.json").write_text(json.dumps(config))
+    (cdir / "state.json").write_text(json.dumps({"Status": "running", "Running": True, "Pid": 1}))
+    lock = os.open(cdir / "shim.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    drv = JSONFileDriver(make_info(cdir), opts)
+    yield root, cdir, drv
+    drv.close()
+    os.close(lock)
+
+
+def pydock_logs(root: Path, *args: str, **kw) -> subprocess.Popen[bytes]:  # type: ignore[no-untyped-def]
+    env = dict(os.environ, PYDOCK_ROOT=str(root))
+    return subprocess.Popen([sys.executable, "-m", "pydock", "logs", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+def test_logs_tail_and_timestamps(record) -> None:  # type: ignore[no-untyped-def]
+    root, _, drv = record
+    for i in range(100):
+        drv.log(LogMessage(f"line {i}".encode(), "stderr" if i == 98 else "stdout", T + i))
+    p = pydock_logs(root, "--tail", "3", "-t", "web")
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err
+    assert out == b"2023-11-14T22:13:20.000000098Z line 97\n2023-11-14T22:13:20.000000100Z line 99\n"
+    assert err == b"2023-11-14T22:13:20.000000099Z line 98\n"
+
+
+def test_logs_unknown_container_fails_cleanly(record) -> None:  # type: ignore[no-untyped-def]
+    p = pydock_logs(record[0], "nope")
+    out, err = p.communicate(timeout=30)
+    assert p.returncode != 0 and b"No such container: nope" in err
+
+
+def test_logs_follow_across_rotation_ends_when_the_container_stops(record) -> None:  # type: ignore[no-untyped-def]
+    root, cdir, drv = record
+    drv.log(LogMessage(b"first", "stdout", time.time_ns()))
+    p = pydock_logs(root, "-f", "--tail", "1", CID[:10])
+    assert p.stdout is not None
+    assert p.stdout.readline() == b"first\n"
+    for i in range(300):  # many rotations of a 2k file while following
+        drv.log(LogMessage(f"n{i:04d}".encode(), "stdout", time.time_ns()))
+    drv.close()
+    state = {"Status": "exited", "Running": False, "Pid": 0, "ExitCode": 0}
+    (cdir / "state.json").write_text(json.dumps(state))
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err
+    assert out.splitlines() == [f"n{i:04d}".encode() for i in range(300)]
