@@ -31,7 +31,7 @@ class Hierarchies:
     unified: Path | None = None
 
     @classmethod
-    def detect(cls, root: Path) -> "Hierarchies":
+    def detect(cls, root: Path) -> Hierarchies:
         if (root / "cgroup.controllers").exists():
             return cls("v2", root, unified=root)
         v1 = {c: root / c for c in V1_CONTROLLERS if (root / c).is_dir()}

@@ -19,6 +19,7 @@ from .parsers import (
     parse_limit,
     read_optional,
     read_required,
+    read_spec,
 )
 from .procfs import pid_list
 from .stats import BlkioDevice, CgroupReading, CpuSpec, CpuStats, MemoryStats, PidsStats
@@ -73,11 +74,11 @@ def read_cpu_spec(cpu_dir: str | None) -> CpuSpec | None:
     if cpu_dir is None:
         return None
     shares_path = f"{cpu_dir}/cpu.shares"
-    shares = parse_int(read_required(shares_path), shares_path)
+    shares = parse_int(read_spec(shares_path, required=True) or "", shares_path)
     quota_path = f"{cpu_dir}/cpu.cfs_quota_us"
-    quota = read_optional(quota_path)
+    quota = read_spec(quota_path)
     period_path = f"{cpu_dir}/cpu.cfs_period_us"
-    period = read_optional(period_path)
+    period = read_spec(period_path)
     return CpuSpec(
         quota_us=parse_limit(quota, quota_path) if quota is not None else None,  # -1: no quota
         period_us=parse_int(period, period_path) if period is not None else 100_000,
@@ -145,8 +146,11 @@ def _use_hierarchy(d: str) -> bool:
 
 
 def _limit_file(path: str, required: bool = False) -> int | None:
-    text = read_required(path) if required else read_optional(path)
+    text = read_spec(path, required)
     return None if text is None else parse_limit(text, path)
+
+
+_ABSENT: set[str] = set()
 
 
 def read_blkio(d: str | None, devices: DeviceNames) -> tuple[BlkioDevice, ...]:
@@ -154,8 +158,13 @@ def read_blkio(d: str | None, devices: DeviceNames) -> tuple[BlkioDevice, ...]:
         return ()
     for bytes_file, ops_file in BLKIO_FILE_SETS:
         bytes_path = f"{d}/{bytes_file}"
+        if bytes_path in _ABSENT:
+            continue
         text = read_optional(bytes_path)
         if text is None:
+            if len(_ABSENT) > 50000:  # bounded: cgroups come and go
+                _ABSENT.clear()
+            _ABSENT.add(bytes_path)  # which sets exist depends on the kernel's build, not on time
             continue
         by_dev = parse_blkio_v1(text, bytes_path)
         if not by_dev:

@@ -16,6 +16,7 @@ from .parsers import (
     parse_nested_keyed,
     read_optional,
     read_required,
+    read_spec,
 )
 from .procfs import pid_list
 from .stats import BlkioDevice, CgroupReading, CpuSpec, CpuStats, MemoryStats, PidsStats
@@ -47,9 +48,9 @@ def weight_to_shares(weight: int) -> int:
 
 def read_cpu_spec(d: str) -> CpuSpec | None:
     max_path = f"{d}/cpu.max"
-    cpu_max = read_optional(max_path)
+    cpu_max = read_spec(max_path)
     weight_path = f"{d}/cpu.weight"
-    weight = read_optional(weight_path)
+    weight = read_spec(weight_path)
     if cpu_max is None and weight is None:
         return None  # the root cgroup, or the cpu controller is not enabled here
     quota: int | None = None
@@ -112,7 +113,7 @@ def read_memory(d: str, host: HostPaths) -> MemoryStats | None:
 
 
 def _limit_file(path: str) -> int | None:
-    text = read_optional(path)
+    text = read_spec(path)
     return None if text is None else parse_limit(text, path)
 
 

@@ -15,8 +15,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydock.errors import PydockError
 from pydock.runtime.store import LIVE_STATES, ContainerStore, effective_state, load_record
+
+from pydock.errors import PydockError
 from pydock.units import parse_iso
 
 from .cgroups import CgroupRef, Hierarchies
@@ -96,15 +97,15 @@ class PydockRecords:
                 continue  # removed while we listed
             cached = self._cache.get(cid)
             if cached is not None and cached[0] == key:
-                t = cached[1]
+                hit = cached[1]
                 # the store's own rule: a live state whose shim lock nobody holds is a dead shim
-                if t.state not in LIVE_STATES or effective_state(Path(d), {"Status": t.state})["Status"] == t.state:
-                    out.append(t)
+                if hit.state not in LIVE_STATES or effective_state(Path(d), {"Status": hit.state})["Status"] == hit.state:
+                    out.append(hit)
                     continue
-            t = self._load(Path(d), cid)
-            if t is not None:
-                self._cache[cid] = (key, t)
-                out.append(t)
+            loaded = self._load(Path(d), cid)
+            if loaded is not None:
+                self._cache[cid] = (key, loaded)
+                out.append(loaded)
         for gone in set(self._cache) - seen:
             del self._cache[gone]
         return out

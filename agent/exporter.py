@@ -38,7 +38,7 @@ class MetricDef:
     when: Callable[[CgroupStats], bool] = lambda s: True  # cAdvisor's per-metric condition
 
 
-def _one(v: float | int | None) -> Values:
+def _one(v: float | None) -> Values:
     return () if v is None else (((), v),)
 
 
@@ -265,7 +265,7 @@ def collect_series(snap: Snapshot) -> list[Series]:
 
 def _machine(snap: Snapshot) -> list[Series]:
     m = snap.machine
-    bases = [(m.boot_id, m.machine_id, m.system_uuid)]
+    bases: list[tuple[str, ...]] = [(m.boot_id, m.machine_id, m.system_uuid)]
     names = ("boot_id", "machine_id", "system_uuid")
     return [
         Series("machine_cpu_cores", "Number of logical CPU cores.", "gauge", names, (), bases,
@@ -279,7 +279,7 @@ def _pydock(snap: Snapshot) -> list[Series]:
     """pydock's own series, for every pydock container whatever its state."""
     mine = [e.target for e in snap.entries if e.target.runtime == "pydock" and e.target.name]
     base = ("container_id", "image", "name")
-    bases = [(t.container_id, t.image, t.name) for t in mine]
+    bases: list[tuple[str, ...]] = [(t.container_id, t.image, t.name) for t in mine]
     lines = Series("pydock_log_lines_total", "Log lines written by the container's log driver.", "counter",
                    base, ("driver", "stream"), bases)
     nbytes = Series("pydock_log_bytes_total", "Log bytes written by the container's log driver.", "counter",

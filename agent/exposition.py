@@ -59,13 +59,18 @@ def render_text(series: Iterable[Series]) -> bytes:
         if bases is None:
             bases = [",".join([f'{k}="{_escape_value(v)}"' for k, v in zip(s.base_names, b)]) for b in s.bases]
             label_cache[id(s.bases)] = bases
-        extra_names = s.extra_names
+        prefixes = [f'{k}="' for k in s.extra_names]
+        one = prefixes[0] if len(prefixes) == 1 else None
         for bi, extra, value in s.rows:
             labels = bases[bi]
             if extra:
-                more = ",".join([f'{k}="{_escape_value(v)}"' for k, v in zip(extra_names, extra)])
+                if one is not None:
+                    more = f'{one}{_escape_value(extra[0])}"'
+                else:
+                    more = ",".join([f'{p}{_escape_value(v)}"' for p, v in zip(prefixes, extra)])
                 labels = f"{labels},{more}" if labels else more
-            append(f"{name}{{{labels}}} {_fmt(value)}\n" if labels else f"{name} {_fmt(value)}\n")
+            v = str(value) if type(value) is int else _fmt(value)
+            append(f"{name}{{{labels}}} {v}\n" if labels else f"{name} {v}\n")
     return "".join(out).encode("utf-8")
 
 

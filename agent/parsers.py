@@ -8,6 +8,7 @@ that does not parse raises `CgroupParseError` with its path; it never quietly be
 from __future__ import annotations
 
 import os
+import time
 
 from pydock.errors import CgroupError
 
@@ -74,17 +75,23 @@ def parse_limit(text: str, path: str) -> Limit:
 
 def parse_flat_keyed(text: str, path: str) -> dict[str, int]:
     """`key value` lines (memory.stat, cpu.stat, memory.events, cpuacct.stat)."""
+    parts = text.split()
+    if len(parts) == 2 * text.count("\n"):  # the usual shape: convert in one pass, in C
+        try:
+            return dict(zip(parts[::2], map(int, parts[1::2])))
+        except ValueError:
+            pass  # find the culprit line below, to name it
     out: dict[str, int] = {}
     for line in text.splitlines():
         if not line:
             continue
-        parts = line.split()
-        if len(parts) != 2:
+        fields = line.split()
+        if len(fields) != 2:
             raise CgroupParseError(path, f"expected 'key value', got {line[:60]!r}")
         try:
-            out[parts[0]] = int(parts[1])
+            out[fields[0]] = int(fields[1])
         except ValueError:
-            raise CgroupParseError(path, f"value of {parts[0]!r} is not an integer: {parts[1][:40]!r}") from None
+            raise CgroupParseError(path, f"value of {fields[0]!r} is not an integer: {fields[1][:40]!r}") from None
     return out
 
 
@@ -146,3 +153,27 @@ def _parse_dev(text: str, path: str) -> tuple[int, int]:
         return int(major), int(minor)
     except ValueError:
         raise CgroupParseError(path, f"expected MAJ:MIN, got {text[:40]!r}") from None
+
+
+SPEC_TTL_SECONDS = 10.0
+_spec_cache: dict[str, tuple[float, str | None]] = {}
+
+
+def read_spec(path: str, required: bool = False) -> str | None:
+    """Limits and weights (memory.max, cpu.shares, pids.max...): read at most every SPEC_TTL_SECONDS.
+
+    They change only through `pydock update` (or another runtime's equivalent), while every scrape of
+    every container would otherwise pay seven extra file reads for them; a change shows within 10 s.
+    Figures (usage, counters) are never cached."""
+    now = time.monotonic()
+    hit = _spec_cache.get(path)
+    if hit is not None and hit[0] > now:
+        text = hit[1]
+    else:
+        text = read_required(path) if required else read_optional(path)
+        if len(_spec_cache) > 50000:  # bounded: cgroups come and go
+            _spec_cache.clear()
+        _spec_cache[path] = (now + SPEC_TTL_SECONDS, text)
+    if text is None and required:
+        raise CgroupParseError(path, "No such file or directory")
+    return text

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from pydock.logdrivers.base import LogMessage
 from pydock.logdrivers.rotate import gzip_extra
 

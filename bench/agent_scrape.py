@@ -1,8 +1,9 @@
 """Scrape cost of `pydock agent` with 10, 100 and 300 containers, next to prometheus-node-exporter.
 
 Containers are emulated: each is a real cgroup (every controller the host has) holding one sleeping
-process, registered as a pydock container record with its shim lock held, so the agent reads it
-exactly as a container started by `pydock run` (cgroup files, /proc, the record). Run as root:
+process in a network namespace of its own with an eth0 (a veth end), registered as a pydock container
+record with its shim lock held, so the agent reads it exactly as a container started by `pydock run`
+(cgroup files, /proc, the record, one interface). Run as root:
 
     .venv/bin/python bench/agent_scrape.py [--sizes 10,100,300] [--scrapes 50]
 
@@ -31,9 +32,15 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from agent.live import LiveCgroup  # noqa: E402  (the tests' helper: makes and removes real cgroups)
+from agent.live import LiveCgroup
 
 TICK = os.sysconf("SC_CLK_TCK")
+# A container's network namespace as Docker makes it: lo plus eth0 (one end of a veth pair), so the agent
+# reads and exports one interface per container, like a real one (lo and veth* are left out).
+NETNS_SLEEPER = ["unshare", "--net", "sh", "-c",
+                 "ip link add veth0 type veth peer name eth0 && ip link set eth0 up && exec sleep 3600"]
+LOAD0 = "?"
+HAVE_NETNS = bool(shutil.which("unshare") and shutil.which("ip"))
 
 
 def free_port() -> int:
@@ -54,7 +61,7 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def wait_http(url: str, timeout: float = 20.0) -> None:
+def wait_http(url: str, timeout: float = 60.0, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -63,7 +70,8 @@ def wait_http(url: str, timeout: float = 20.0) -> None:
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise SystemExit(f"{url} did not answer within {timeout} s")
+    tail = log.read_text()[-2000:] if log is not None and log.exists() else ""
+    raise SystemExit(f"{url} did not answer within {timeout} s\n{tail}")
 
 
 def measure(url: str, pid: int, scrapes: int) -> dict[str, float]:
@@ -95,7 +103,7 @@ class Fleet:
         while len(self.cgroups) < n:
             cg = LiveCgroup()
             self.cgroups.append(cg)
-            p = cg.spawn(["sleep", "3600"])
+            p = cg.spawn(NETNS_SLEEPER if HAVE_NETNS else ["sleep", "3600"])
             cid = uuid.uuid4().hex + uuid.uuid4().hex
             d = self.root / "containers" / cid
             d.mkdir(parents=True)
@@ -120,8 +128,9 @@ class Fleet:
             cg.close()
 
 
-def start(argv: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "wb") as err:
+        return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
 
 
 def stop(p: subprocess.Popen[bytes]) -> None:
@@ -140,6 +149,8 @@ def main() -> None:
     ap.add_argument("--scrapes", type=int, default=50)
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
+    global LOAD0
+    LOAD0 = Path("/proc/loadavg").read_text().split()[0]
     node_exporter = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
     if os.geteuid() != 0:
         raise SystemExit("run as root: the bench makes cgroups")
@@ -151,16 +162,16 @@ def main() -> None:
         ne = None
         if node_exporter:
             ne_port = free_port()
-            ne = start([node_exporter, f"--web.listen-address=127.0.0.1:{ne_port}"])
+            ne = start([node_exporter, f"--web.listen-address=127.0.0.1:{ne_port}"], tmp / "node-exporter.log")
             procs.append(ne)
             wait_http(f"http://127.0.0.1:{ne_port}/metrics")
         for n in sizes:
             fleet.grow(n)
             port = free_port()
             agent = start([sys.executable, "-m", "pydock", "agent", "--listen", f"127.0.0.1:{port}",
-                           "--state-root", str(fleet.root), "--cache-seconds", "0"])
+                           "--state-root", str(fleet.root), "--cache-seconds", "0"], tmp / "agent.log")
             procs.append(agent)
-            wait_http(f"http://127.0.0.1:{port}/healthz")
+            wait_http(f"http://127.0.0.1:{port}/healthz", log=tmp / "agent.log")
             a = measure(f"http://127.0.0.1:{port}/metrics", agent.pid, args.scrapes)
             b = measure(f"http://127.0.0.1:{ne_port}/metrics", ne.pid, args.scrapes) if ne else None
             rows.append((n, a, b))
@@ -172,7 +183,8 @@ def main() -> None:
         fleet.close()
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"\npydock agent vs prometheus-node-exporter, {args.scrapes} sequential scrapes each, "
-          f"{os.cpu_count()} CPUs; containers emulated as cgroups with one sleeping process each\n")
+          f"{os.cpu_count()} CPUs, load average before the run {LOAD0}; containers emulated as cgroups with "
+          f"one sleeping process each{' in its own netns with eth0' if HAVE_NETNS else ''}\n")
     hdr = (f"{'containers':>10} | {'agent p50':>9} {'p99':>7} {'cpu/scrape':>10} {'RSS':>7} {'body':>8} | "
            f"{'node-exp p50':>12} {'p99':>7} {'cpu/scrape':>10} {'RSS':>7} | {'p50 ratio':>9} {'cpu ratio':>9}")
     print(hdr)

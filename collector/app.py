@@ -18,9 +18,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-
 from pydock.collector.config import CollectorSettings
 from pydock.collector.service import Collector
+
 from pydock.errors import ConfigError
 
 log = logging.getLogger(__name__)

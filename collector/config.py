@@ -32,9 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pydock.collector.yamlconf import LDict, Where, load_yaml, valid_label_name
 from pydock.collector.matchers import Matcher, parse_matchers
-from pydock.errors import ConfigError
+from pydock.collector.yamlconf import LDict, Where, load_yaml, valid_label_name
 
 
 @dataclass(frozen=True)
@@ -136,7 +135,7 @@ class Route:
     repeat_interval: float = 4 * 3600.0
     matchers: tuple[Matcher, ...] = ()
     continue_: bool = False
-    routes: tuple["Route", ...] = ()
+    routes: tuple[Route, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -99,5 +99,5 @@ def parse_exposition(text: str, openmetrics: bool = False) -> Iterator[ParsedSam
             t = _value(parts[1], lineno)
             if math.isnan(t) or math.isinf(t):
                 raise ParseError(f"line {lineno}: invalid timestamp {parts[1]!r}")
-            ts = int(round(t * 1000)) if openmetrics else int(t)
+            ts = round(t * 1000) if openmetrics else int(t)
         yield labels, value, ts

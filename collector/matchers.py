@@ -24,7 +24,7 @@ class Matcher:
     _regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def make(cls, name: str, op: str, value: str) -> "Matcher":
+    def make(cls, name: str, op: str, value: str) -> Matcher:
         if op not in OPS:
             raise ValueError(f"unknown match type {op!r}")
         regex = None

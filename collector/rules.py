@@ -23,6 +23,7 @@ import asyncio
 import logging
 import math
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,8 +34,9 @@ from urllib.parse import quote_plus
 from pydock.collector import templating
 from pydock.collector.notify.model import Alert, fingerprint, go_time
 from pydock.collector.tsdb import STALE_NAN
-from pydock.collector.yamlconf import LDict, Where, format_duration, load_yaml, valid_label_name
-from pydock.errors import ConfigError, PromQLError, PydockError
+from pydock.collector.yamlconf import LDict, Where, load_yaml
+
+from pydock.errors import PromQLError, PydockError
 
 log = logging.getLogger(__name__)
 RESOLVED_RETENTION = 15 * 60.0
@@ -185,7 +187,7 @@ def go_e_format(v: float) -> str:
         return "+Inf" if v > 0 else "-Inf"
     mant, exp = f"{v:.17e}".split("e")
     # shortest round-tripping mantissa
-    for digits in range(0, 17):
+    for digits in range(17):
         cand = f"{v:.{digits}e}"
         if float(cand) == v:
             mant, exp = cand.split("e")
@@ -380,6 +382,9 @@ class RuleManager:
         self.external_labels: Mapping[str, str] = {}
         self.external_url = ""
         self.resend_delay = 60.0
+        # Evaluations run in a worker thread; API readers take this lock so they never see an alert
+        # map in the middle of an update.
+        self.lock = threading.Lock()
         self._tasks: dict[tuple[str, str], tuple[asyncio.Task[None], asyncio.Event]] = {}
 
     def apply(self, specs: list[GroupSpec], external_labels: Mapping[str, str], external_url: str,
@@ -403,7 +408,8 @@ class RuleManager:
         self.external_labels, self.external_url, self.resend_delay = external_labels, external_url, resend_delay
 
     def evaluate_group(self, group: Group, ts: float) -> tuple[Samples, list[Alert]]:
-        return group.evaluate(self.engine, ts, self.external_labels, self.external_url, self.resend_delay)
+        with self.lock:
+            return group.evaluate(self.engine, ts, self.external_labels, self.external_url, self.resend_delay)
 
     async def _run_group(self, group: Group, stop: asyncio.Event) -> None:
         interval = group.spec.interval
@@ -414,7 +420,7 @@ class RuleManager:
                 try:
                     await asyncio.wait_for(stop.wait(), delay)
                     break
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
             try:
                 samples, alerts = await asyncio.to_thread(self.evaluate_group, group, time.time())
@@ -422,7 +428,7 @@ class RuleManager:
                     await asyncio.to_thread(self.append, samples)
                 if alerts:
                     self.send(alerts)
-            except Exception:  # noqa: BLE001 - one failing evaluation must not stop the group; logged
+            except Exception:
                 log.exception("evaluation of group %s failed", group.spec.name)
             next_at += interval
             if next_at < time.monotonic():
@@ -444,8 +450,10 @@ class RuleManager:
         return [r for g in self.groups for r in g.rules if r.spec.alert is not None]
 
     def active_alerts(self) -> list[ActiveAlert]:
-        return [a for r in self.alerting_rules() for a in r.active.values() if a.state != "inactive"]
+        with self.lock:
+            return [a for r in self.alerting_rules() for a in r.active.values() if a.state != "inactive"]
 
+    def groups_api(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [g.to_api() for g in self.groups]
 
-__all__ = ["ConfigError", "GroupSpec", "RuleManager", "RuleSpec", "format_duration", "load_rule_files",
-           "valid_label_name"]

@@ -28,7 +28,6 @@ from typing import Any
 
 import httpx
 import yaml
-
 from pydock.collector.config import CollectorConfig, ScrapeConfig
 from pydock.collector.exposition import ParseError, parse_exposition
 from pydock.collector.tsdb import STALE_NAN
@@ -188,11 +187,11 @@ class ScrapeLoop:
                 try:
                     await asyncio.wait_for(stop.wait(), delay)
                     break
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
             try:
                 await self.scrape_once(client)
-            except Exception:  # noqa: BLE001 - a storage error must not end the loop; logged with cause
+            except Exception:
                 log.exception("scrape of %s failed", self.target.url)
             next_at += interval
             if next_at < time.monotonic():  # fell behind: skip missed slots rather than burst
@@ -307,7 +306,7 @@ class ScrapeManager:
             try:
                 await asyncio.wait_for(stop.wait(), poll)
                 break
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             if self.config is None:
                 continue

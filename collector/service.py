@@ -17,6 +17,7 @@ from pydock.collector.notify import Notifier
 from pydock.collector.rules import GroupSpec, RuleManager, load_rule_files
 from pydock.collector.scrape import ScrapeManager
 from pydock.collector.tsdb import TSDB
+
 from pydock.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class Collector:
         self.rules = RuleManager(self.engine, self.tsdb.append, self.notifier.send)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._reload_lock = asyncio.Lock()  # SIGHUP and POST /-/reload may arrive together
         self.reloads = 0
         self.last_reload_error = ""
         self.ready = False
@@ -76,6 +78,10 @@ class Collector:
 
     async def reload(self) -> None:
         """Re-read everything; on any error raise ConfigError and keep running the old config."""
+        async with self._reload_lock:
+            await self._reload()
+
+    async def _reload(self) -> None:
         try:
             loaded = load_all(self.settings)
         except ConfigError as exc:

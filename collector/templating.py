@@ -5,9 +5,11 @@ rule files live: `$`-variables, functions applied by juxtaposition (`humanize $v
 would need rewriting first, and a rewrite that mostly works is worse than a small interpreter that
 says what it does not support. So this module implements the subset that alert rules use: variables
 (`$labels`, `$value`, `$externalLabels`, `$externalURL` and the `.Labels`-style fields), field access,
-string and number literals, pipelines, `{{-`/`-}}` trimming and the functions `humanize`,
-`humanize1024`, `humanizeDuration`, `humanizePercentage`, `humanizeTimestamp`, `printf`, `toUpper`,
-`toLower`, `title`. Anything else yields Prometheus's `<error expanding template: ...>` text.
+string and number literals, pipelines, parentheses, `{{-`/`-}}` trimming, `if`/`else if`/`else`/
+`end`, and the functions `humanize`, `humanize1024`, `humanizeDuration`, `humanizePercentage`,
+`humanizeTimestamp`, `printf`, `toUpper`, `toLower`, `title`, `eq`, `ne`, `lt`, `le`, `gt`, `ge`,
+`and`, `or`, `not`, `len`. `range`, `with`, `define` and `query` are refused when the rule file is
+loaded; a failure while expanding yields Prometheus's `<error expanding template: ...>` text.
 Missing labels print as the empty string (Prometheus sets `missingkey=zero`).
 """
 
@@ -17,6 +19,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -52,7 +55,7 @@ def _g4(v: float) -> str:
         return "NaN"
     if math.isinf(v):
         return "+Inf" if v > 0 else "-Inf"
-    return "%.4g" % v
+    return f"{v:.4g}"
 
 
 def _to_float(v: Any) -> float:
@@ -176,10 +179,167 @@ FUNCS: dict[str, Callable[..., Any]] = {
     "title": lambda s: str(s).title(),
 }
 
-_ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.S)
+def _truth(v: Any) -> bool:
+    """Go template truthiness: false, 0, nil, and empty strings and maps are false."""
+    return bool(v) if v is not None else False
+
+
+def _cmp(op: str) -> Callable[[Any, Any], bool]:
+    def f(a: Any, b: Any) -> bool:
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+            x, y = float(a), float(b)
+        elif type(a) is type(b):
+            x, y = a, b
+        else:
+            raise TemplateError(f"incompatible types for comparison: {type(a).__name__} and {type(b).__name__}")
+        return {"eq": x == y, "ne": x != y, "lt": x < y, "le": x <= y, "gt": x > y, "ge": x >= y}[op]
+    return f
+
+
+def _and(*args: Any) -> Any:
+    for a in args:
+        if not _truth(a):
+            return a
+    return args[-1]
+
+
+def _or(*args: Any) -> Any:
+    for a in args:
+        if _truth(a):
+            return a
+    return args[-1]
+
+
+FUNCS.update({op: _cmp(op) for op in ("eq", "ne", "lt", "le", "gt", "ge")})
+FUNCS.update({"and": _and, "or": _or, "not": lambda a: not _truth(a), "len": lambda a: len(a)})
+
+_ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.DOTALL)
 _TOKEN = re.compile(r'\s*(?:(\|)|("(?:[^"\\]|\\.)*")|(`[^`]*`)|([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)'
                     r"|(\$[A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)|(\.[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*|\.)"
-                    r"|([A-Za-z_][A-Za-z0-9_]*))")
+                    r"|([A-Za-z_][A-Za-z0-9_]*)|(\(|\)))")
+_UNSUPPORTED = {"range", "with", "define", "template", "block", "break", "continue"}
+
+Token = tuple[str, Any]  # kind: lit, var, field, fn, sub (a parenthesised pipeline)
+Pipeline = list[list[Token]]  # commands separated by |
+
+
+@dataclass
+class _If:
+    cond: Pipeline
+    then: list[Any]
+    other: list[Any] = field(default_factory=list)
+
+
+def _tokens(text: str, pos: int = 0, depth: int = 0) -> tuple[Pipeline, int]:
+    commands: Pipeline = [[]]
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            if text[pos:].strip() == "":
+                break
+            raise TemplateError(f"unexpected {text[pos:]!r} in command")
+        pos = m.end()
+        pipe, dq, bq, num, var, fld, ident, paren = m.groups()
+        cmd = commands[-1]
+        if pipe:
+            commands.append([])
+        elif dq is not None:
+            cmd.append(("lit", bytes(dq[1:-1], "utf-8").decode("unicode_escape")))
+        elif bq is not None:
+            cmd.append(("lit", bq[1:-1]))
+        elif num is not None:
+            cmd.append(("lit", float(num) if any(c in num for c in ".eE") else int(num)))
+        elif var is not None:
+            name, *path = var.split(".")
+            if name not in ("$", "$labels", "$value", "$externalLabels", "$externalURL"):
+                raise TemplateError(f'undefined variable "{name}"')
+            cmd.append(("var", (name, path)))
+        elif fld is not None:
+            cmd.append(("field", [] if fld == "." else fld[1:].split(".")))
+        elif paren == "(":
+            sub, pos = _tokens(text, pos, depth + 1)
+            cmd.append(("sub", sub))
+        elif paren == ")":
+            if depth == 0:
+                raise TemplateError("unexpected right paren")
+            return commands, pos
+        elif ident in ("true", "false"):
+            cmd.append(("lit", ident == "true"))
+        elif ident in ("nil",):
+            cmd.append(("lit", None))
+        else:
+            if ident not in FUNCS:
+                raise TemplateError(f'function "{ident}" not defined')
+            cmd.append(("fn", ident))
+    if depth:
+        raise TemplateError("unclosed left paren")
+    if any(not c for c in commands):
+        raise TemplateError("missing command in pipeline")
+    return commands, pos
+
+
+def parse(template: str) -> list[Any]:
+    """Parse into text chunks, pipelines and if/else blocks; raises TemplateError as Go's parser would."""
+    items: list[tuple[str, Any]] = []
+    pos = 0
+    for m in _ACTION.finditer(template):
+        chunk = template[pos:m.start()]
+        items.append(("text", chunk.rstrip() if m.group(1) else chunk))
+        items.append(("action", m.group(2).strip()))
+        pos = m.end()
+        if m.group(3):
+            rest = template[pos:]
+            pos += len(rest) - len(rest.lstrip())
+    tail = template[pos:]
+    if "{{" in tail:
+        raise TemplateError("unclosed action")
+    items.append(("text", tail))
+    nodes, i, end = _block(items, 0)
+    if end is not None:
+        raise TemplateError(f"unexpected {{{{{end}}}}}")
+    return nodes
+
+
+def _block(items: list[tuple[str, Any]], i: int) -> tuple[list[Any], int, str | None]:
+    """Nodes up to an `else`/`end` (returned as the third element), or to the end."""
+    nodes: list[Any] = []
+    while i < len(items):
+        kind, body = items[i]
+        i += 1
+        if kind == "text":
+            if body:
+                nodes.append(body)
+            continue
+        word = body.split(None, 1)[0] if body else ""
+        if word in _UNSUPPORTED:
+            raise TemplateError(f"{word} actions are not supported by pydock's templates")
+        if word in ("end", "else"):
+            return nodes, i, body
+        if word == "if":
+            i, node = _if(items, i, body[2:])
+            nodes.append(node)
+            continue
+        if body.startswith("/*"):
+            continue  # a comment
+        nodes.append(_tokens(body)[0])
+    return nodes, i, None
+
+
+def _if(items: list[tuple[str, Any]], i: int, cond_text: str) -> tuple[int, _If]:
+    node = _If(_tokens(cond_text)[0], [])
+    node.then, i, end = _block(items, i)
+    if end is None:
+        raise TemplateError("unexpected EOF: if without end")
+    if end.startswith("else"):
+        rest = end[4:].strip()
+        if rest.startswith("if "):
+            i, nested = _if(items, i, rest[3:])
+            node.other = [nested]
+            return i, node
+        node.other, i, end = _block(items, i)
+        if end != "end":
+            raise TemplateError("expected end after else")
+    return i, node
 
 
 def _lookup(value: Any, path: list[str]) -> Any:
@@ -191,96 +351,73 @@ def _lookup(value: Any, path: list[str]) -> Any:
     return value
 
 
-def _eval_action(action: str, variables: Mapping[str, Any], dot: Mapping[str, Any]) -> Any:
-    tokens: list[tuple[str, Any]] = []
-    pos = 0
-    text = action.strip()
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if not m or m.end() == pos:
-            raise TemplateError(f"unexpected {text[pos:]!r} in command")
-        pos = m.end()
-        pipe, dq, bq, num, var, field, ident = m.groups()
-        if pipe:
-            tokens.append(("|", None))
-        elif dq is not None:
-            tokens.append(("lit", bytes(dq[1:-1], "utf-8").decode("unicode_escape")))
-        elif bq is not None:
-            tokens.append(("lit", bq[1:-1]))
-        elif num is not None:
-            tokens.append(("lit", float(num) if any(c in num for c in ".eE") else int(num)))
-        elif var is not None:
-            name, *path = var.split(".")
-            if name not in variables:
-                raise TemplateError(f'undefined variable "{name}"')
-            tokens.append(("val", _lookup(variables[name], path)))
-        elif field is not None:
-            tokens.append(("val", dot if field == "." else _lookup(dot, field[1:].split("."))))
-        elif ident in ("if", "else", "end", "range", "with", "define", "template", "block"):
-            raise TemplateError(f"{ident} actions are not supported by pydock's templates")
-        else:
-            if ident not in FUNCS:
-                raise TemplateError(f'function "{ident}" not defined')
-            tokens.append(("fn", FUNCS[ident]))
-    commands: list[list[tuple[str, Any]]] = [[]]
-    for t in tokens:
-        if t[0] == "|":
-            commands.append([])
-        else:
-            commands[-1].append(t)
+def _run(pipeline: Pipeline, variables: Mapping[str, Any], dot: Mapping[str, Any]) -> Any:
     result: Any = None
-    for i, cmd in enumerate(commands):
-        if not cmd:
-            raise TemplateError("missing command in pipeline")
-        args = [v for _, v in cmd[1:]]
+    for i, cmd in enumerate(pipeline):
+        values = []
+        for kind, payload in cmd[1:] if cmd[0][0] == "fn" else cmd:
+            if kind == "lit":
+                values.append(payload)
+            elif kind == "var":
+                values.append(_lookup(variables[payload[0]], payload[1]))
+            elif kind == "field":
+                values.append(_lookup(dot, payload))
+            elif kind == "sub":
+                values.append(_run(payload, variables, dot))
+            else:
+                raise TemplateError(f"function {payload} used as an argument; wrap it in parentheses")
         if i > 0:
-            args.append(result)
-        kind, head = cmd[0]
-        if kind == "fn":
-            result = head(*args)
-        elif args:
+            values.append(result)
+        if cmd[0][0] == "fn":
+            result = FUNCS[cmd[0][1]](*values)
+        elif len(values) != 1:
             raise TemplateError("can't give argument to non-function")
         else:
-            result = head
+            result = values[0]
     return result
 
 
 def _render_value(v: Any) -> str:
     if isinstance(v, float):
         return go_float(v)
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "<no value>"
     if isinstance(v, Mapping):
         return "map[" + " ".join(f"{k}:{v[k]}" for k in sorted(v)) + "]"
     return str(v)
 
 
+def _execute(nodes: list[Any], variables: Mapping[str, Any], dot: Mapping[str, Any], out: list[str]) -> None:
+    for node in nodes:
+        if isinstance(node, str):
+            out.append(node)
+        elif isinstance(node, _If):
+            branch = node.then if _truth(_run(node.cond, variables, dot)) else node.other
+            _execute(branch, variables, dot, out)
+        else:
+            out.append(_render_value(_run(node, variables, dot)))
+
+
 def expand(template: str, labels: Mapping[str, str], value: float, external_labels: Mapping[str, str],
            external_url: str, name: str = "") -> str:
     """Expand one label or annotation template; errors give Prometheus's `<error expanding template: ...>`."""
-    variables = {"$labels": labels, "$value": value, "$externalLabels": external_labels,
-                 "$externalURL": external_url, "$": None}
     dot = {"Labels": labels, "Value": value, "ExternalLabels": external_labels, "ExternalURL": external_url}
-    variables["$"] = dot
+    variables = {"$labels": labels, "$value": value, "$externalLabels": external_labels,
+                 "$externalURL": external_url, "$": dot}
     out: list[str] = []
-    pos = 0
     try:
-        for m in _ACTION.finditer(template):
-            chunk = template[pos:m.start()]
-            out.append(chunk.rstrip() if m.group(1) else chunk)
-            out.append(_render_value(_eval_action(m.group(2), variables, dot)))
-            pos = m.end()
-            if m.group(3):
-                rest = template[pos:]
-                pos += len(rest) - len(rest.lstrip())
-        tail = template[pos:]
-        if "{{" in tail:
-            raise TemplateError("unclosed action")
-        out.append(tail)
+        _execute(parse(template), variables, dot, out)
     except (TemplateError, TypeError, ValueError) as exc:
         return f"<error expanding template: template: __alert_{name}:1: {exc}>"
     return "".join(out)
 
 
 def check(template: str) -> str | None:
-    """Parse-check a template as `promtool check rules` does; returns the error, or None."""
-    result = expand(template, {}, 0.0, {}, "", "check")
-    return result if result.startswith("<error expanding template") else None
+    """Parse a template as `promtool check rules` does (without running it); returns the error, or None."""
+    try:
+        parse(template)
+    except TemplateError as exc:
+        return f"template: __alert_check:1: {exc}"
+    return None

@@ -4,15 +4,17 @@ Layout (one SQLite file):
 - `series`: one row per label set, keyed by a canonical key (the sorted label pairs as JSON);
   `series_labels` is the inverted index (name, value) -> series id, loaded into memory at open so
   matchers run without touching the disk.
-- `head`: the samples not yet packed, one row each, written in one transaction per `append` call.
-  This is the write-ahead part: a kill -9 at any moment leaves every returned `append` on disk and
-  loses only the call in flight (SQLite rolls back the uncommitted transaction on next open).
-- `chunks`: samples packed per series and per 2-hour block, up to CHUNK_MAX each (see `_encode`),
-  so a range query reads a few pages per series instead of one row per sample. Compaction moves
-  head rows into chunks in one transaction, so a crash leaves either the rows or the chunk.
+- `chunks`: packed samples of one series, at most CHUNK_MAX of them and never straddling a 2-hour
+  block (encoding in chunkenc.py), so a range query reads a few pages per series.
+- `head_chunks`: the small in-memory-sized head, on disk: each `append` call writes one small chunk
+  per series it touches, in one transaction. This is the write-ahead part: a kill -9 at any moment
+  leaves every returned `append` on disk and loses only the call in flight (SQLite rolls the
+  uncommitted transaction back on the next open). Compaction merges head chunks into packed chunks
+  in one transaction, so a crash leaves either the old rows or the new ones, never both or neither.
+  Bulk appends with whole chunks' worth of samples skip the head.
 
-Values are stored as their IEEE-754 bit patterns, never as SQLite REAL: SQLite turns NaN into NULL,
-and Prometheus's staleness marker is one particular NaN (bits 0x7ff0000000000002) that must survive.
+Values are stored by their IEEE-754 bits, never as SQLite REAL: SQLite turns NaN into NULL, and
+Prometheus's staleness marker is one particular NaN (bits 0x7ff0000000000002) that must survive.
 Samples at or before a series' newest timestamp are rejected, as Prometheus rejects out-of-order and
 duplicate samples.
 """
@@ -20,19 +22,20 @@ duplicate samples.
 from __future__ import annotations
 
 import json
+import math
 import operator
 import re
 import sqlite3
 import struct
 import threading
-import zlib
 from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
+from pydock.collector import chunkenc
 from pydock.errors import StorageError, UsageError
 
 STALE_NAN_BITS = 0x7FF0000000000002
@@ -41,7 +44,6 @@ _STALE_BYTES = struct.pack("<Q", STALE_NAN_BITS)
 
 BLOCK_MS = 2 * 3600 * 1000  # chunks never straddle a 2-hour block, like Prometheus's head chunks
 CHUNK_MAX = 240  # samples per chunk: one hour at a 15 s interval
-HEAD_COMPACT_ROWS = 50_000  # compact once this many rows wait in the head (and more than last time)
 
 Labels = dict[str, str]
 Sample = tuple[Labels, int, float]
@@ -49,7 +51,7 @@ Sample = tuple[Labels, int, float]
 
 def is_stale_nan(v: float) -> bool:
     """True for Prometheus's staleness marker (a NaN with a particular payload), not for other NaNs."""
-    return v != v and struct.pack("<d", v) == _STALE_BYTES
+    return math.isnan(v) and struct.pack("<d", v) == _STALE_BYTES
 
 
 @dataclass(frozen=True)
@@ -92,68 +94,61 @@ def _key(labels: Labels) -> str:
     return json.dumps(sorted(labels.items()), separators=(",", ":"), ensure_ascii=False)
 
 
-def _to_bits(values: Sequence[float]) -> array[int]:
-    """Floats -> signed 64-bit integers with the same bits (SQLite integers are signed)."""
-    out = array("q")
-    out.frombytes(array("d", values).tobytes())
+def _pieces(ts: list[int], vs: list[float]) -> Iterator[tuple[list[int], list[float]]]:
+    """Split increasing samples into chunks of at most CHUNK_MAX that never straddle a 2-hour block."""
+    i, n = 0, len(ts)
+    while i < n:
+        block_end = (ts[i] // BLOCK_MS + 1) * BLOCK_MS
+        j = min(n, i + CHUNK_MAX)
+        if ts[j - 1] >= block_end:
+            j = bisect_left(ts, block_end, i, j)
+        yield ts[i:j], vs[i:j]
+        i = j
+
+
+def _drop_empty_labels(groups: dict[tuple[tuple[str, str], ...], tuple[list[int], list[float]]]
+                       ) -> dict[tuple[tuple[str, str], ...], tuple[list[int], list[float]]]:
+    """Prometheus drops labels with empty values; two label sets may then become one series."""
+    if not any(v == "" for lk in groups for _, v in lk):
+        return groups
+    out: dict[tuple[tuple[str, str], ...], tuple[list[int], list[float]]] = {}
+    for lk, (ts, vs) in groups.items():
+        key = tuple(p for p in lk if p[1] != "")
+        if key in out:
+            merged = sorted(zip(out[key][0] + ts, out[key][1] + vs), key=lambda s: s[0])
+            out[key] = ([t for t, _ in merged], [v for _, v in merged])
+        else:
+            out[key] = (ts, vs)
     return out
 
 
-def _from_bits(bits: Sequence[int]) -> list[float]:
-    out = array("d")
-    out.frombytes(array("q", bits).tobytes())
-    return out.tolist()
-
-
-def _shuffle(raw: bytes) -> bytes:
-    # Byte-transposing 8-byte words puts the mostly-zero high bytes of deltas and XORs side by side,
-    # which zlib then squeezes well (the trick of blosc's shuffle filter).
-    return b"".join(raw[i::8] for i in range(8))
-
-
-def _unshuffle(data: bytes) -> bytes:
-    m = len(data) // 8
-    out = bytearray(len(data))
-    for i in range(8):
-        out[i::8] = data[i * m : (i + 1) * m]
-    return bytes(out)
-
-
-def _encode(ts: Sequence[int], bits: Sequence[int]) -> bytes:
-    """Pack one chunk: timestamp deltas and XORs of successive value bits (as Gorilla does), shuffled."""
-    deltas = array("q", [ts[0]])
-    deltas.extend(map(operator.sub, ts[1:], ts[:-1]))
-    u = array("Q")
-    u.frombytes(array("q", bits).tobytes())
-    xors = array("Q", [u[0]])
-    xors.extend(map(operator.xor, u[1:], u[:-1]))
-    return zlib.compress(_shuffle(deltas.tobytes() + xors.tobytes()), 6)
-
-
-def _decode(data: bytes, n: int) -> tuple[list[int], list[float]]:
-    raw = _unshuffle(zlib.decompress(data))
-    deltas = array("q")
-    deltas.frombytes(raw[: 8 * n])
-    xors = array("Q")
-    xors.frombytes(raw[8 * n :])
-    vals = array("d")
-    vals.frombytes(array("Q", accumulate(xors, operator.xor)).tobytes())
-    return list(accumulate(deltas)), vals.tolist()
-
-
 _SCHEMA = """
+PRAGMA auto_vacuum = INCREMENTAL;
 CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS series_labels (
     name TEXT NOT NULL, value TEXT NOT NULL, series_id INTEGER NOT NULL,
     PRIMARY KEY (name, value, series_id)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS head (
-    series_id INTEGER NOT NULL, t INTEGER NOT NULL, v INTEGER NOT NULL,
-    PRIMARY KEY (series_id, t)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY, series_id INTEGER NOT NULL, min_t INTEGER NOT NULL,
     max_t INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS chunks_by_series ON chunks (series_id, max_t);
+CREATE INDEX IF NOT EXISTS chunks_by_series ON chunks (series_id, max_t, min_t);
+CREATE TABLE IF NOT EXISTS head_chunks (
+    id INTEGER PRIMARY KEY, series_id INTEGER NOT NULL, min_t INTEGER NOT NULL,
+    max_t INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS head_by_series ON head_chunks (series_id, max_t, min_t);
 """
+_TABLES = ("chunks", "head_chunks")
+
+
+@dataclass
+class _Writes:
+    """What one transaction will write; memory follows only once it has committed."""
+
+    chunks: list[tuple[int, int, int, int, bytes]] = field(default_factory=list)
+    head_rows: list[tuple[int, int, int, int, bytes]] = field(default_factory=list)
+    head_deletes: list[tuple[int]] = field(default_factory=list)
+    head_after: dict[int, tuple[list[int], list[float]]] = field(default_factory=dict)
+    retention_cutoff: int | None = None
 
 
 class TSDB:
@@ -199,152 +194,178 @@ class TSDB:
 
     def _load(self) -> None:
         with self._lock:
-            self._ids: dict[str, int] = {}
+            self._ids: dict[tuple[tuple[str, str], ...], int] = {}
             self._labels: dict[int, Labels] = {}
             self._postings: dict[str, dict[str, set[int]]] = {}
             self._last_t: dict[int, int] = {}
+            # The head: per series, the samples not yet in a packed chunk (all newer than the packed
+            # ones), in memory for fast recent reads and on disk as head_chunks rows for durability.
+            self._head: dict[int, tuple[array[int], array[float]]] = {}
             for sid, key in self._db.execute("SELECT id, key FROM series"):
-                self._index(sid, key, dict(json.loads(key)))
+                self._index(sid, dict(json.loads(key)))
             self._next_id = max(self._labels, default=0) + 1
             for sid, t in self._db.execute("SELECT series_id, max(max_t) FROM chunks GROUP BY series_id"):
                 self._last_t[sid] = t
-            for sid, t in self._db.execute("SELECT series_id, max(t) FROM head GROUP BY series_id"):
-                self._last_t[sid] = max(t, self._last_t.get(sid, t))
-            (self._head_rows,) = self._db.execute("SELECT count(*) FROM head").fetchone()
-            self._compact_at = max(HEAD_COMPACT_ROWS, 2 * self._head_rows)
+            for sid, n, data in self._db.execute("SELECT series_id, n, data FROM head_chunks ORDER BY series_id, max_t"):
+                ts, vs = chunkenc.decode(data, n)
+                h = self._head.setdefault(sid, (array("q"), array("d")))
+                h[0].extend(ts)
+                h[1].extend(vs)
+                self._last_t[sid] = max(ts[-1], self._last_t.get(sid, ts[-1]))
 
-    def _index(self, sid: int, key: str, labels: Labels) -> None:
-        self._ids[key] = sid
+    def _index(self, sid: int, labels: Labels) -> None:
+        self._ids[tuple(sorted(labels.items()))] = sid
         self._labels[sid] = labels
         for name, value in labels.items():
             self._postings.setdefault(name, {}).setdefault(value, set()).add(sid)
 
-    def _unindex(self, sid: int) -> None:
-        labels = self._labels.pop(sid)
-        del self._ids[_key(labels)]
-        self._last_t.pop(sid, None)
-        for name, value in labels.items():
-            ids = self._postings[name][value]
-            ids.discard(sid)
-            if not ids:
-                del self._postings[name][value]
-                if not self._postings[name]:
-                    del self._postings[name]
-
     # --- writing -------------------------------------------------------------------------------
 
     def append(self, samples: Iterable[Sample]) -> int:
-        """Store samples in one transaction; returns how many were accepted (out-of-order and
-        duplicate timestamps of a series are dropped). Labels with empty values are dropped, as
+        """Store samples in one transaction; returns how many were accepted. Out-of-order and
+        duplicate timestamps of a series are dropped, and so are labels with empty values, as
         Prometheus does."""
+        groups: dict[tuple[tuple[str, str], ...], tuple[list[int], list[float]]] = {}
+        for labels, t, v in samples:
+            lk = tuple(sorted(labels.items()))
+            g = groups.get(lk)
+            if g is None:
+                g = groups[lk] = ([], [])
+            g[0].append(int(t))
+            g[1].append(float(v))
+        return self._append_groups(groups)
+
+    def append_series(self, batch: Iterable[tuple[Labels, Sequence[int], Sequence[float]]]) -> int:
+        """Bulk form of `append`: (labels, timestamps, values) per series, in one transaction."""
+        groups: dict[tuple[tuple[str, str], ...], tuple[list[int], list[float]]] = {}
+        for labels, ts, vs in batch:
+            g = groups.setdefault(tuple(sorted(labels.items())), ([], []))
+            g[0].extend(int(t) for t in ts)
+            g[1].extend(float(v) for v in vs)
+        return self._append_groups(groups)
+
+    def _accept(self, sid: int, ts: list[int], vs: list[float]) -> tuple[list[int], list[float]]:
+        last = self._last_t.get(sid)
+        if (last is None or ts[0] > last) and all(map(operator.lt, ts, ts[1:])):
+            return ts, vs  # the common case: new samples, in order
+        keep_t: list[int] = []
+        keep_v: list[float] = []
+        prev = last if last is not None else -(2**63)
+        for t, v in zip(ts, vs):
+            if t > prev:
+                keep_t.append(t)
+                keep_v.append(v)
+                prev = t
+        return keep_t, keep_v
+
+    def _append_groups(self, groups: dict[tuple[tuple[str, str], ...], tuple[list[int], list[float]]]) -> int:
         with self._lock:
             self._check_open()
-            new_series: list[tuple[int, str, Labels]] = []
-            last_t = dict[int, int]()
-            sids: list[int] = []
-            tss: list[int] = []
-            vals: list[float] = []
-            for labels, t, v in samples:
-                if any(val == "" for val in labels.values()):
-                    labels = {k: val for k, val in labels.items() if val != ""}
-                key = _key(labels)
-                sid = self._ids.get(key)
+            new_series: list[tuple[int, Labels]] = []
+            w = _Writes()
+            last_t: dict[int, int] = {}
+            accepted = 0
+            for lk, (ts, vs) in _drop_empty_labels(groups).items():
+                sid = self._ids.get(lk)
                 if sid is None:
                     sid = self._next_id
                     self._next_id += 1
-                    new_series.append((sid, key, labels))
-                    self._index(sid, key, labels)
-                prev = last_t.get(sid)
-                if prev is None:
-                    prev = self._last_t.get(sid)
-                if prev is not None and t <= prev:
+                    new_series.append((sid, dict(lk)))
+                    self._index(sid, dict(lk))
+                ts, vs = self._accept(sid, ts, vs)
+                if not ts:
                     continue
-                last_t[sid] = t
-                sids.append(sid)
-                tss.append(int(t))
-                vals.append(float(v))
+                accepted += len(ts)
+                last_t[sid] = ts[-1]
+                self._plan_head(w, sid, ts, vs)
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                for sid, key, labels in new_series:
-                    self._db.execute("INSERT INTO series (id, key) VALUES (?, ?)", (sid, key))
-                    self._db.executemany(
-                        "INSERT INTO series_labels (name, value, series_id) VALUES (?, ?, ?)",
-                        [(n, val, sid) for n, val in labels.items()],
-                    )
-                self._db.executemany("INSERT INTO head (series_id, t, v) VALUES (?, ?, ?)",
-                                     zip(sids, tss, _to_bits(vals)))
-                self._db.execute("COMMIT")
+                self._commit(w, new_series)
             except sqlite3.Error as exc:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                self._load()  # the in-memory index may name series that did not commit
+                self._load()  # memory may name series or samples that did not commit
                 raise StorageError(f"cannot write to TSDB {self.path}: {exc}") from exc
             self._last_t.update(last_t)
-            self._head_rows += len(sids)
-            if self._head_rows >= self._compact_at:
-                self.compact()
-            return len(sids)
+            return accepted
+
+    def _plan_head(self, w: _Writes, sid: int, ts: list[int], vs: list[float], force: bool = False) -> None:
+        """Decide what new samples of one series become: a head row, or packed chunks once a chunk is
+        full or a 2-hour block has closed (then the series' head rows are replaced by the rest)."""
+        head = self._head.get(sid)
+        pending = len(head[0]) if head else 0
+        if not force and pending + len(ts) < CHUNK_MAX and (
+                not pending or head[0][0] // BLOCK_MS == ts[-1] // BLOCK_MS):  # type: ignore[index]
+            w.head_rows.append((sid, ts[0], ts[-1], len(ts), chunkenc.encode(ts, vs)))
+            w.head_after[sid] = (list(head[0]) + ts, list(head[1]) + vs) if head else (ts, vs)
+            return
+        all_t = list(head[0]) + ts if head else ts
+        all_v = list(head[1]) + vs if head else vs
+        pieces = list(_pieces(all_t, all_v))
+        rest_t: list[int] = []
+        rest_v: list[float] = []
+        for k, (pt, pv) in enumerate(pieces):
+            if k == len(pieces) - 1 and len(pt) < CHUNK_MAX and not force:
+                rest_t, rest_v = pt, pv
+            else:
+                w.chunks.append((sid, pt[0], pt[-1], len(pt), chunkenc.encode(pt, pv)))
+        if pending:
+            w.head_deletes.append((sid,))
+        if rest_t:
+            w.head_rows.append((sid, rest_t[0], rest_t[-1], len(rest_t), chunkenc.encode(rest_t, rest_v)))
+        w.head_after[sid] = (rest_t, rest_v)
+
+    def _commit(self, w: _Writes, new_series: Sequence[tuple[int, Labels]] = ()) -> None:
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for sid, labels in new_series:
+                db.execute("INSERT INTO series (id, key) VALUES (?, ?)", (sid, _key(labels)))
+                db.executemany("INSERT INTO series_labels (name, value, series_id) VALUES (?, ?, ?)",
+                               [(n, val, sid) for n, val in labels.items()])
+            db.executemany("DELETE FROM head_chunks WHERE series_id = ?", w.head_deletes)
+            db.executemany("INSERT INTO chunks (series_id, min_t, max_t, n, data) VALUES (?,?,?,?,?)", w.chunks)
+            db.executemany("INSERT INTO head_chunks (series_id, min_t, max_t, n, data) VALUES (?,?,?,?,?)",
+                           w.head_rows)
+            if w.retention_cutoff is not None:
+                self._apply_retention(w.retention_cutoff)
+            db.execute("COMMIT")
+        except sqlite3.Error:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        for sid, (ts, vs) in w.head_after.items():
+            if ts:
+                self._head[sid] = (array("q", ts), array("d", vs))
+            else:
+                self._head.pop(sid, None)
 
     def compact(self, force: bool = False) -> None:
-        """Pack head rows into chunks. Full chunks and chunks of closed blocks move at once; the
-        newest partial chunk of each series stays in the head unless `force`."""
+        """Pack the head of series whose newest samples are in a closed 2-hour block (series that
+        stopped), or of every series with `force`; then apply retention."""
         with self._lock:
             self._check_open()
             head_max = max(self._last_t.values(), default=0)
-            cur_block = head_max // BLOCK_MS
-            db = self._db
+            w = _Writes()
+            for sid, (ts, _) in list(self._head.items()):
+                if ts and (force or ts[-1] // BLOCK_MS < head_max // BLOCK_MS):
+                    # An empty append with force packs what is pending.
+                    self._plan_head(w, sid, [], [], force=True)
+            if self.retention_ms is not None:
+                w.retention_cutoff = head_max - self.retention_ms
             try:
-                db.execute("BEGIN IMMEDIATE")
-                rows = db.execute("SELECT series_id, t, v FROM head ORDER BY series_id, t").fetchall()
-                chunks: list[tuple[int, int, int, int, bytes]] = []
-                moved: list[tuple[int, int]] = []  # (series_id, max t moved)
-                i, n_rows = 0, len(rows)
-                while i < n_rows:
-                    sid = rows[i][0]
-                    j = i
-                    while j < n_rows and rows[j][0] == sid:
-                        j += 1
-                    k = i
-                    upto = None
-                    while k < j:
-                        block = rows[k][1] // BLOCK_MS
-                        end = k
-                        while end < j and end - k < CHUNK_MAX and rows[end][1] // BLOCK_MS == block:
-                            end += 1
-                        if not force and end == j and end - k < CHUNK_MAX and block >= cur_block:
-                            break  # the newest partial chunk keeps filling in the head
-                        part = rows[k:end]
-                        ts = [r[1] for r in part]
-                        chunks.append((sid, ts[0], ts[-1], len(ts), _encode(ts, [r[2] for r in part])))
-                        upto = ts[-1]
-                        k = end
-                    if upto is not None:
-                        moved.append((sid, upto))
-                    i = j
-                db.executemany("INSERT INTO chunks (series_id, min_t, max_t, n, data) VALUES (?,?,?,?,?)",
-                               chunks)
-                db.executemany("DELETE FROM head WHERE series_id = ? AND t <= ?", moved)
-                if self.retention_ms is not None:
-                    self._apply_retention(head_max - self.retention_ms)
-                db.execute("COMMIT")
+                self._commit(w)
             except sqlite3.Error as exc:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
+                self._load()
                 raise StorageError(f"cannot compact TSDB {self.path}: {exc}") from exc
             if self.retention_ms is not None:
                 self._load()
-            else:
-                (self._head_rows,) = db.execute("SELECT count(*) FROM head").fetchone()
-            self._compact_at = max(HEAD_COMPACT_ROWS, 2 * self._head_rows)
 
     def _apply_retention(self, cutoff: int) -> None:
         # Like Prometheus, age is measured from the newest sample, not the wall clock, so imported
         # history is kept as long as nothing newer pushes it out.
         db = self._db
-        db.execute("DELETE FROM chunks WHERE max_t < ?", (cutoff,))
-        db.execute("DELETE FROM head WHERE t < ?", (cutoff,))
-        empty = "SELECT id FROM series WHERE id NOT IN (SELECT series_id FROM chunks) " \
-                "AND id NOT IN (SELECT series_id FROM head)"
+        for table in _TABLES:
+            db.execute(f"DELETE FROM {table} WHERE max_t < ?", (cutoff,))
+        empty = ("SELECT id FROM series WHERE id NOT IN (SELECT series_id FROM chunks) "
+                 "AND id NOT IN (SELECT series_id FROM head_chunks)")
         db.execute(f"DELETE FROM series_labels WHERE series_id IN ({empty})")
         db.execute(f"DELETE FROM series WHERE id IN ({empty})")
 
@@ -367,27 +388,37 @@ class TSDB:
                     out.append(sid)
             return sorted(out)
 
-    def _read(self, db: sqlite3.Connection, sid: int, start: int, end: int) -> tuple[list[int], list[float]]:
+    def _snapshot(self, db: sqlite3.Connection, sids: Sequence[int]) -> dict[int, tuple[array[int], array[float]]]:
+        """Open a read transaction and copy the heads of `sids` at the same instant, under the writer's
+        lock, so packed chunks and head never both hold (or both miss) a sample moved between them."""
+        with self._lock:
+            db.execute("BEGIN")
+            db.execute("SELECT 1 FROM series LIMIT 1")  # the WAL snapshot starts at the first read
+            out = {}
+            for sid in sids:
+                h = self._head.get(sid)
+                if h is not None:
+                    out[sid] = (array("q", h[0]), array("d", h[1]))
+            return out
+
+    def _read(self, db: sqlite3.Connection, sid: int, start: int, end: int,
+              head: tuple[array[int], array[float]] | None) -> tuple[list[int], list[float]]:
         ts: list[int] = []
         vs: list[float] = []
-        for min_t, n, data in db.execute(
-            "SELECT min_t, n, data FROM chunks WHERE series_id = ? AND max_t >= ? ORDER BY max_t",
-            (sid, start),
-        ):
-            if min_t > end:
-                break
-            cts, cvs = _decode(data, n)
-            ts.extend(cts)
-            vs.extend(cvs)
-        hrows = db.execute("SELECT t, v FROM head WHERE series_id = ? AND t >= ? AND t <= ? ORDER BY t",
-                           (sid, start, end)).fetchall()
-        if hrows:
-            ts.extend(r[0] for r in hrows)
-            vs.extend(_from_bits([r[1] for r in hrows]))
+        if head is None or not head[0] or head[0][0] > start:
+            for n, data in db.execute(
+                "SELECT n, data FROM chunks WHERE series_id = ? AND max_t >= ? AND min_t <= ? ORDER BY max_t",
+                (sid, start, end),
+            ):
+                cts, cvs = chunkenc.decode(data, n)
+                ts.extend(cts)
+                vs.extend(cvs)
+        if head is not None:
+            ts.extend(head[0])
+            vs.extend(head[1])
         if ts and (ts[0] < start or ts[-1] > end):
-            keep = [i for i, t in enumerate(ts) if start <= t <= end]
-            ts = [ts[i] for i in keep]
-            vs = [vs[i] for i in keep]
+            i, j = bisect_left(ts, start), bisect_right(ts, end)
+            ts, vs = ts[i:j], vs[i:j]
         return ts, vs
 
     def select_arrays(self, matchers: Iterable[MatcherLike], start_ms: int, end_ms: int
@@ -400,10 +431,10 @@ class TSDB:
             return []
         db = self._reader()
         out = []
-        db.execute("BEGIN")
+        heads = self._snapshot(db, sids)
         try:
             for sid in sids:
-                ts, vs = self._read(db, sid, int(start_ms), int(end_ms))
+                ts, vs = self._read(db, sid, int(start_ms), int(end_ms), heads.get(sid))
                 if ts:
                     out.append((dict(self._labels.get(sid) or {}), ts, vs))
         finally:
@@ -429,13 +460,13 @@ class TSDB:
         hi = 2**63 - 1 if end_ms is None else int(end_ms)
         db = self._reader()
         out = []
-        db.execute("BEGIN")
+        heads = self._snapshot(db, sids)
         try:
             for sid in sids:
-                hit = db.execute("SELECT 1 FROM head WHERE series_id = ? AND t BETWEEN ? AND ? LIMIT 1",
-                                 (sid, lo, hi)).fetchone() or db.execute(
-                    "SELECT 1 FROM chunks WHERE series_id = ? AND max_t >= ? AND min_t <= ? LIMIT 1",
-                    (sid, lo, hi)).fetchone()
+                h = heads.get(sid)
+                hit = (h is not None and len(h[0]) > 0 and bisect_left(h[0], lo) < bisect_right(h[0], hi)) or \
+                    db.execute("SELECT 1 FROM chunks WHERE series_id = ? AND max_t >= ? AND min_t <= ? LIMIT 1",
+                               (sid, lo, hi)).fetchone() is not None
                 if hit and sid in self._labels:
                     out.append(dict(self._labels[sid]))
         finally:
@@ -465,7 +496,9 @@ class TSDB:
         """Counts for status pages and the benchmark."""
         with self._lock:
             (chunks, packed) = self._db.execute("SELECT count(*), coalesce(sum(n), 0) FROM chunks").fetchone()
-            return {"series": len(self._labels), "head_samples": self._head_rows, "chunks": chunks,
+            (heads,) = self._db.execute("SELECT count(*) FROM head_chunks").fetchone()
+            waiting = sum(len(h[0]) for h in self._head.values())
+            return {"series": len(self._labels), "head_chunks": heads, "head_samples": waiting, "chunks": chunks,
                     "chunk_samples": packed}
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -480,6 +513,7 @@ class TSDB:
                 return
             try:
                 self.compact()
+                self._db.execute("PRAGMA incremental_vacuum")  # give pages freed by compaction back
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
                 self._closed = True
@@ -487,7 +521,7 @@ class TSDB:
                     db.close()
                 self._db.close()
 
-    def __enter__(self) -> TSDB:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

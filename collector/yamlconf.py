@@ -70,7 +70,7 @@ def load_yaml(path: Path) -> Any:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+        return yaml.load(text, Loader=_Loader)
     except _Duplicate as exc:
         raise ConfigError(f"{path}:{exc.line}: {exc}") from exc
     except yaml.MarkedYAMLError as exc:
@@ -98,7 +98,7 @@ def parse_duration(text: str) -> float:
 
 def format_duration(seconds: float) -> str:
     """The inverse of `parse_duration`, as Prometheus prints durations (`1m30s`, `0s`)."""
-    ms = int(round(seconds * 1000))
+    ms = round(seconds * 1000)
     if ms == 0:
         return "0s"
     out = ""

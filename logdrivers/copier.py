@@ -1,7 +1,7 @@
 """The copier: reads a container's stdout/stderr pipes and hands lines to a driver.
 
 Lines are cut as Docker's `daemon/logger/copier.go` cuts them, but a chunk at a time: one `read(2)`
-of up to 256 KiB yields every complete line in it with one timestamp (taken when the copier handles
+of up to 1 MiB yields every complete line in it with one timestamp (taken when the copier handles
 them). A driver offering `log_chunk(source, data, timestamp_ns)` gets those lines as one block of
 bytes, each line ending in `\\n`; others get one `LogMessage` per line.
 
@@ -15,6 +15,7 @@ and no closing part, as Docker does.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import select
@@ -24,7 +25,24 @@ from collections.abc import Mapping
 from pydock.logdrivers.base import LogDriver, LogMessage, PartialMeta
 
 BUF_SIZE = 16 * 1024  # Docker's defaultBufSize: the longest line sent whole is BUF_SIZE - 1 bytes
-READ_SIZE = 256 * 1024
+READ_SIZE = 1024 * 1024
+PIPE_SIZE = 1024 * 1024
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+
+
+_HALF = BUF_SIZE // 2
+
+
+def _may_hold_long_line(block: bytes) -> bool:
+    """A line of BUF_SIZE bytes or more covers a whole aligned 8 KiB window with no newline; finding
+    a newline in every window (each search stops at the first one) rules long lines out cheaply."""
+    if len(block) < BUF_SIZE:
+        return False
+    find = block.find
+    for start in range(0, len(block) - _HALF + 1, _HALF):
+        if find(b"\n", start, start + _HALF) < 0:
+            return True
+    return False
 
 
 class _Stream:
@@ -59,6 +77,10 @@ class Copier:
         by_fd = {s.fd: s for s in self.streams}
         poller = select.poll()
         for fd in by_fd:
+            try:  # a bigger pipe: fewer, larger reads, and more room before the container waits
+                fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
+            except OSError:
+                pass  # not a pipe, or above /proc/sys/fs/pipe-max-size: keep what it has
             poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
         while by_fd and not self._closed:
             for fd, _ev in poller.poll(200):
@@ -93,7 +115,7 @@ class Copier:
             start = first + 1
         if start <= last_nl:
             block = data[start : last_nl + 1]
-            if len(block) <= BUF_SIZE or max(map(len, block.split(b"\n"))) < BUF_SIZE:
+            if not _may_hold_long_line(block) or max(map(len, block.split(b"\n"))) < BUF_SIZE:
                 self._lines(st.name, block, now)
             else:
                 self._mixed(st, block, now)

@@ -28,7 +28,7 @@ class RingDriver:
         self.driver = driver
         self.name = driver.name
         self.max_bytes = max_bytes
-        self.dropped = 0  # lines
+        self._dropped = 0  # lines this buffer dropped
         self.errors = 0  # lines the driver raised on
         self.last_error = ""
         self._q: deque[tuple[str, bytes, int] | LogMessage] = deque()
@@ -39,11 +39,16 @@ class RingDriver:
         self._thread = threading.Thread(target=self._drain, name=f"log-ring-{self.name}", daemon=True)
         self._thread.start()
 
+    @property
+    def dropped(self) -> int:
+        """Lines lost: dropped here, or by the driver (which counts its own failures)."""
+        return self._dropped + int(getattr(self.driver, "dropped", 0))
+
     def log(self, msg: LogMessage) -> None:
         size = len(msg.line)
         with self._cv:
             if self._q and self._bytes + size > self.max_bytes:
-                self.dropped += 1
+                self._dropped += 1
                 return
             self._q.append(msg)
             self._bytes += size
@@ -54,7 +59,7 @@ class RingDriver:
             room = self.max_bytes - self._bytes
             if self._q and len(data) > room:
                 cut = data.rfind(b"\n", 0, max(room, 0)) + 1  # keep whole lines that fit
-                self.dropped += data.count(b"\n", cut)
+                self._dropped += data.count(b"\n", cut)
                 data = data[:cut]
                 if not data:
                     return
@@ -79,7 +84,7 @@ class RingDriver:
             lost = 1 if isinstance(item, LogMessage) else item[1].count(b"\n")
             with self._cv:
                 self.errors += lost
-                self.dropped += lost
+                self._dropped += lost
                 self.last_error = str(exc)
 
     def _drain(self) -> None:
@@ -110,7 +115,7 @@ class RingDriver:
         if self._thread.is_alive():
             with self._cv:
                 for item in self._q:
-                    self.dropped += 1 if isinstance(item, LogMessage) else item[1].count(b"\n")
+                    self._dropped += 1 if isinstance(item, LogMessage) else item[1].count(b"\n")
                 self._q.clear()
         self.driver.close()
         self._thread.join(timeout)

@@ -27,17 +27,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from pydock.runtime.rootfs import OPAQUE_XATTR
+
 from pydock.errors import ImageError
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
-OPAQUE_XATTR = "trusted.overlay.opaque"
 _CHUNK = 1 << 20
 
 
 def open_decompressed(path: Path) -> BinaryIO:
     """Opens a tarball, plain or gzip/bzip2/xz compressed (detected by content, not by name)."""
-    f = open(path, "rb")
+    f = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
     magic = f.read(6)
     f.seek(0)
     if magic[:2] == b"\x1f\x8b":
@@ -236,7 +237,7 @@ def unpack(tar_path: Path, dest: Path) -> int:
 
     All entries are checked first; the layer is unpacked beside `dest` and renamed into place."""
     try:
-        tf = tarfile.open(tar_path, "r:*")
+        tf = tarfile.open(tar_path, "r:*")  # noqa: SIM115 - closed by the `with tf` below
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise ImageError(f"{tar_path.name}: not a readable tar archive: {exc}") from exc
     scratch = dest.with_name(dest.name + ".partial")

@@ -14,7 +14,7 @@ import os
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from pydock.errors import PydockError
 
@@ -77,7 +77,7 @@ class Lock:
             os.close(self.fd)
             self.fd = -1
 
-    def __enter__(self) -> "Lock":
+    def __enter__(self) -> Self:
         self.acquire()
         return self
 

@@ -13,17 +13,29 @@ before it starts.
 from __future__ import annotations
 
 import errno
+import fcntl
 import grp  # noqa: F401 - imported before pivot_root, like everything used after it
 import os
 import signal
 import stat
+import termios
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydock.errors import CommandNotFound, CommandNotInvokable, PydockError, RuntimeFailure
 from pydock.runtime import rootfs, syscalls
-from pydock.runtime.syscalls import (MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC,
-                                     MS_REMOUNT, MS_STRICTATIME)
+from pydock.runtime.syscalls import (
+    MS_BIND,
+    MS_NODEV,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_PRIVATE,
+    MS_RDONLY,
+    MS_REC,
+    MS_REMOUNT,
+    MS_STRICTATIME,
+)
+
+from pydock.errors import CommandNotFound, CommandNotInvokable, PydockError, RuntimeFailure
 
 # moby's oci/caps/defaults.go: Docker's default capability set.
 DEFAULT_CAPS = frozenset({
@@ -251,6 +263,8 @@ def run(cfg: InitConfig, sync_fd: int, err_fd: int) -> None:
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
         os.setsid()
+        if os.isatty(0):  # runtime depth: a -t container's terminal becomes its controlling terminal
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         flags = syscalls.CLONE_NEWNS | syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWIPC
         if cfg.network != "host":
             flags |= syscalls.CLONE_NEWNET
@@ -261,7 +275,7 @@ def run(cfg: InitConfig, sync_fd: int, err_fd: int) -> None:
         syscalls.sethostname(cfg.hostname)
         if cfg.network != "host":
             syscalls.link_up("lo")
-        env = dict(e.split("=", 1) if "=" in e else (e, "") for e in cfg.env)
+        env = dict(e.partition("=")[::2] for e in cfg.env)
         uid, gid, groups, home = _lookup_user(cfg.user) if cfg.user else (0, 0, [0], "/root")
         env.setdefault("HOME", home)
         workdir = cfg.workdir or "/"
@@ -278,9 +292,10 @@ def run(cfg: InitConfig, sync_fd: int, err_fd: int) -> None:
         try:
             os.execve(path, list(cfg.argv), env)
         except OSError as exc:
+            reason = os.strerror(exc.errno or 0).lower()
             if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-                raise CommandNotFound(f'exec: "{cfg.argv[0]}": {exc.strerror.lower()}') from exc
-            raise CommandNotInvokable(f'exec: "{cfg.argv[0]}": {exc.strerror.lower()}') from exc
+                raise CommandNotFound(f'exec: "{cfg.argv[0]}": {reason}') from exc
+            raise CommandNotInvokable(f'exec: "{cfg.argv[0]}": {reason}') from exc
     except PydockError as exc:
         _fail(err_fd, exc.exit_code, str(exc))
     except OSError as exc:

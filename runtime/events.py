@@ -47,7 +47,7 @@ class Event:
         }
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> "Event":
+    def from_json(cls, obj: Mapping[str, Any]) -> Event:
         actor = obj.get("Actor") or {}
         return cls(action=str(obj["Action"]), id=str(actor.get("ID", obj.get("id", ""))),
                    time_nano=int(obj["timeNano"]), attributes=dict(actor.get("Attributes") or {}),
@@ -206,9 +206,10 @@ class EventJournal:
                     pending += f.read()
                     *complete, pending = pending.split(b"\n")
                     for raw in complete:
-                        ev = self._parse(raw)
-                        if ev is None or ev.time_nano <= last_seen:
+                        new = self._parse(raw)
+                        if new is None or new.time_nano <= last_seen:
                             continue
+                        ev = new
                         last_seen = ev.time_nano
                         if until is not None and ev.time_nano > until * 1e9:
                             return
@@ -237,9 +238,7 @@ class EventJournal:
 def _in_window(ev: Event, since: float | None, until: float | None) -> bool:
     if since is not None and ev.time_nano < since * 1e9:
         return False
-    if until is not None and ev.time_nano > until * 1e9:
-        return False
-    return True
+    return until is None or ev.time_nano <= until * 1e9
 
 
 def container_attributes(record: Any, **extra: Any) -> dict[str, str]:

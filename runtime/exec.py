@@ -25,8 +25,9 @@ import termios
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydock.runtime import container_init, syscalls, ulimits
+
 from pydock.errors import CommandNotFound, CommandNotInvokable, ConflictError, PydockError, RuntimeFailure
-from pydock.runtime import container_init, syscalls
 
 # The order runc's nsenter uses; mnt last because it changes root and cwd under our feet.
 NAMESPACES = (("ipc", syscalls.CLONE_NEWIPC), ("uts", syscalls.CLONE_NEWUTS), ("net", syscalls.CLONE_NEWNET),
@@ -43,14 +44,17 @@ class ExecSpec:
     container_env: tuple[str, ...] = field(default=(), repr=False)
     container_user: str = ""
     container_workdir: str = ""
+    ulimits: tuple[Any, ...] = ()  # the container's (HostConfig.Ulimits): an exec'd process gets them too
 
 
 def spec_for(record: Any, argv: list[str] | tuple[str, ...], env: tuple[str, ...] = (), user: str = "",
              workdir: str = "", tty: bool = False) -> ExecSpec:
     if not argv:
         raise PydockError("exec needs a command: pydock exec CONTAINER COMMAND [ARG...]")
+    from pydock.runtime.ulimits import from_host_config
+
     cfg = record.config.get("Config", {})
-    return ExecSpec(argv=tuple(argv), env=tuple(env), user=user, workdir=workdir, tty=tty,
+    return ExecSpec(ulimits=tuple(from_host_config(record.config.get("HostConfig", {}))), argv=tuple(argv), env=tuple(env), user=user, workdir=workdir, tty=tty,
                     container_env=tuple(cfg.get("Env") or ()), container_user=str(cfg.get("User") or ""),
                     container_workdir=str(cfg.get("WorkingDir") or ""))
 
@@ -253,8 +257,9 @@ def _exec_child(spec: ExecSpec, stdin: int, stdout: int, stderr: int) -> None:
     try:
         os.chdir(workdir)
     except OSError as exc:
-        raise RuntimeFailure(f"chdir to cwd (\"{workdir}\") set in config.json failed: {exc.strerror.lower()}") from exc
+        raise RuntimeFailure(f"chdir to cwd (\"{workdir}\") set in config.json failed: {(exc.strerror or str(exc)).lower()}") from exc
     path = container_init._find_command(spec.argv[0], env)
+    ulimits.apply(list(spec.ulimits))
     syscalls.set_no_new_privs()
     syscalls.limit_capabilities(container_init.DEFAULT_CAPS)
     if user:
@@ -265,8 +270,8 @@ def _exec_child(spec: ExecSpec, stdin: int, stdout: int, stderr: int) -> None:
         os.execve(path, list(spec.argv), env)
     except OSError as exc:
         if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-            raise CommandNotFound(f'exec: "{spec.argv[0]}": {exc.strerror.lower()}') from exc
-        raise CommandNotInvokable(f'exec: "{spec.argv[0]}": {exc.strerror.lower()}') from exc
+            raise CommandNotFound(f'exec: "{spec.argv[0]}": {(exc.strerror or str(exc)).lower()}') from exc
+        raise CommandNotInvokable(f'exec: "{spec.argv[0]}": {(exc.strerror or str(exc)).lower()}') from exc
 
 
 def run(record: Any, spec: ExecSpec, stdin: int = 0, stdout: int = 1, stderr: int = 2) -> int:

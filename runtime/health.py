@@ -77,7 +77,7 @@ class HealthConfig:
     start_period: float
 
     @classmethod
-    def from_config(cls, hc: dict[str, Any] | None) -> "HealthConfig | None":
+    def from_config(cls, hc: dict[str, Any] | None) -> HealthConfig | None:
         """None when there is no check (absent, empty, or NONE)."""
         if not hc:
             return None

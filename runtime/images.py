@@ -13,6 +13,7 @@ DiffID), as in Docker and OCI; so loading the same image twice stores it once. W
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import io
 import json
@@ -27,12 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from pydock.errors import ConflictError, ImageError, NotFoundError, UsageError
 from pydock.runtime import archive
 from pydock.runtime.atomic import Lock, read_json, write_bytes, write_json
+from pydock.runtime.spec import DEFAULT_PATH
+
+from pydock.errors import ConflictError, ImageError, NotFoundError, UsageError
 from pydock.units import utc_iso
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _REF_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
                      r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$")
 _HOST_PREFIXES = ("docker.io/library/", "docker.io/", "index.docker.io/library/", "localhost/")
@@ -116,7 +118,7 @@ class ImageStore:
         tags = tuple(sorted(t for t, i in repos.items() if i == image_id))
         return Image(id=image_id, tags=tags, config=config, size=size)
 
-    def list(self) -> list[Image]:
+    def list(self) -> builtins.list[Image]:
         repos = self._repos()
         try:
             ids = ["sha256:" + p.stem for p in self.configs.glob("*.json")]
@@ -135,7 +137,7 @@ class ImageStore:
                 return repos[norm]
         except UsageError:
             norm = None
-        hexpart = ref[7:] if ref.startswith("sha256:") else ref
+        hexpart = ref.removeprefix("sha256:")
         if re.fullmatch(r"[0-9a-f]{4,64}", hexpart):
             found = [p.stem for p in self.configs.glob(f"{hexpart}*.json")] if self.configs.is_dir() else []
             if len(found) == 1:
@@ -149,7 +151,7 @@ class ImageStore:
     def get(self, ref: str) -> Image:
         return self._image(self.resolve(ref), self._repos())
 
-    def layer_dirs(self, image: Image) -> list[Path]:
+    def layer_dirs(self, image: Image) -> builtins.list[Path]:
         """The image's unpacked layers, lowest first."""
         dirs = [self.layers / d.split(":", 1)[1] for d in image.diff_ids]
         for d in dirs:
@@ -170,7 +172,7 @@ class ImageStore:
             size = int(read_json(self.layers / f"{hexid}.json").get("size", 0))
         return did, size
 
-    def _add_config(self, raw: bytes, tags: list[str]) -> Image:
+    def _add_config(self, raw: bytes, tags: builtins.list[str]) -> Image:
         image_id = "sha256:" + hashlib.sha256(raw).hexdigest()
         path = self.configs / f"{image_id[7:]}.json"
         if not path.exists():
@@ -208,12 +210,12 @@ class ImageStore:
             raw = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
             return self._add_config(raw, [tag] if tag else [])
 
-    def load(self, path: Path) -> list[Image]:
+    def load(self, path: Path) -> builtins.list[Image]:
         """`docker load`: a `docker save` archive or an OCI image layout archive."""
         if not path.is_file():
             raise NotFoundError(f"open {path}: no such file")
         try:
-            outer = tarfile.open(path, "r:*")
+            outer = tarfile.open(path, "r:*")  # noqa: SIM115 - closed by the `with outer` below
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise ImageError(f"{path}: not a readable image archive: {exc}") from exc
         with outer, self._lock(), tempfile.TemporaryDirectory(dir=self.tmp) as td:
@@ -247,7 +249,7 @@ class ImageStore:
             repos[normalize_ref(target)] = image_id
             write_json(self.repos_file, repos)
 
-    def remove(self, ref: str, force: bool, users: Callable[[str], list[str]]) -> list[str]:
+    def remove(self, ref: str, force: bool, users: Callable[[str], builtins.list[str]]) -> builtins.list[str]:
         """`docker rmi`: untags; deletes the image once it has no tag. `users(image_id)` names the
         containers using an image; an image in use is refused unless `force`, and even then its
         layers stay until the last container using it is gone. Returns Docker's report lines."""

@@ -9,6 +9,7 @@ error nothing stays behind: no record, no volume made for it, no cgroup, no shim
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -17,24 +18,35 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydock.errors import (CommandNotFound, CommandNotInvokable, ConflictError, NeedsRootError, NotFoundError,
-                           PydockError, RuntimeFailure, UsageError)
 from pydock.runtime import rootfs
 from pydock.runtime.atomic import Lock, is_locked, read_json, write_json
 from pydock.runtime.container_init import InitConfig, Mount
 from pydock.runtime.events import emit_for
-from pydock.runtime.resources import before_stop
-from pydock.runtime.images import DEFAULT_PATH, ImageStore
 from pydock.runtime.names import new_id, random_name
-from pydock.runtime.spec import ContainerSpec, check_name, parse_signal
+from pydock.runtime.resources import before_stop
+from pydock.runtime.spec import DEFAULT_PATH, ContainerSpec, check_name, parse_signal
 from pydock.runtime.store import SHIM_LOCK, STATE_LOCK, ZERO_TIME, ContainerRecord, ContainerStore
 from pydock.runtime.volumes import VolumeStore
+
+from pydock.errors import (
+    CommandNotFound,
+    CommandNotInvokable,
+    ConflictError,
+    NeedsRootError,
+    NotFoundError,
+    PydockError,
+    RuntimeFailure,
+    UsageError,
+)
 from pydock.settings import Settings
 from pydock.units import parse_iso, utc_iso
 
-__all__ = ["Runtime", "Started", "ZERO_TIME", "update_state", "init_config", "log_info", "remove_files"]
+if TYPE_CHECKING:
+    from pydock.runtime.images import ImageStore
+
+__all__ = ["ZERO_TIME", "Runtime", "Started", "init_config", "log_info", "remove_files", "update_state"]
 
 
 def require_root() -> None:
@@ -159,8 +171,14 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = ContainerStore(settings.root)
-        self.images = ImageStore(settings.images)
         self.volumes = VolumeStore(settings.volumes)
+
+    @functools.cached_property
+    def images(self) -> ImageStore:
+        # Imported on first use: the shim imports this module and never needs the image store.
+        from pydock.runtime.images import ImageStore
+
+        return ImageStore(self.settings.images)
 
     # -- users of images and volumes -------------------------------------------------------------
 
@@ -314,6 +332,11 @@ class Runtime:
         rec = self.store.get(ref)
         if rec.running:
             return Started(rec, rec.pid, -1)
+        if rec.cgroup_paths:  # left by a shim that was killed: the new shim makes a fresh one
+            from pydock.runtime import cgroups
+
+            cgroups.open(rec.cgroup_paths).remove()
+            update_state(rec.dir, CgroupPaths={})
         run_dir = self.settings.run / "containers" / rec.id
         run_dir.mkdir(parents=True, exist_ok=True)
         r, w = os.pipe2(os.O_CLOEXEC)

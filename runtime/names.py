@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import os
 
 _LEFT = ("admiring", "amazing", "bold", "brave", "busy", "calm", "clever", "cool", "dreamy", "eager",
          "ecstatic", "elegant", "epic", "fervent", "festive", "focused", "friendly", "gallant", "gifted",
@@ -14,11 +14,16 @@ _RIGHT = ("albattani", "babbage", "banach", "bardeen", "bohr", "curie", "darwin"
           "ritchie", "shannon", "tesla", "thompson", "torvalds", "turing", "wilson", "wozniak", "yalow")
 
 
+# os.urandom rather than `secrets`: secrets imports hashlib, whose OpenSSL costs every shim ~4 MB.
 def new_id() -> str:
-    return secrets.token_hex(32)
+    return os.urandom(32).hex()
+
+
+def _pick(options: tuple[str, ...]) -> str:
+    return options[int.from_bytes(os.urandom(4), "big") % len(options)]
 
 
 def random_name(retry: int = 0) -> str:
     """A random name; after collisions (`retry` > 0) a digit is appended, as Docker does."""
-    name = f"{secrets.choice(_LEFT)}_{secrets.choice(_RIGHT)}"
-    return f"{name}{secrets.randbelow(10)}" if retry else name
+    name = f"{_pick(_LEFT)}_{_pick(_RIGHT)}"
+    return f"{name}{int.from_bytes(os.urandom(1), 'big') % 10}" if retry else name

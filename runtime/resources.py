@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydock.errors import ConflictError
 from pydock.runtime import cgroups
 from pydock.runtime.atomic import Lock, read_json, write_json
 from pydock.runtime.events import emit_for
 from pydock.runtime.restart import RestartPolicy
 from pydock.runtime.store import STATE_LOCK, ContainerRecord, ContainerStore
+
+from pydock.errors import ConflictError
 from pydock.settings import Settings
 
 

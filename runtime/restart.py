@@ -33,7 +33,7 @@ class RestartPolicy:
     maximum_retry_count: int = 0
 
     @classmethod
-    def parse(cls, text: str) -> "RestartPolicy":
+    def parse(cls, text: str) -> RestartPolicy:
         """`--restart no|always|unless-stopped|on-failure[:N]`, refused with Docker's reasons."""
         m = re.fullmatch(r"([a-z-]*)(?::(.*))?", text.strip())
         name = m.group(1) if m else text
@@ -57,7 +57,7 @@ class RestartPolicy:
         return {"Name": self.name, "MaximumRetryCount": self.maximum_retry_count}
 
     @classmethod
-    def from_host_config(cls, host_config: dict[str, Any]) -> "RestartPolicy":
+    def from_host_config(cls, host_config: dict[str, Any]) -> RestartPolicy:
         rp = host_config.get("RestartPolicy") or {}
         return cls(str(rp.get("Name") or "no"), int(rp.get("MaximumRetryCount") or 0))
 
@@ -113,8 +113,9 @@ def boot(root: Path, start: Callable[[str], Any]) -> list[tuple[str, str]]:
     `always` comes back even if it was stopped by hand (as Docker's daemon restart does);
     `unless-stopped` only if it was not. Returns (id, outcome) for each container considered.
     """
-    from pydock.errors import PydockError
     from pydock.runtime.store import ContainerStore
+
+    from pydock.errors import PydockError
 
     results = []
     for rec in sorted(ContainerStore(root).list(), key=lambda r: r.created):

@@ -14,11 +14,12 @@ import shutil
 import stat
 from pathlib import Path
 
-from pydock.errors import RuntimeFailure
 from pydock.runtime import syscalls
-from pydock.runtime.archive import OPAQUE_XATTR
+
+from pydock.errors import RuntimeFailure
 
 OVERLAY = "overlay"
+OPAQUE_XATTR = "trusted.overlay.opaque"  # overlayfs's mark of a directory that hides the layers below
 COPY = "copy"
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pydock.errors import PydockError
-from pydock.runtime import container_init, lifecycle
+from pydock.runtime import container_init, lifecycle, tty, ulimits
 from pydock.runtime.atomic import Lock, write_json
 from pydock.runtime.store import EXIT_FILE, SHIM_LOCK, load_record
 from pydock.runtime.supervise import Supervisor
@@ -59,7 +59,8 @@ class Shim:
         self.cgroup: Any = None
         self.driver: Any = None
         self.copier_thread: threading.Thread | None = None
-        self.supervisor: Supervisor | None = None
+        self.supervisor: Any = None  # runtime depth: events, OOM, health, restart (runtime/supervise.py)
+        self.console: Any = None  # runtime depth: the pty of a -t container (runtime/tty.py)
 
     # -- reporting -----------------------------------------------------------------------------
 
@@ -89,10 +90,13 @@ class Shim:
 
     def start_process(self) -> Process:
         cfg = lifecycle.init_config(self.settings, self.record)
+        (self.dir / EXIT_FILE).unlink(missing_ok=True)  # a previous run's code must not outlive it
         self.run_dir.mkdir(parents=True, exist_ok=True)
         cfg.target.mkdir(exist_ok=True)
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        if self.record.config["Config"].get("Tty"):  # runtime depth: a -t container's stdio is a pty
+            out_r, out_w, err_r, err_w = tty.console_pipes(self, out_r, out_w, err_r, err_w)
         sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
         fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
         from pydock.runtime import syscalls
@@ -110,6 +114,9 @@ class Shim:
                     os.dup2(devnull, 0)
                     os.dup2(out_w, 1)
                     os.dup2(err_w, 2)
+                    if self.console is not None:
+                        os.dup2(1, 0)  # runtime depth: with -t, stdin is the terminal too
+                    ulimits.apply_in_child(self.record.config["HostConfig"], fail_w)  # runtime depth
                     container_init.run(cfg, sync_r, fail_w)
                 finally:
                     os._exit(125)
@@ -201,6 +208,8 @@ class Shim:
     def finish(self) -> None:
         if self.supervisor is not None:
             self.supervisor.close()
+        if self.console is not None:
+            self.console.close()
         if self.driver is not None:
             self.driver.close()
         if self.cgroup is not None:
@@ -213,6 +222,7 @@ class Shim:
         """Starts the container and watches it until it is gone for good; returns its last code."""
         code = 125
         started = False
+        final = ""  # the last status line, sent once everything (even --rm's removal) is done
         try:
             while True:
                 if self.cgroup is None:
@@ -222,14 +232,14 @@ class Shim:
                 except StartError as exc:
                     self.update_state(Status="created" if not started else "exited", Running=False, Pid=0,
                                       ExitCode=exc.exit_code, Error=str(exc))
-                    self.report(f"error {exc.exit_code} {exc}")
+                    final = f"error {exc.exit_code} {exc}"
                     return exc.exit_code
                 started = True
                 self.update_state(Status="running", Running=True, Pid=proc.pid, ShimPid=os.getpid(),
                                   ExitCode=0, Error="", StartedAt=utc_iso(), FinishedAt=lifecycle.ZERO_TIME,
                                   CgroupPaths=self.cgroup.paths, OOMKilled=False)
+                self.supervisor.started(proc.pid)  # before the report: `start` returns with events and Health set
                 self.report(f"started {proc.pid}")
-                self.supervisor.started(proc.pid)
                 self.copy_output(proc)
                 code = self.wait_process(proc)
                 self.record_exit(code)
@@ -240,12 +250,14 @@ class Shim:
             code = exc.exit_code
             self.update_state(Status="exited" if started else "created", Running=False, Pid=0,
                               ExitCode=code, Error=str(exc))
-            self.report(f"error {code} {exc}")
+            final = f"error {code} {exc}"
             return code
         finally:
             self.finish()
             # Reported last, so a foreground `run --rm` returns only once the container is gone.
-            if started:
+            if final:
+                self.report(final)
+            elif started:
                 self.report(f"exited {code}")
 
 

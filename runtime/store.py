@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydock.errors import ConflictError, NotFoundError
 from pydock.runtime.atomic import is_locked
+
+from pydock.errors import ConflictError, NotFoundError
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 SHIM_LOCK = "shim.lock"

@@ -13,12 +13,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydock.errors import PydockError
 from pydock.runtime.atomic import read_json
 from pydock.runtime.events import emit_for
 from pydock.runtime.health import HealthConfig, HealthMonitor
 from pydock.runtime.restart import RestartManager, RestartPolicy, wait_or_cancel
 from pydock.runtime.store import load_record
+
+from pydock.errors import PydockError
 from pydock.settings import Settings
 
 

@@ -70,7 +70,7 @@ class RawMode:
         self.fd = fd
         self.saved: list[Any] | None = None
 
-    def __enter__(self) -> "RawMode":
+    def __enter__(self) -> RawMode:  # noqa: PYI034 - typing.Self would do; RawMode is not subclassed
         if os.isatty(self.fd):
             self.saved = termios.tcgetattr(self.fd)
             tty.setraw(self.fd, termios.TCSANOW)
@@ -167,6 +167,18 @@ def frame_winsize(rows: int, cols: int) -> bytes:
     return b"W" + struct.pack("!HH", rows, cols)
 
 
+def _sock_call(call: Callable[[str], Any], path: Path) -> Any:
+    """bind()/connect() on a unix socket path that may exceed sun_path's 108 bytes (deep state roots):
+    through /proc/self/fd/N/<name>, a short name for the same file."""
+    if len(str(path)) < 100:
+        return call(str(path))
+    dfd = os.open(path.parent, os.O_PATH | os.O_CLOEXEC)
+    try:
+        return call(f"/proc/self/fd/{dfd}/{path.name}")
+    finally:
+        os.close(dfd)
+
+
 def connect(run_dir: Path, timeout: float = 5.0) -> socket.socket:
     from pydock.errors import ConflictError
 
@@ -174,7 +186,7 @@ def connect(run_dir: Path, timeout: float = 5.0) -> socket.socket:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
         s.settimeout(timeout)
-        s.connect(str(path))
+        _sock_call(s.connect, path)
         s.settimeout(None)
     except OSError as exc:
         s.close()
@@ -250,31 +262,27 @@ class Console:
         except FileNotFoundError:
             pass
         self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        self.server.bind(str(self.sock_path))
+        _sock_call(self.server.bind, self.sock_path)
         self.server.listen(8)
         self.closed = threading.Event()
-
-    def child_stdio(self) -> None:
-        """In the container's process, before exec: the slave is stdin, stdout and stderr."""
-        for fd in (0, 1, 2):
-            os.dup2(self.slave, fd)
-
-    def start(self) -> None:
-        """After the fork: the shim lets go of the slave (EOF comes when the container's copies close)."""
-        os.close(self.slave)
-        self.slave = -1
+        # Threads start now, before the shim's unshare(CLONE_NEWPID): none may be made after it.
         threading.Thread(target=self._pump, name="console", daemon=True).start()
         threading.Thread(target=self._accept, name="attach", daemon=True).start()
+
+    def take_slave(self) -> int:
+        """The slave end, now the caller's to pass to the container and close: the pump sees EIO
+        (the container's terminal is closed) once every copy of it is gone."""
+        fd, self.slave = self.slave, -1
+        return fd
+
 
     def _pump(self) -> None:
         try:
             while True:
                 try:
                     data = os.read(self.master, 65536)
-                except OSError as exc:
-                    if exc.errno == errno.EIO:  # every slave fd is closed: the container is done
-                        break
-                    raise
+                except OSError:  # EIO: every slave fd is closed, the container is done (EBADF: closed)
+                    break
                 if not data:
                     break
                 _write_all(self.log_w, data)
@@ -358,3 +366,24 @@ class Console:
                     except OSError:
                         pass
             self.master = self.slave = -1
+
+
+def console_pipes(shim: Any, out_r: int, out_w: int, err_r: int, err_w: int) -> tuple[int, int, int, int]:
+    """The shim's hook for a `-t` container: its stdout/stderr pipes give way to a pty.
+
+    Returns (out_r, out_w, err_r, err_w) to use instead: the container writes both streams to the
+    pty's slave (`out_w`, and `err_w`, a second descriptor of it), the copier reads everything as
+    stdout from `out_r`, and `err_r` is an empty pipe (a terminal has one output stream, as in Docker).
+    The Console is kept on `shim.console` (one per run; a restart gets a fresh terminal).
+    """
+    old = getattr(shim, "console", None)
+    if old is not None:
+        old.close()
+    for fd in (out_r, out_w, err_r, err_w):
+        os.close(fd)
+    console = Console(shim.run_dir)
+    shim.console = console
+    slave = console.take_slave()
+    empty_r, empty_w = os.pipe2(os.O_CLOEXEC)
+    os.close(empty_w)
+    return console.log_r, slave, empty_r, fcntl.fcntl(slave, fcntl.F_DUPFD_CLOEXEC, 3)

@@ -21,7 +21,7 @@ def _value(v: int) -> int:
 
 def effective(u: Ulimit) -> tuple[tuple[int, int], str | None]:
     """The (soft, hard) pair that can be set now for `u`, and a note when it had to be clamped."""
-    cur_soft, cur_hard = resource.getrlimit(ULIMIT_NAMES[u.name])
+    _, cur_hard = resource.getrlimit(ULIMIT_NAMES[u.name])
     soft, hard = _value(u.soft), _value(u.hard)
     note = None
 
@@ -36,6 +36,26 @@ def effective(u: Ulimit) -> tuple[tuple[int, int], str | None]:
         if above(soft, hard):
             soft = hard
     return (soft, hard), note
+
+
+def from_host_config(host_config: dict[str, object]) -> list[Ulimit]:
+    """HostConfig.Ulimits (`[{"Name": "nofile", "Soft": 1024, "Hard": 2048}]`) as Ulimit values."""
+    out = []
+    for item in host_config.get("Ulimits") or []:  # type: ignore[attr-defined]
+        out.append(Ulimit(str(item["Name"]), int(item["Soft"]), int(item["Hard"])))
+    return out
+
+
+def apply_in_child(host_config: dict[str, object], fail_fd: int) -> None:
+    """The shim's hook in the container's process before container_init: set the container's
+    ulimits; on failure report `125 <reason>` on the failure pipe, as container_init would, and exit."""
+    import os
+
+    try:
+        apply(from_host_config(host_config))  # `run`/`create` already warned about clamped values
+    except RuntimeFailure as exc:
+        os.write(fail_fd, f"125 {exc}".encode())
+        os._exit(125)
 
 
 def apply(ulimits: list[Ulimit]) -> list[str]:

@@ -6,15 +6,17 @@ volume in use by any container (running or not) is never removed.
 
 from __future__ import annotations
 
+import builtins
 import re
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydock.errors import ConflictError, NotFoundError, UsageError
 from pydock.runtime.atomic import Lock, read_json, write_json
 from pydock.runtime.names import new_id
+
+from pydock.errors import ConflictError, NotFoundError, UsageError
 from pydock.units import utc_iso
 
 _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
@@ -55,7 +57,7 @@ class VolumeStore:
             raise NotFoundError(f"no such volume: {name}")
         return self._load(name)
 
-    def list(self) -> list[Volume]:
+    def list(self) -> builtins.list[Volume]:
         if not self.root.is_dir():
             return []
         return sorted((self._load(p.parent.name) for p in self.root.glob("*/meta.json")), key=lambda v: v.name)
@@ -75,7 +77,7 @@ class VolumeStore:
                                          "Anonymous": anonymous})
             return self._load(name)
 
-    def remove(self, name: str, users: Callable[[str], list[str]], force: bool = False) -> None:
+    def remove(self, name: str, users: Callable[[str], builtins.list[str]], force: bool = False) -> None:
         with self._lock():
             vol = self.get(name)
             using = users(vol.name)
@@ -83,9 +85,9 @@ class VolumeStore:
                 raise ConflictError(f"remove {name}: volume is in use - [{', '.join(using)}]")
             shutil.rmtree(self.root / vol.name)
 
-    def prune(self, users: Callable[[str], list[str]], all_volumes: bool = False) -> list[str]:
+    def prune(self, users: Callable[[str], builtins.list[str]], all_volumes: bool = False) -> builtins.list[str]:
         """Removes unused anonymous volumes (all unused ones with `all_volumes`), as Docker 23+ does."""
-        gone = []
+        gone: builtins.list[str] = []
         for vol in self.list():
             if (vol.anonymous or all_volumes) and not users(vol.name):
                 self.remove(vol.name, users)

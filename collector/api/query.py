@@ -17,13 +17,13 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-
 from pydock.collector.api.logs import require_read
 from pydock.collector.promql import Engine, PromQLError, seconds_to_ms, step_to_ms
 from pydock.collector.promql.ast import VectorSelector
 from pydock.collector.promql.lexer import parse_duration
 from pydock.collector.promql.parser import is_label_name, parse
 from pydock.collector.tsdb import Matcher
+
 from pydock.errors import PydockError
 
 router = APIRouter(dependencies=[Depends(require_read)])
@@ -72,7 +72,7 @@ def parse_time(text: str, name: str) -> float:
     except ValueError:
         pass
     try:
-        d = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        d = dt.datetime.fromisoformat(text)  # 3.11 reads a trailing Z as UTC
         if d.tzinfo is not None:
             return d.timestamp()
     except ValueError:

@@ -9,15 +9,15 @@ Prometheus: `GET /api/v1/targets`, `/api/v1/rules`, `/api/v1/alerts`, `POST|PUT 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-
 from pydock.collector.api.logs import require_read, require_write
 from pydock.collector.notify.dispatch import match_routes
 from pydock.collector.notify.model import fingerprint_hex, go_time
 from pydock.collector.service import Collector
+
 from pydock.errors import ConfigError, NotFoundError, UsageError
 
 router = APIRouter()
@@ -25,6 +25,9 @@ router = APIRouter()
 
 def get_collector(request: Request) -> Collector:
     return request.app.state.collector  # type: ignore[no-any-return]
+
+
+CollectorDep = Annotated[Collector, Depends(get_collector)]
 
 
 def _ok(data: Any) -> JSONResponse:
@@ -36,7 +39,7 @@ def _error(code: int, kind: str, message: str) -> JSONResponse:
 
 
 @router.get("/api/v1/targets", dependencies=[Depends(require_read)])
-async def targets(state: str = "any", c: Collector = Depends(get_collector)) -> JSONResponse:
+async def targets(c: CollectorDep, state: str = "any") -> JSONResponse:
     if state not in ("active", "dropped", "any", ""):
         return _error(400, "bad_data", f"invalid state {state!r}: expected active, dropped or any")
     active = sorted((t.to_api() for t in c.scrape.targets()), key=lambda t: (t["scrapePool"], t["scrapeUrl"]))
@@ -49,12 +52,11 @@ async def targets(state: str = "any", c: Collector = Depends(get_collector)) -> 
 
 
 @router.get("/api/v1/rules", dependencies=[Depends(require_read)])
-async def rules(type: str = "", c: Collector = Depends(get_collector)) -> JSONResponse:  # noqa: A002
+async def rules(c: CollectorDep, type: str = "") -> JSONResponse:
     if type not in ("", "alert", "record"):
         return _error(400, "bad_data", f"invalid rule type {type!r}: expected alert or record")
     groups = []
-    for g in c.rules.groups:
-        api = g.to_api()
+    for api in c.rules.groups_api():
         if type:
             api["rules"] = [r for r in api["rules"] if r["type"] == ("alerting" if type == "alert" else "recording")]
         groups.append(api)
@@ -62,12 +64,14 @@ async def rules(type: str = "", c: Collector = Depends(get_collector)) -> JSONRe
 
 
 @router.get("/api/v1/alerts", dependencies=[Depends(require_read)])
-async def alerts(c: Collector = Depends(get_collector)) -> JSONResponse:
-    return _ok({"alerts": [a.to_api() for a in c.rules.active_alerts()]})
+async def alerts(c: CollectorDep) -> JSONResponse:
+    with c.rules.lock:
+        alerts = [a.to_api() for r in c.rules.alerting_rules() for a in r.active.values() if a.state != "inactive"]
+    return _ok({"alerts": alerts})
 
 
 @router.api_route("/-/reload", methods=["POST", "PUT"], dependencies=[Depends(require_write)])
-async def reload(c: Collector = Depends(get_collector)) -> PlainTextResponse:
+async def reload(c: CollectorDep) -> PlainTextResponse:
     try:
         await c.reload()
     except ConfigError as exc:
@@ -81,15 +85,15 @@ async def healthy() -> PlainTextResponse:
 
 
 @router.get("/-/ready")
-async def ready(c: Collector = Depends(get_collector)) -> PlainTextResponse:
+async def ready(c: CollectorDep) -> PlainTextResponse:
     if not c.ready:
         return PlainTextResponse("Service Unavailable", status_code=503)
     return PlainTextResponse("pydock collector is Ready.\n")
 
 
 @router.get("/api/v2/silences", dependencies=[Depends(require_read)])
-async def list_silences(filter: list[str] | None = None,  # noqa: A002 - Alertmanager's parameter name
-                        c: Collector = Depends(get_collector)) -> JSONResponse:
+async def list_silences(c: CollectorDep,
+                        filter: Annotated[list[str] | None, Query()] = None) -> JSONResponse:
     now = time.time()
     out = [s.to_api(now) for s in c.notifier.silences.all()]
     if filter:
@@ -105,7 +109,7 @@ async def list_silences(filter: list[str] | None = None,  # noqa: A002 - Alertma
 
 
 @router.post("/api/v2/silences", dependencies=[Depends(require_write)])
-async def post_silence(request: Request, c: Collector = Depends(get_collector)) -> JSONResponse:
+async def post_silence(request: Request, c: CollectorDep) -> JSONResponse:
     try:
         body = await request.json()
     except ValueError:
@@ -122,7 +126,7 @@ async def post_silence(request: Request, c: Collector = Depends(get_collector)) 
 
 
 @router.get("/api/v2/silence/{silence_id}", dependencies=[Depends(require_read)])
-async def get_silence(silence_id: str, c: Collector = Depends(get_collector)) -> JSONResponse:
+async def get_silence(silence_id: str, c: CollectorDep) -> JSONResponse:
     try:
         return JSONResponse(c.notifier.silences.get(silence_id).to_api(time.time()))
     except NotFoundError as exc:
@@ -131,7 +135,7 @@ async def get_silence(silence_id: str, c: Collector = Depends(get_collector)) ->
 
 @router.delete("/api/v2/silence/{silence_id}", dependencies=[Depends(require_write)])
 @router.delete("/api/v2/silences/{silence_id}", dependencies=[Depends(require_write)])
-async def delete_silence(silence_id: str, c: Collector = Depends(get_collector)) -> JSONResponse:
+async def delete_silence(silence_id: str, c: CollectorDep) -> JSONResponse:
     try:
         c.notifier.silences.expire(silence_id)
     except NotFoundError as exc:
@@ -142,7 +146,7 @@ async def delete_silence(silence_id: str, c: Collector = Depends(get_collector))
 
 
 @router.get("/api/v2/alerts", dependencies=[Depends(require_read)])
-async def notifier_alerts(c: Collector = Depends(get_collector)) -> JSONResponse:
+async def notifier_alerts(c: CollectorDep) -> JSONResponse:
     """Alerts in the notifier's groups, as Alertmanager's gettableAlert (receivers, silencedBy)."""
     now = time.time()
     d = c.notifier.dispatcher

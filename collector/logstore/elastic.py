@@ -147,8 +147,8 @@ class ElasticsearchLogStore:
             ops.append({"create": {"_index": index, "_id": did}})
             ops.append(json.loads(body))
         resp = self.es.bulk(operations=ops)
-        body = resp.body if hasattr(resp, "body") else resp
-        items = body.get("items", [])
+        result: dict[str, Any] = resp.body if hasattr(resp, "body") else resp
+        items = result.get("items", [])
         if len(items) != len(rows):
             raise LogStoreError(f"bulk answered {len(items)} items for {len(rows)} actions")
         done: list[int] = []

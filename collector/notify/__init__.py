@@ -16,6 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 from pydock.collector.config import AlertingConfig, Receiver
 from pydock.collector.notify.delivery import Delivery, Endpoint
@@ -23,7 +24,6 @@ from pydock.collector.notify.dispatch import Dispatcher, match_routes
 from pydock.collector.notify.model import Alert
 from pydock.collector.notify.silences import Silences
 from pydock.collector.notify.store import NotifyStore, OutboxItem
-from pathlib import Path
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 256  # Prometheus's notifier DefaultMaxBatchSize
@@ -49,6 +49,7 @@ class Notifier:
         old = self.dispatcher
         self.config = config
         self.delivery.retry = config.retry
+        self.delivery.alertmanager_ttl = 4 * config.resend_delay
         self.dispatcher = None
         if config.route is not None:
             self.dispatcher = Dispatcher(config.route, config.receivers, self.store, self._silenced,
@@ -108,7 +109,7 @@ class Notifier:
                 self.tick()
                 try:
                     await asyncio.wait_for(stop.wait(), poll)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         finally:
             await deliver

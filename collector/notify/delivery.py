@@ -5,20 +5,21 @@ notification goes first and later ones wait, so a receiver that comes back gets 
 order (a resolved one never overtakes the firing one). As in Alertmanager's notify.Retrier, 2xx is
 success, 5xx and network errors are retried (exponential backoff from `retry.initial` up to
 `retry.max`), any other status fails for good. A notification still undelivered after
-`retry.max_age` is given up on and kept as failed. Attempts count in the database, so backoff and
+`retry.max_age` is given up on and kept as failed; a batch for a real Alertmanager is dropped
+sooner, once newer sends have superseded it (`alertmanager_ttl`). Attempts count in the database, so backoff and
 queue survive a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
-
 from pydock.collector.config import HTTPConfig, RetryConfig
 from pydock.collector.notify.store import NotifyStore, OutboxItem
 
@@ -41,6 +42,10 @@ class Delivery:
         self.wake = asyncio.Event()
         self.sent = 0
         self.failures = 0
+        # Batches for a real Alertmanager older than this are obsolete: each alert in them was re-sent
+        # since (every resend delay) or has passed its endsAt (4 x resend delay), which Alertmanager
+        # honours by itself. Delivering them late would only replay stale state. Set by the Notifier.
+        self.alertmanager_ttl = 240.0
 
     async def run_once(self, client: httpx.AsyncClient, now: float | None = None) -> int:
         """Try the due head of every destination once; returns how many were delivered."""
@@ -50,16 +55,21 @@ class Delivery:
         return sum(results)
 
     async def _attempt(self, client: httpx.AsyncClient, item: OutboxItem, now: float) -> int:
+        if item.kind == "alertmanager" and now - item.created > self.alertmanager_ttl:
+            self.store.delivered(item.id)
+            log.info("alert batch %d to %s superseded by newer sends; dropped", item.id, item.dest)
+            return 0
         if now - item.created > self.retry.max_age:
             self.store.failed(item.id, f"gave up after {item.attempts} attempts: {item.last_error}")
             log.error("notification %d to %s dropped after %d attempts", item.id, item.dest, item.attempts)
             return 0
         ep = self.endpoint(item)
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **ep.http.headers()}
-        auth = httpx.BasicAuth(*ep.http.basic_auth) if ep.http.basic_auth else None
+        if ep.http.basic_auth:
+            user, password = ep.http.basic_auth
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
         try:
-            resp = await client.post(ep.url, content=item.body.encode(), headers=headers, auth=auth,
-                                     timeout=ep.timeout)
+            resp = await client.post(ep.url, content=item.body.encode(), headers=headers, timeout=ep.timeout)
         except httpx.HTTPError as exc:
             return self._later(item, f"{type(exc).__name__}: {exc}")
         if 200 <= resp.status_code < 300:
@@ -86,10 +96,10 @@ class Delivery:
             while not stop.is_set():
                 try:
                     await self.run_once(client)
-                except Exception:  # noqa: BLE001 - the loop must outlive one bad row; logged with its cause
+                except Exception:
                     log.exception("notification delivery failed")
                 self.wake.clear()
                 try:
                     await asyncio.wait_for(self.wake.wait(), poll)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from pydock.collector.config import Receiver, Route, WebhookConfig
-from pydock.collector.matchers import matches_all, matchers_str
+from pydock.collector.matchers import matchers_str, matches_all
 from pydock.collector.notify.model import Alert, fingerprint, labelset_str, sort_key
 from pydock.collector.notify.store import LogEntry, NotifyStore
 
@@ -164,9 +164,10 @@ class Dispatcher:
             receiver = self.receivers[ag.route.receiver]
             for idx, hook in enumerate(receiver.webhooks):
                 queued += self._notify(ag, receiver.name, idx, hook, active, firing, resolved, now)
-        for a in resolved_now:
-            if ag.alerts.get(a.fingerprint) is a:
-                del ag.alerts[a.fingerprint]
+        for gone in resolved_now:
+            fp = gone.fingerprint
+            if ag.alerts.get(fp) is gone:  # unchanged since the flush began (DeleteIfNotModified)
+                del ag.alerts[fp]
         return queued
 
     def _notify(self, ag: AggregationGroup, receiver: str, idx: int, hook: WebhookConfig, alerts: list[Alert],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 _FNV_OFFSET = 14695981039346656037
 _FNV_PRIME = 1099511628211
@@ -35,9 +35,9 @@ def go_time(ts: float | None) -> str:
     """Go's RFC 3339 with nanoseconds, trailing zeros trimmed (time.Time's JSON); None is the zero time."""
     if ts is None or ts <= 0 or math.isnan(ts):
         return ZERO_TIME
-    ns = int(round(ts * 1e9))
+    ns = round(ts * 1e9)
     sec, frac = divmod(ns, 1_000_000_000)
-    base = datetime.fromtimestamp(sec, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    base = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     digits = f"{frac:09d}".rstrip("0")
     return base + ("." + digits if digits else "") + "Z"
 

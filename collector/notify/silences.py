@@ -18,6 +18,7 @@ from typing import Any
 from pydock.collector.matchers import Matcher, matches_all
 from pydock.collector.notify.model import go_time, parse_go_time
 from pydock.collector.notify.store import NotifyStore
+
 from pydock.errors import NotFoundError, UsageError
 
 

@@ -7,7 +7,20 @@ engine; docs/promql.md lists what is supported and where it differs.
 from pydock.collector.promql.engine import Engine, seconds_to_ms, step_to_ms
 from pydock.collector.promql.parser import parse
 from pydock.collector.promql.values import Matrix, Sample, Scalar, Series, String, Value, Vector
+
 from pydock.errors import PromQLError
 
-__all__ = ["Engine", "parse", "PromQLError", "Matrix", "Sample", "Scalar", "Series", "String", "Value",
-           "Vector", "seconds_to_ms", "step_to_ms"]
+__all__ = [
+           "Engine",
+           "Matrix",
+           "PromQLError",
+           "Sample",
+           "Scalar",
+           "Series",
+           "String",
+           "Value",
+           "Vector",
+           "parse",
+           "seconds_to_ms",
+           "step_to_ms",
+]

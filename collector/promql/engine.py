@@ -22,16 +22,39 @@ from typing import Any, Protocol
 from pydock.collector.promql import functions as fn
 from pydock.collector.promql import operators as ops
 from pydock.collector.promql.ast import (
-    COMPARISON, MATRIX, SCALAR, SET_OPS, STRING, TYPE_NAMES, AggregateExpr, BinaryExpr, Call,
-    MatrixSelector, Node, NumberLiteral, ParenExpr, StringLiteral, SubqueryExpr, UnaryExpr,
+    COMPARISON,
+    MATRIX,
+    SCALAR,
+    SET_OPS,
+    STRING,
+    TYPE_NAMES,
+    AggregateExpr,
+    BinaryExpr,
+    Call,
+    MatrixSelector,
+    Node,
+    NumberLiteral,
+    ParenExpr,
+    StringLiteral,
+    SubqueryExpr,
+    UnaryExpr,
     VectorSelector,
 )
 from pydock.collector.promql.operators import VecT, drop_name, exec_error
 from pydock.collector.promql.parser import parse
 from pydock.collector.promql.values import (
-    Labels, Matrix, Sample, Scalar, Series, String, Value, Vector, labels_of,
+    Labels,
+    Matrix,
+    Sample,
+    Scalar,
+    Series,
+    String,
+    Value,
+    Vector,
+    labels_of,
 )
 from pydock.collector.tsdb import Matcher, is_stale_nan
+
 from pydock.errors import PromQLError
 
 LOOKBACK_MS = 5 * 60 * 1000
@@ -123,6 +146,11 @@ class Engine:
         return Matrix(tuple(Series(m, tuple(pts)) for m, pts in sorted(series.items())))
 
 
+def _go_round(x: float) -> int:
+    """Go's math.Round: halves away from zero (Python's round() goes to even)."""
+    return int(math.copysign(math.floor(abs(x) + 0.5), x))
+
+
 def _unparen(node: Node) -> Node:
     while isinstance(node, ParenExpr):
         node = node.expr
@@ -150,7 +178,7 @@ class _Evaluator:
         if at == "end":
             return self.end
         assert isinstance(at, float)
-        return int(round(at * 1000))
+        return _go_round(at * 1000)
 
     def _window(self, sel: VectorSelector, lo: int, hi: int) -> None:
         key = id(sel)
@@ -194,7 +222,7 @@ class _Evaluator:
                     rows.append((labels, [p[0] for p in pts], [p[1] for p in pts]))
             out = []
             for labels, ts, vs in rows:
-                stale = any(v != v and is_stale_nan(v) for v in vs)
+                stale = any(map(math.isnan, vs)) and any(map(is_stale_nan, vs))
                 out.append(_Series(labels_of(labels), ts, vs, stale))
             self.data[key] = out
 
@@ -261,7 +289,7 @@ class _Evaluator:
             if st < low:
                 continue
             v = s.vs[i]
-            if s.has_stale and v != v and is_stale_nan(v):
+            if s.has_stale and math.isnan(v) and is_stale_nan(v):
                 continue
             out.append((s, st, v))
         return out
@@ -278,7 +306,7 @@ class _Evaluator:
                 continue
             ts, vs = s.ts[i:j], s.vs[i:j]
             if s.has_stale:
-                keep = [k for k, v in enumerate(vs) if not (v != v and is_stale_nan(v))]
+                keep = [k for k, v in enumerate(vs) if not (math.isnan(v) and is_stale_nan(v))]
                 if len(keep) != len(vs):
                     ts = [ts[k] for k in keep]
                     vs = [vs[k] for k in keep]
@@ -419,4 +447,4 @@ class _Evaluator:
         return out
 
 
-__all__ = ["Engine", "seconds_to_ms", "step_to_ms", "COMPARISON"]
+__all__ = ["COMPARISON", "Engine", "seconds_to_ms", "step_to_ms"]

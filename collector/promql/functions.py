@@ -10,6 +10,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import math
+import operator
 import re
 from collections.abc import Callable, Sequence
 
@@ -29,7 +30,9 @@ def extrapolated_rate(ts: Sequence[int], vs: Sequence[float], range_start: int, 
     if n < 2:
         return None
     result = vs[-1] - vs[0]
-    if is_counter:
+    # Add the value before each reset, in order, as Prometheus does (the float sum's order matters).
+    # map(operator.lt) finds whether there is any reset at C speed; most windows have none.
+    if is_counter and (vs[0] < 0 or any(map(operator.lt, vs[1:], vs[:-1]))):
         last = 0.0
         for v in vs:
             if v < last:
@@ -41,8 +44,7 @@ def extrapolated_rate(ts: Sequence[int], vs: Sequence[float], range_start: int, 
     avg = sampled / (n - 1)
     if is_counter and result > 0 and vs[0] >= 0:
         duration_to_zero = sampled * (vs[0] / result)
-        if duration_to_zero < duration_to_start:
-            duration_to_start = duration_to_zero
+        duration_to_start = min(duration_to_start, duration_to_zero)
     threshold = avg * 1.1
     interval = sampled
     interval += duration_to_start if duration_to_start < threshold else avg / 2
@@ -73,7 +75,7 @@ def _avg(vs: Sequence[float]) -> float:
         if math.isinf(mean):
             if math.isinf(v) and (mean > 0) == (v > 0):
                 continue
-            if not math.isinf(v) and v == v:
+            if not math.isinf(v) and not math.isnan(v):
                 continue
         mean, c = gomath.kahan_inc(v / count - mean / count, mean, c)
     return mean if math.isinf(mean) else mean + c
@@ -99,7 +101,7 @@ def _var(vs: Sequence[float]) -> float:
 def _max(vs: Sequence[float]) -> float:
     m = vs[0]
     for v in vs:
-        if v > m or m != m:
+        if v > m or math.isnan(m):
             m = v
     return m
 
@@ -107,7 +109,7 @@ def _max(vs: Sequence[float]) -> float:
 def _min(vs: Sequence[float]) -> float:
     m = vs[0]
     for v in vs:
-        if v < m or m != m:
+        if v < m or math.isnan(m):
             m = v
     return m
 
@@ -116,7 +118,7 @@ def _changes(vs: Sequence[float]) -> float:
     n = 0
     prev = vs[0]
     for cur in vs[1:]:
-        if cur != prev and not (cur != cur and prev != prev):
+        if cur != prev and not (math.isnan(cur) and math.isnan(prev)):
             n += 1
         prev = cur
     return float(n)

@@ -16,14 +16,14 @@ def div(a: float, b: float) -> float:
     try:
         return a / b
     except ZeroDivisionError:
-        if a != a or a == 0:
+        if math.isnan(a) or a == 0:
             return NAN
         return math.copysign(INF, a) * math.copysign(1.0, b)
 
 
 def mod(a: float, b: float) -> float:
     """math.Mod: the sign of `a`; NaN for b == 0, infinite a, or a NaN operand."""
-    if b == 0 or math.isinf(a) or a != a or b != b:
+    if b == 0 or math.isinf(a) or math.isnan(a) or math.isnan(b):
         return NAN
     if math.isinf(b):
         return a
@@ -50,21 +50,21 @@ def pow_(a: float, b: float) -> float:
 def gomax(a: float, b: float) -> float:
     if a == INF or b == INF:
         return INF
-    if a != a or b != b:
+    if math.isnan(a) or math.isnan(b):
         return NAN
     if a == 0 and b == 0:
         return b if math.copysign(1.0, a) < 0 else a
-    return a if a > b else b
+    return max(b, a)
 
 
 def gomin(a: float, b: float) -> float:
     if a == -INF or b == -INF:
         return -INF
-    if a != a or b != b:
+    if math.isnan(a) or math.isnan(b):
         return NAN
     if a == 0 and b == 0:
         return a if math.copysign(1.0, a) < 0 else b
-    return a if a < b else b
+    return min(b, a)
 
 
 def floor(v: float) -> float:
@@ -76,14 +76,14 @@ def ceil(v: float) -> float:
 
 
 def sqrt(v: float) -> float:
-    if v != v or v < 0:
+    if math.isnan(v) or v < 0:
         return NAN
     return math.sqrt(v)
 
 
 def _log(fn: object) -> object:
     def f(v: float) -> float:
-        if v != v or v < 0:
+        if math.isnan(v) or v < 0:
             return NAN
         if v == 0:
             return -INF
@@ -125,6 +125,6 @@ def kahan_inc(inc: float, s: float, c: float) -> tuple[float, float]:
 
 def to_int64(f: float) -> int | None:
     """Go's int64(f) for values that fit (truncation toward zero); None when it overflows."""
-    if f != f or f > 9.223372036854775807e18 or f < -9.223372036854775808e18:
+    if math.isnan(f) or f > 9.223372036854775807e18 or f < -9.223372036854775808e18:
         return None
     return int(f)

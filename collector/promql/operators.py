@@ -6,12 +6,14 @@ The order of floating-point operations follows Prometheus's so results agree to 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 
 from pydock.collector.promql import gomath
 from pydock.collector.promql.ast import ARITHMETIC, COMPARISON, VectorMatching
 from pydock.collector.promql.values import Labels, format_value, labels_str
+
 from pydock.errors import PromQLError
 
 VecT = list[tuple[Labels, float]]
@@ -19,6 +21,7 @@ NAME = "__name__"
 _DROP_NAME_OPS = ("+", "-", "*", "/", "%", "^")  # not atan2 nor comparisons, as in Prometheus
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def drop_name(m: Labels) -> Labels:
     return tuple(p for p in m if p[0] != NAME)
 
@@ -172,12 +175,12 @@ def vector_binop(op: str, lhs: VecT, rhs: VecT, matching: VectorMatching, return
 
 def _less(a: float, b: float) -> bool:
     """vectorByValueHeap.Less: NaN sorts first."""
-    return True if a != a else a < b
+    return True if math.isnan(a) else a < b
 
 
 def _rless(a: float, b: float) -> bool:
     """vectorByReverseValueHeap.Less."""
-    return True if a != a else a > b
+    return True if math.isnan(a) else a > b
 
 
 def _heap_up(h: list[tuple[Labels, float]], j: int, less: Callable[[float, float], bool]) -> None:
@@ -225,7 +228,7 @@ def quantile(q: float, values: list[float]) -> float:
         return -math.inf
     if q > 1:
         return math.inf
-    vals = sorted(values, key=lambda v: (0, 0.0) if v != v else (1, v))
+    vals = sorted(values, key=lambda v: (0, 0.0) if math.isnan(v) else (1, v))
     n = float(len(vals))
     rank = q * (n - 1)
     lower = max(0.0, math.floor(rank))
@@ -285,7 +288,7 @@ def aggregate(op: str, vec: VecT, grouping: Sequence[str], without: bool, param:
             if math.isinf(mean):
                 if math.isinf(v) and (mean > 0) == (v > 0):
                     continue
-                if not math.isinf(v) and v == v:
+                if not math.isinf(v) and not math.isnan(v):
                     continue
             g[2] = mean + (v / g[3] - mean / g[3])
         elif op == "max":
@@ -340,7 +343,7 @@ def aggregate(op: str, vec: VecT, grouping: Sequence[str], without: bool, param:
 
 def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
     """bucketQuantile: `buckets` are (upper bound, cumulative count)."""
-    if q != q:
+    if math.isnan(q):
         return math.nan
     if q < 0:
         return -math.inf
@@ -356,11 +359,11 @@ def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
         else:
             merged.append([ub, c])
     top = -math.inf
-    for b in merged:  # ensureMonotonic: a count never goes down
-        if b[1] > top:
-            top = b[1]
-        elif b[1] < top:
-            b[1] = top
+    for bk in merged:  # ensureMonotonic: a count never goes down
+        if bk[1] > top:
+            top = bk[1]
+        elif bk[1] < top:
+            bk[1] = top
     if len(merged) < 2:
         return math.nan
     observations = merged[-1][1]
@@ -400,5 +403,14 @@ def histogram_quantile(q: float, vec: VecT) -> VecT:
     return [(lab, bucket_quantile(q, b)) for lab, b in groups.values() if b]
 
 
-__all__ = ["ARITHMETIC", "aggregate", "histogram_quantile", "vector_binop", "vector_scalar", "set_op",
-           "scalar_binop", "quantile", "drop_name"]
+__all__ = [
+    "ARITHMETIC",
+    "aggregate",
+    "drop_name",
+    "histogram_quantile",
+    "quantile",
+    "scalar_binop",
+    "set_op",
+    "vector_binop",
+    "vector_scalar",
+]

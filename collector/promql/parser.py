@@ -8,14 +8,33 @@ function argument types). Every error is a `PromQLError` whose message starts `l
 
 from __future__ import annotations
 
+import math
+
 from pydock.collector.promql.ast import (
-    COMPARISON, MATRIX, SCALAR, SET_OPS, STRING, TYPE_NAMES, VECTOR, AggregateExpr, BinaryExpr, Call,
-    MatrixSelector, Node, NumberLiteral, ParenExpr, StringLiteral, SubqueryExpr, UnaryExpr,
-    VectorMatching, VectorSelector,
+    COMPARISON,
+    MATRIX,
+    SCALAR,
+    SET_OPS,
+    STRING,
+    TYPE_NAMES,
+    VECTOR,
+    AggregateExpr,
+    BinaryExpr,
+    Call,
+    MatrixSelector,
+    Node,
+    NumberLiteral,
+    ParenExpr,
+    StringLiteral,
+    SubqueryExpr,
+    UnaryExpr,
+    VectorMatching,
+    VectorSelector,
 )
-from pydock.collector.promql.lexer import DURATION, EOF, IDENT, NUMBER, OP, STRING as T_STRING, Token
-from pydock.collector.promql.lexer import error_at, tokenize
+from pydock.collector.promql.lexer import DURATION, EOF, IDENT, NUMBER, OP, Token, error_at, tokenize
+from pydock.collector.promql.lexer import STRING as T_STRING
 from pydock.collector.tsdb import Matcher
+
 from pydock.errors import PromQLError, UsageError
 
 # Lowest first, as in Prometheus's grammar.
@@ -146,7 +165,9 @@ class _Parser:
             if op not in COMPARISON:
                 raise self.err(tok, "bool modifier can only be used on comparison operators")
             return_bool = True
-        on, labels, card, include = False, (), "one-to-one", ()
+        on, card = False, "one-to-one"
+        labels: tuple[str, ...] = ()
+        include: tuple[str, ...] = ()
         if self.is_word("on") or self.is_word("ignoring"):
             on = self.next().text.lower() == "on"
             labels = self.label_list()
@@ -264,7 +285,7 @@ class _Parser:
         if t.kind == NUMBER:
             assert isinstance(t.value, float)
             at = sign * t.value
-            if at != at or at in (float("inf"), float("-inf")):
+            if math.isnan(at) or at in (float("inf"), float("-inf")):
                 raise self.err(t, f"timestamp out of bounds for @ modifier: {at}")
         elif t.kind == IDENT and t.text in ("start", "end") and self.is_op("(") and self.is_op(")", 1):
             self.next()
@@ -439,4 +460,4 @@ class _Parser:
         return Call(func=name, args=tuple(args), return_type=ret, pos=tok.pos)
 
 
-__all__ = ["parse", "PromQLError", "FUNCTIONS", "AGGREGATORS", "is_label_name"]
+__all__ = ["AGGREGATORS", "FUNCTIONS", "PromQLError", "is_label_name", "parse"]

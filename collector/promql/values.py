@@ -20,7 +20,7 @@ def labels_of(d: dict[str, str]) -> Labels:
 
 def format_value(v: float) -> str:
     """Go's strconv.FormatFloat(v, 'f', -1, 64): shortest digits that round-trip, never an exponent."""
-    if v != v:
+    if math.isnan(v):
         return "NaN"
     if v == math.inf:
         return "+Inf"

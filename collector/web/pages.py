@@ -13,11 +13,10 @@ import mimetypes
 from pathlib import Path
 
 import jinja2
+import pydock.dashboards
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
-
-import pydock.dashboards
 
 from ..api.logs import require_read
 

@@ -11,8 +11,8 @@
     mem: 'sum by (instance, name) (container_memory_working_set_bytes{name!=""})',
     limit: 'sum by (instance, name) (container_spec_memory_limit_bytes{name!=""})',
     restarts: 'max by (instance, name) (pydock_container_restarts_total{name!=""})',
-    state: 'pydock_container_state{name!=""} == 1',
-    health: 'pydock_container_health_status{name!=""} == 1',
+    state: 'pydock_container_state{name!=""} == 1',  // label "state"
+    health: 'pydock_container_health_status{name!=""} == 1',  // label "status"
     cores: "machine_cpu_cores",
     memory: "machine_memory_bytes",
     up: "up",
@@ -174,6 +174,7 @@
   }
 
   /* ---------- live tail (server-sent events) ---------- */
+  function recKey(r) { return r.container_id + "\u0000" + r.file_id + "\u0000" + r.offset; }
   function liveTail(params, onRecord) {
     const es = new EventSource("/api/v1/logs/tail?" + params);
     es.addEventListener("log", ev => { onRecord(JSON.parse(ev.data)); });
@@ -215,6 +216,11 @@
         const last = parseFloat(s.value[1]);
         if (!seenRows[k] || seenRows[k].last < last) seenRows[k] = { m: s.metric, last };
       }
+      // Containers the agent reports only by state (exited ones have no cgroup, so no last_seen).
+      for (const s of state) {
+        const k = key(s.metric);
+        if (!seenRows[k] && s.metric.name) seenRows[k] = { m: s.metric, last: 0 };
+      }
       const rows = Object.values(seenRows).sort((a, b) => (a.m.name || "").localeCompare(b.m.name || ""));
       const q = (filter.value || "").toLowerCase();
       const perHost = {};
@@ -223,7 +229,7 @@
         const k = key(m);
         perHost[m.instance || ""] = (perHost[m.instance || ""] || 0) + 1;
         if (q && !((m.name || "") + " " + (m.image || "") + " " + (m.instance || "")).toLowerCase().includes(q)) continue;
-        const stale = now - last > 60;
+        const stale = last > 0 && now - last > 60;
         const st = ST[k] || (stale ? "gone" : "running");
         const stCls = st === "running" ? "ok" : (st === "restarting" || st === "paused") ? "warn" : "bad";
         const he = HE[k] || "";
@@ -283,7 +289,7 @@
         range(`sum(rate(container_fs_reads_bytes_total{${sel}}[1m]))`, secs),
         range(`sum(rate(container_fs_writes_bytes_total{${sel}}[1m]))`, secs)]);
       const o = { start: cpu.start, end: cpu.end, gap: cpu.step * 3 };
-      C.lineChart($("#chart-cpu"), mk(cpu, () => "CPU %"), Object.assign({ title: "CPU %", fmt: v => v.toFixed(v < 10 ? 1 : 0) + "%" }, o));
+      C.lineChart($("#chart-cpu"), mk(cpu, () => "CPU %"), Object.assign({ title: "CPU %", fmt: v => +v.toPrecision(3) + "%" }, o));
       C.lineChart($("#chart-mem"), mk(mem, () => "working set").concat(mk(lim, () => "limit")), Object.assign({ title: "Memory", fmt: bytes, legend: true }, o));
       C.lineChart($("#chart-net"), mk(rx, () => "receive").concat(mk(tx, () => "transmit")), Object.assign({ title: "Network", fmt: v => bytes(v) + "/s", legend: true }, o));
       C.lineChart($("#chart-io"), mk(rd, () => "read").concat(mk(wr, () => "write")), Object.assign({ title: "Block I/O", fmt: v => bytes(v) + "/s", legend: true }, o));
@@ -324,12 +330,16 @@
     const box = $("#logs");
     const params = new URLSearchParams({ container: name, limit: "200" });
     const page = await getJSON("/api/v1/logs/query?" + params);
+    const shown = new Set(page.data.lines.map(recKey));
     box.replaceChildren(...page.data.lines.reverse().map(r => logLine(r, [], false)));
     box.scrollTop = box.scrollHeight;
     let es = null;
     const toggle = () => {
       if (es) { es.close(); es = null; }
-      if ($("#tail").checked) es = liveTail(new URLSearchParams({ container: name }), rec => appendLive(box, rec, [], 1000));
+      if ($("#tail").checked) es = liveTail(new URLSearchParams({ container: name, after: page.data.tail_after }), rec => {
+        if (shown.has(recKey(rec))) return;
+        appendLive(box, rec, [], 1000);
+      });
     };
     $("#tail").addEventListener("change", toggle);
     toggle();
@@ -341,7 +351,7 @@
     const fields = ["q", "container", "host", "stream", "start", "end"];
     const url = new URLSearchParams(location.search);
     for (const f of fields) { const v = url.get(f === "q" ? "query" : f); if (v !== null) $("#" + f).value = v; }
-    let cursor = "", es = null, terms = [];
+    let cursor = "", es = null, terms = [], tailAfter = "", shown = new Set();
     const params = () => {
       const p = new URLSearchParams();
       for (const f of fields) { const v = $("#" + f).value.trim(); if (v) p.set(f === "q" ? "query" : f, v); }
@@ -357,6 +367,8 @@
         const b = await getJSON("/api/v1/logs/query?" + p);
         showError("");
         const rows = b.data.lines.map(r => logLine(r, terms, false));
+        if (!append) { tailAfter = b.data.tail_after; shown = new Set(); }
+        for (const r of b.data.lines) shown.add(recKey(r));
         if (append) box.append(...rows); else box.replaceChildren(...rows);
         cursor = b.data.next_cursor;
         more.hidden = !cursor;
@@ -367,7 +379,9 @@
       if (es) { es.close(); es = null; }
       if (!$("#tail").checked) return;
       const p = params(); p.delete("start"); p.delete("end");
+      if (tailAfter) p.set("after", tailAfter);
       es = liveTail(p, rec => {
+        if (shown.has(recKey(rec))) return;
         // newest first: live lines go on top
         box.prepend(logLine(rec, terms, true));
         while (box.childElementCount > 5000) box.lastElementChild.remove();
@@ -376,7 +390,7 @@
     form.addEventListener("submit", ev => {
       ev.preventDefault();
       history.replaceState(null, "", "?" + params());
-      search(false); tail();
+      search(false).then(tail);
     });
     more.addEventListener("click", () => search(true));
     $("#tail").addEventListener("change", tail);
@@ -384,6 +398,7 @@
       if (ev.key === "/" && !/^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName)) { ev.preventDefault(); $("#q").focus(); }
     });
     await search(false);
+    if ($("#tail").checked) tail();
   }
 
   /* ---------- alerts ---------- */

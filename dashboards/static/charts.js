@@ -22,6 +22,7 @@
     if (span < 600) return hh + ":" + mm + ":" + String(d.getSeconds()).padStart(2, "0");
     return hh + ":" + mm;
   }
+  const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
   const COLORS = ["--c0", "--c1", "--c2", "--c3", "--c4", "--c5"];
   function color(i) {
     return getComputedStyle(document.documentElement).getPropertyValue(COLORS[i % COLORS.length]).trim() || "#1d63d8";
@@ -30,7 +31,9 @@
   function lineChart(box, series, opts) {
     opts = opts || {};
     const fmt = opts.fmt || (v => String(+v.toPrecision(3)));
-    const W = 600, H = 200, L = 56, R = 8, T = 8, B = 22;
+    // Drawn at the box's own width, so that text keeps its size on a phone and on a wide screen.
+    const W = Math.max(280, Math.round(box.clientWidth || 600)), H = opts.height || (W > 900 ? 280 : 200);
+    const L = 56, R = 8, T = 8, B = 22;
     let xs0 = opts.start, xs1 = opts.end, y0 = Infinity, y1 = -Infinity, count = 0;
     for (const s of series) for (const [t, v] of s.points) {
       if (!isFinite(v)) continue;
@@ -59,8 +62,11 @@
       const lab = el("text", { x: L - 4, y: Y(v) + 3, "text-anchor": "end" }, svg);
       lab.textContent = fmt(v);
     }
-    const span = xs1 - xs0, tstep = niceStep(span, 5);
-    for (let t = Math.ceil(xs0 / tstep) * tstep; t <= xs1; t += tstep) {
+    const span = xs1 - xs0;
+    const tstep = TIME_STEPS.find(st => span / st <= Math.max(3, Math.floor(W / 110))) || 86400 * 7;
+    // Ticks on round local times (the offset keeps hours aligned in zones that are not whole hours).
+    const tz = -new Date(xs0 * 1000).getTimezoneOffset() * 60;
+    for (let t = Math.ceil((xs0 + tz) / tstep) * tstep - tz; t <= xs1; t += tstep) {
       const lab = el("text", { x: X(t), y: H - 6, "text-anchor": "middle" }, svg);
       lab.textContent = fmtTime(t, span);
     }

@@ -69,11 +69,11 @@ def agent(listen: str, state_root: Path | None, cache_seconds: float, token: str
         shipping = start_background(shipper)
     try:
         app = create_app(settings)
-    # Everything imported so far lives as long as the process: keep it out of the collector's scans,
-    # which otherwise walk ~100k long-lived objects during every scrape's allocations.
-    gc.collect()
-    gc.freeze()
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        # Everything imported so far lives as long as the process: keep it out of the collector's scans,
+        # which otherwise walk ~100k long-lived objects during every scrape's allocations.
+        gc.collect()
+        gc.freeze()
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
         if shipping is not None:
             shipping[1].set()

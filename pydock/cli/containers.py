@@ -18,14 +18,17 @@ from typing import Any
 
 import click
 
+from pydock.cli.runflags import DEPTH_OPTIONS, apply_daemon_defaults, depth_fields, run_tty
 from pydock.errors import NotFoundError, PydockError, UsageError
 from pydock.runtime.spec import ContainerSpec, parse_env_file, parse_mount, parse_volume
 from pydock.settings import Settings
 
 
-def _runtime() -> Any:
-    from pydock.runtime.lifecycle import Runtime
+def _runtime(need_root: bool = False) -> Any:
+    from pydock.runtime.lifecycle import Runtime, require_root
 
+    if need_root:  # before anything else reads files only root may read
+        require_root()
     return Runtime(Settings.from_env())
 
 
@@ -42,13 +45,14 @@ _CONTAINER_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option("--mount", "mounts", multiple=True, help="Attach a filesystem mount (type=bind|volume|tmpfs,...)"),
     click.option("-l", "--label", "labels", multiple=True, help="Set meta data on a container"),
     click.option("--network", "--net", "network", default="none", help="Connect a container to a network (none, host)"),
-    click.option("--log-driver", default="json-file", help="Logging driver for the container"),
+    click.option("--log-driver", default=None, help="Logging driver for the container (daemon.json's by default)"),
     click.option("--log-opt", "log_opts", multiple=True, help="Log driver options"),
     click.option("--stop-signal", default="SIGTERM", help="Signal to stop the container"),
     click.option("--stop-timeout", type=int, default=10, help="Timeout (in seconds) to stop a container"),
     click.option("--entrypoint", default=None, help="Overwrite the default ENTRYPOINT of the image"),
     click.option("--rm", "auto_remove", is_flag=True, help="Automatically remove the container when it exits"),
 ]
+_CONTAINER_OPTIONS += DEPTH_OPTIONS  # runtime depth: limits, --restart, --health-*, -t, -i (cli/runflags.py)
 
 
 def container_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -61,7 +65,7 @@ def container_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def _pairs(items: tuple[str, ...], what: str) -> dict[str, str]:
     out = {}
     for item in items:
-        k, eq, v = item.partition("=")
+        k, _, v = item.partition("=")
         if not k:
             raise UsageError(f"invalid {what} {item!r}: expected KEY=VALUE")
         out[k] = v
@@ -70,6 +74,7 @@ def _pairs(items: tuple[str, ...], what: str) -> dict[str, str]:
 
 def build_spec(image: str, command: tuple[str, ...], **o: Any) -> ContainerSpec:
     """Docker's run/create flags as a ContainerSpec; raises UsageError naming a bad flag value."""
+    o = apply_daemon_defaults(o)  # daemon.json's log-driver and log-opts
     env: list[str] = []
     for path in o["env_file"]:
         try:
@@ -88,7 +93,7 @@ def build_spec(image: str, command: tuple[str, ...], **o: Any) -> ContainerSpec:
     mounts += [parse_mount(m) for m in o["mounts"]]
     entrypoint = None
     if o["entrypoint"] is not None:
-        entrypoint = tuple([o["entrypoint"]]) if o["entrypoint"] else ()
+        entrypoint = (o["entrypoint"],) if o["entrypoint"] else ()
     if o["stop_timeout"] < -1:
         raise UsageError(f"invalid --stop-timeout {o['stop_timeout']}: must be -1 (forever) or more")
     return ContainerSpec(
@@ -96,7 +101,7 @@ def build_spec(image: str, command: tuple[str, ...], **o: Any) -> ContainerSpec:
         workdir=o["workdir"], user=o["user"], hostname=o["hostname"], labels=_pairs(o["labels"], "label"),
         mounts=tuple(mounts), network=o["network"], log_driver=o["log_driver"],
         log_opts=_pairs(o["log_opts"], "--log-opt"), stop_signal=o["stop_signal"],
-        stop_timeout=o["stop_timeout"], auto_remove=o["auto_remove"],
+        stop_timeout=o["stop_timeout"], auto_remove=o["auto_remove"], **depth_fields(o),
     )
 
 
@@ -109,13 +114,15 @@ _SETTINGS = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
 @container_options
 def run(image: str, command: tuple[str, ...], detach: bool, **o: Any) -> None:
     """Create and run a new container from an image."""
+    rt = _runtime(need_root=True)
     spec = build_spec(image, command, **o)
-    rt = _runtime()
     rec = rt.create(spec)
     if detach:
         rt.start(rec.id).close()
         click.echo(rec.id)
         return
+    if spec.tty:
+        sys.exit(run_tty(rt, rec.id, spec.open_stdin))  # runtime depth: a real terminal
     sys.exit(_run_attached(rt, rec.id))
 
 
@@ -165,7 +172,8 @@ def _pump(fd: int, stream: Any) -> None:
 @container_options
 def create(image: str, command: tuple[str, ...], **o: Any) -> None:
     """Create a new container."""
-    rec = _runtime().create(build_spec(image, command, **o))
+    rt = _runtime(need_root=True)
+    rec = rt.create(build_spec(image, command, **o))
     click.echo(rec.id)
 
 
@@ -250,7 +258,9 @@ def _status_text(rec: Any) -> str:
     st = rec.state
     status = rec.status
     if status == "running":
-        return "Up " + _dur(parse_iso(st.get("StartedAt", "")))
+        health = (st.get("Health") or {}).get("Status")  # runtime depth: Docker's health suffix
+        suffix = {"starting": " (health: starting)", "healthy": " (healthy)", "unhealthy": " (unhealthy)"}
+        return "Up " + _dur(parse_iso(st.get("StartedAt", ""))) + suffix.get(health or "", "")
     if status == "paused":
         return "Up " + _dur(parse_iso(st.get("StartedAt", ""))) + " (Paused)"
     if status == "restarting":

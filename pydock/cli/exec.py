@@ -32,8 +32,7 @@ def _env(items: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("-u", "--user", default="", help="Username or UID (format: <name|uid>[:<group|gid>])")
 @click.argument("container")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-@click.pass_context
-def exec_cmd(ctx: click.Context, detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], workdir: str,
+def exec_cmd(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], workdir: str,
              user: str, container: str, command: tuple[str, ...]) -> None:
     """Execute a command in a running container; its exit code is pydock's."""
     from pydock.runtime import exec as rexec
@@ -67,15 +66,14 @@ def exec_cmd(ctx: click.Context, detach: bool, interactive: bool, tty: bool, env
     os.close(devnull)
     code = proc.wait()
     emit_for(settings.root, "exec_die", rec, exitCode=code, execID=str(proc.pid))
-    ctx.exit(code)
+    sys.exit(code)
 
 
 @click.command("attach", context_settings=CTX)
 @click.option("--no-stdin", is_flag=True, help="Do not attach STDIN")
 @click.option("--detach-keys", default="ctrl-p,ctrl-q", help="Key sequence for detaching (ctrl-<a-z>, comma separated)")
 @click.argument("container")
-@click.pass_context
-def attach(ctx: click.Context, no_stdin: bool, detach_keys: str, container: str) -> None:
+def attach(no_stdin: bool, detach_keys: str, container: str) -> None:
     """Attach to a running container's terminal (detach with ctrl-p ctrl-q)."""
     from pydock.runtime import tty as rtty
     from pydock.runtime.store import ContainerStore
@@ -91,8 +89,8 @@ def attach(ctx: click.Context, no_stdin: bool, detach_keys: str, container: str)
     outcome = attach_terminal(sock, None if no_stdin else 0, parse_detach_keys(detach_keys))
     if outcome == "detached":
         click.echo("read escape sequence", err=True)
-        ctx.exit(0)
-    ctx.exit(wait_exit_code(settings, rec.id))
+        sys.exit(0)
+    sys.exit(wait_exit_code(settings, rec.id))
 
 
 def attach_terminal(sock: object, stdin: int | None, keys: bytes, replay: bool = False) -> str:

@@ -121,7 +121,7 @@ def print_rows(fmt: str | None, rows: Sequence[Mapping[str, Any]], default_colum
     if fmt:  # "table {{.ID}}\t{{.Names}}": headers are the field names in capitals, as Docker prints
         tmpl = fmt[len("table"):].strip()
         fields = re.findall(r"\{\{\s*\.(\w+)\s*\}\}", tmpl)
-        header_of = dict((f, h) for h, f in default_columns)
+        header_of = {f: h for h, f in default_columns}
         columns = [(header_of.get(f, f.upper()), f) for f in fields]
     else:
         columns = list(default_columns)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from pydock.errors import PydockError
@@ -51,7 +53,7 @@ def _each(refs: tuple[str, ...], action: object) -> None:
             click.echo(f"Error response from daemon: {exc}", err=True)
             failed = True
     if failed:
-        raise click.exceptions.Exit(1)
+        sys.exit(1)  # SystemExit: click would turn its own Exit into a return value
 
 
 @click.command("pause", context_settings=CTX)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -74,9 +75,10 @@ def _images(root: Path) -> int:
 
 def _mem_total() -> int:
     try:
-        for line in open("/proc/meminfo"):
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) * 1024
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
     except OSError:
         pass
     return 0
@@ -128,9 +130,10 @@ def collect_info(settings: Settings) -> dict[str, Any]:
 
 def _os_name() -> str:
     try:
-        for line in open("/etc/os-release"):
-            if line.startswith("PRETTY_NAME="):
-                return line.split("=", 1)[1].strip().strip('"')
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
     except OSError:
         pass
     return platform.system()
@@ -203,3 +206,20 @@ def system_info(ctx: click.Context, fmt: str | None) -> None:
 def system_events(ctx: click.Context, **kwargs: Any) -> None:
     """Stream lifecycle events (same as `pydock events`)."""
     ctx.invoke(events, **kwargs)
+
+
+@system_group.command("boot")
+def system_boot() -> None:
+    """Start the containers whose restart policy brings them back after a reboot (always, and
+    unless-stopped unless stopped by hand). Run it from the host's init system at boot."""
+    from pydock.runtime.lifecycle import Runtime
+    from pydock.runtime.restart import boot
+
+    settings = Settings.from_env()
+    rt = Runtime(settings)
+    failed = False
+    for cid, outcome in boot(settings.root, lambda ref: rt.start(ref).close()):
+        click.echo(f"{cid[:12]} {outcome}")
+        failed = failed or outcome.startswith("failed")
+    if failed:
+        sys.exit(1)

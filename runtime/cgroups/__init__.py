@@ -18,12 +18,23 @@ from typing import Protocol
 from pydock.errors import CgroupError, UsageError
 
 from . import v1, v2
-from .layout import DEFAULT_MOUNT_ROOT, Layout, clear_cache, detect_layout
+from .layout import DEFAULT_MOUNT_ROOT, Layout, clear_cache, detect_layout  # noqa: F401 - re-exported
 from .limits import UNLIMITED, Limits, limits_from_flags, parse_cpus, validate, with_docker_defaults
 
 __all__ = [
-    "CgroupHandle", "Layout", "Limits", "UNLIMITED", "DEFAULT_PARENT", "clear_cache", "create",
-    "detect_layout", "limits_from_flags", "open", "parse_cpus", "validate", "validate_for_layout",
+    "DEFAULT_PARENT",
+    "UNLIMITED",
+    "CgroupHandle",
+    "Layout",
+    "Limits",
+    "clear_cache",
+    "create",
+    "detect_layout",
+    "limits_from_flags",
+    "open",
+    "parse_cpus",
+    "validate",
+    "validate_for_layout",
     "with_docker_defaults",
 ]
 
@@ -60,9 +71,9 @@ def validate_for_layout(limits: Limits, layout: Layout) -> None:
     for controller, needed in needs.items():
         if needed and controller not in have:
             raise UsageError(f"this host's cgroups have no {controller} controller ({layout.describe()})")
-    if limits.memory_swap and not layout.uses_v2:
-        if not (layout.v1["memory"] / "memory.memsw.limit_in_bytes").exists():
-            raise UsageError("--memory-swap needs swap accounting, which this kernel has off (swapaccount=1)")
+    if (limits.memory_swap and not layout.uses_v2
+            and not (layout.v1["memory"] / "memory.memsw.limit_in_bytes").exists()):
+        raise UsageError("--memory-swap needs swap accounting, which this kernel has off (swapaccount=1)")
 
 
 def _available_cpus(layout: Layout) -> set[int] | None:
@@ -100,7 +111,7 @@ def create(container_id: str, limits: Limits, layout: Layout | None = None,
     return v1.create(lay, parent, container_id, limits)
 
 
-def open(paths: dict[str, str]) -> CgroupHandle:  # noqa: A001 - the contract's name (docs/internals.md §2)
+def open(paths: dict[str, str]) -> CgroupHandle:
     """The handle of an existing container's cgroups, from its state's `CgroupPaths`."""
     if not paths:
         raise CgroupError("this container has no cgroup paths recorded")

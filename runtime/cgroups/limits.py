@@ -66,7 +66,7 @@ class Limits:
     def is_empty(self) -> bool:
         return self == Limits()
 
-    def merged(self, update: "Limits") -> "Limits":
+    def merged(self, update: Limits) -> Limits:
         """These limits with every field that `update` sets replaced (what `pydock update` does)."""
         changes = {f.name: getattr(update, f.name) for f in fields(update) if getattr(update, f.name)}
         return replace(self, **changes)
@@ -75,7 +75,7 @@ class Limits:
         return {_HOST_CONFIG_KEYS[k]: v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_host_config(cls, host_config: dict[str, Any]) -> "Limits":
+    def from_host_config(cls, host_config: dict[str, Any]) -> Limits:
         kwargs: dict[str, Any] = {}
         for name, key in _HOST_CONFIG_KEYS.items():
             value = host_config.get(key)

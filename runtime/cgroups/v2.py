@@ -39,7 +39,7 @@ def cpu_shares_to_weight(shares: int) -> int:
         return 10000
     lg = math.log2(shares)
     exponent = (lg * lg + 125 * lg) / 612.0 - 7.0 / 34.0
-    return int(math.ceil(10**exponent))
+    return math.ceil(10**exponent)
 
 
 def blkio_weight_to_io_weight(weight: int) -> int:

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from pydock.agent.host import HostPaths
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -47,7 +47,7 @@ class LiveCgroup:
                 with open(os.path.join(d, "cgroup.procs"), "w") as f:
                     f.write(str(os.getpid()))
 
-        p = subprocess.Popen(argv, preexec_fn=join, **kw)  # type: ignore[call-overload]
+        p = subprocess.Popen(argv, preexec_fn=join, **kw)  # type: ignore[call-overload]  # noqa: PLW1509 (no threads yet)
         self.procs.append(p)
         return p
 

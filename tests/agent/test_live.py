@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from pydock.agent.exporter import collect_series
 from pydock.agent.exposition import render_text
 from pydock.agent.sampler import Sampler
@@ -43,7 +42,7 @@ def cgroup() -> Iterator[LiveCgroup]:
         cg.close()
 
 
-def _sample(records: Records, name: str, cg: LiveCgroup, pid: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def _sample(records: Records, name: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     from prometheus_client.parser import text_string_to_metric_families
 
     sampler = Sampler(records.root, cache_seconds=0, foreign=False, root=False)
@@ -70,9 +69,9 @@ def _step(p: subprocess.Popen[bytes], expect: bytes) -> None:
 
 def test_working_set_of_100_mib(cgroup: LiveCgroup, records: Records) -> None:
     p = _start(cgroup, records, "hold", HOLD_100M)
-    before = _sample(records, "hold", cgroup, p.pid)[("container_memory_working_set_bytes", ())]
+    before = _sample(records, "hold")[("container_memory_working_set_bytes", ())]
     _step(p, b"held\n")
-    after = _sample(records, "hold", cgroup, p.pid)
+    after = _sample(records, "hold")
     grown = after[("container_memory_working_set_bytes", ())] - before
     assert abs(grown - 100 * MIB) < 10 * MIB, grown
     usage_file = int(cgroup.file("memory" if "memory" in cgroup.paths else "unified",
@@ -84,7 +83,7 @@ def test_busy_loop_adds_three_cpu_seconds(cgroup: LiveCgroup, records: Records) 
     p = _start(cgroup, records, "spin", SPIN_3S)
 
     def cpu_seconds() -> float:
-        s = _sample(records, "spin", cgroup, p.pid)
+        s = _sample(records, "spin")
         return sum(v for (n, _), v in s.items() if n == "container_cpu_usage_seconds_total")
 
     before = cpu_seconds()
@@ -105,7 +104,7 @@ def test_direct_writes_show_in_fs_writes(cgroup: LiveCgroup, records: Records, t
                "'oflag=direct'],check=True,capture_output=True); print('done',flush=True); "
                "import time; time.sleep(600)")
     _step(p, b"done\n")
-    s = _sample(records, "dd", cgroup, p.pid)
+    s = _sample(records, "dd")
     writes = {labels: v for (n, labels), v in s.items() if n == "container_fs_writes_bytes_total"}
     assert writes, "no container_fs_writes_bytes_total series"
     assert max(writes.values()) >= 32 * MIB, writes
@@ -116,8 +115,8 @@ def test_memory_limit_is_the_spec_limit(records: Records) -> None:
     try:
         ctrl, file = ("memory", "memory.limit_in_bytes") if "memory" in cg.paths else ("unified", "memory.max")
         Path(cg.paths[ctrl], file).write_text(str(64 * MIB))
-        p = _start(cg, records, "limited", "import sys,time; print('ready',flush=True); time.sleep(600)")
-        s = _sample(records, "limited", cg, p.pid)
+        _start(cg, records, "limited", "import sys,time; print('ready',flush=True); time.sleep(600)")
+        s = _sample(records, "limited")
         assert s[("container_spec_memory_limit_bytes", ())] == 64 * MIB
     finally:
         cg.close()

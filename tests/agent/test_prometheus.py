@@ -74,20 +74,23 @@ def test_prometheus_scrapes_the_agent(cgroup: LiveCgroup, records: Records, tmp_
     agent_port, prom_port = _free_port(), _free_port()
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "pydock", "agent", "--listen", f"127.0.0.1:{agent_port}",
-             "--state-root", str(records.root), "--pydock-only", "--cache-seconds", "0.5"],
-            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "agent.err", "wb")))
+        with open(tmp_path / "agent.err", "wb") as err:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "pydock", "agent", "--listen", f"127.0.0.1:{agent_port}",
+                 "--state-root", str(records.root), "--pydock-only", "--cache-seconds", "0.5"],
+                stdout=subprocess.DEVNULL, stderr=err))
         _poll("agent /healthz", lambda: httpx.get(f"http://127.0.0.1:{agent_port}/healthz").status_code == 200)
         (tmp_path / "prometheus.yml").write_text(
             "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
             "scrape_configs:\n"
             "  - job_name: pydock-agent\n"
             f"    static_configs: [{{targets: ['127.0.0.1:{agent_port}']}}]\n")
-        procs.append(subprocess.Popen(
-            [prometheus, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
-             f"--web.listen-address=127.0.0.1:{prom_port}", f"--web.external-url=http://127.0.0.1:{prom_port}"],
-            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "prometheus.err", "wb")))
+        with open(tmp_path / "prometheus.err", "wb") as err:
+            procs.append(subprocess.Popen(
+                [prometheus, f"--config.file={tmp_path / 'prometheus.yml'}",
+                 f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{prom_port}",
+                 f"--web.external-url=http://127.0.0.1:{prom_port}"],
+                stdout=subprocess.DEVNULL, stderr=err))
         api = f"http://127.0.0.1:{prom_port}/api/v1/query"
 
         def query(q: str) -> list[dict]:  # type: ignore[type-arg]

@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from pydock.agent import cgroupv1, cgroupv2, hybrid
 from pydock.agent.cgroups import CgroupRef, Hierarchies, read_stats
 from pydock.agent.host import DeviceNames, machine_info, system_cpu_usage_ns
@@ -191,3 +190,19 @@ def test_machine_facts_from_fake_proc() -> None:
     assert m.system_uuid == ""  # absent from the fixture: an empty label, not an error
     cpu = [int(x) for x in read(FAKE / "proc/stat").splitlines()[0].split()[1:8]]
     assert system_cpu_usage_ns(host.proc) == sum(cpu) * 10**7
+
+
+def test_limits_are_reread_after_the_spec_ttl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydock.agent import parsers
+
+    d = tmp_path / "ctr"
+    shutil.copytree(V2 / CTR, d)
+    host = fixture_host(V2)
+    assert cgroupv2.read(str(d), host, DeviceNames(host)).memory.limit == 256 * MIB  # type: ignore[union-attr]
+    (d / "memory.max").write_text(f"{128 * MIB}\n")
+    (d / "memory.current").write_text("4096\n")
+    cached = cgroupv2.read(str(d), host, DeviceNames(host)).memory
+    assert cached is not None and cached.usage == 4096  # figures are always fresh
+    assert cached.limit == 256 * MIB  # a limit is re-read at most every SPEC_TTL_SECONDS
+    monkeypatch.setattr(parsers, "_spec_cache", {})  # as if the TTL had passed
+    assert cgroupv2.read(str(d), host, DeviceNames(host)).memory.limit == 128 * MIB  # type: ignore[union-attr]

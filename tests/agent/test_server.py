@@ -10,12 +10,12 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
-
 from pydock.agent.dockerstats import binary_size, cpu_percent, decimal_size
 from pydock.agent.host import HostPaths
 from pydock.agent.sampler import Sampler
-from pydock.agent.stats import CgroupStats, CpuStats
 from pydock.agent.server import AgentSettings, create_app
+from pydock.agent.stats import CgroupStats, CpuStats
+
 from pydock.cli.stats import render_rows
 
 from .conftest import CTR, FAKE, V2, Records, fixture_host, read, v2_paths
@@ -90,7 +90,7 @@ def test_containers_api_and_docker_stats_shape(records: Records, tmp_path: Path)
     assert s["networks"]["eth0"]["rx_bytes"] == 625
     assert s["pids_stats"] == {"current": 2, "limit": 64}
     assert client.get("/api/v1/containers/nope/stats").status_code == 404
-    with client.stream("GET", f"/api/v1/containers/web/stats") as r:
+    with client.stream("GET", "/api/v1/containers/web/stats") as r:
         lines = r.iter_lines()
         first = json.loads(next(lines))
         second = json.loads(next(lines))

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from pydock.logdrivers.base import LogInfo, LogMessage
 from pydock.logdrivers.jsonfile import JSONFileDriver
 
@@ -43,9 +42,8 @@ class Procs:
         self.all: list[subprocess.Popen[bytes]] = []
 
     def start(self, args: list[str], log: Path) -> subprocess.Popen[bytes]:
-        f = open(log, "ab")
-        p = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
-        f.close()
+        with open(log, "ab") as f:
+            p = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
         self.all.append(p)
         return p
 

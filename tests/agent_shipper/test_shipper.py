@@ -13,7 +13,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-
 from pydock.agent.shipper import PushError, Shipper
 from pydock.collector.api import logs as logs_api
 from pydock.collector.logstore import LogQuery

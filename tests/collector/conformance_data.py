@@ -8,6 +8,7 @@ Deterministic (seeded); timestamps are whole seconds so that every store reads t
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterator
 
@@ -29,7 +30,7 @@ def _times(rng: random.Random, jitter: int) -> list[int]:
 
 
 def _fmt(v: float) -> str:
-    if v != v:
+    if math.isnan(v):
         return "NaN"
     if v in (float("inf"), float("-inf")):
         return "+Inf" if v > 0 else "-Inf"

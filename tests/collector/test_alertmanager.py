@@ -13,7 +13,6 @@ import pytest
 from collector_helpers import Peer, WebhookReceiver, free_port, wait_until
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
-
 from pydock.collector.app import create_app
 from pydock.collector.config import CollectorSettings
 from pydock.collector.notify.model import fingerprint_hex

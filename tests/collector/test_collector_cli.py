@@ -10,13 +10,12 @@ from pathlib import Path
 
 import httpx
 from collector_helpers import free_port, wait_until
-
 from pydock.collector.tsdb import TSDB
 
 
 def pydock(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "pydock", *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **(env or {})})
+                          check=False, env={**os.environ, **(env or {})})
 
 
 def test_bad_config_exits_125_naming_file_and_line(tmp_path: Path) -> None:
@@ -45,22 +44,24 @@ def test_serve_reload_on_sighup_silences_and_import(tmp_path: Path) -> None:
         def ready() -> bool:
             assert proc.poll() is None, (tmp_path / "collector.log").read_text()
             try:
-                return httpx.get(base + "/-/ready").status_code == 200
+                return httpx.get(base + "/-/ready", timeout=30).status_code == 200
             except httpx.HTTPError:
                 return False
 
         wait_until(ready, timeout=30)
 
         def jobs() -> list[str]:
-            return [t["scrapePool"] for t in httpx.get(base + "/api/v1/targets").json()["data"]["activeTargets"]]
+            data = httpx.get(base + "/api/v1/targets", timeout=30).json()["data"]
+            return [t["scrapePool"] for t in data["activeTargets"]]
 
         assert jobs() == ["one"]
         cfg.write_text("scrape_configs:\n  - job_name: two\n    static_configs: [{targets: ['127.0.0.1:1']}]\n")
         os.kill(proc.pid, signal.SIGHUP)
-        wait_until(lambda: jobs() == ["two"], timeout=10)
+        wait_until(lambda: jobs() == ["two"], timeout=30)
         cfg.write_text("scrape_configs: {\n")  # a broken reload keeps the running config
         os.kill(proc.pid, signal.SIGHUP)
-        assert httpx.post(base + "/-/reload", headers={"Authorization": "Bearer tk"}).status_code == 500
+        resp = httpx.post(base + "/-/reload", headers={"Authorization": "Bearer tk"}, timeout=30)
+        assert resp.status_code == 500 and f"{cfg}:2: invalid YAML" in resp.text
         assert jobs() == ["two"] and proc.poll() is None
         env = {"PYDOCK_COLLECTOR": base}
         assert pydock("alerts", "silence", "add", 'alertname="Noisy"', env=env).returncode == 125  # no token

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from pydock.collector.config import load_config
+
 from pydock.errors import ConfigError
 
 FULL = """\

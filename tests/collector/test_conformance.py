@@ -16,20 +16,17 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
+import conformance_data as data  # tests/collector is on sys.path (no __init__.py)
 import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-
 from pydock.collector.api.query import router
 from pydock.collector.importer import import_openmetrics
 from pydock.collector.promql import Engine
 from pydock.collector.tsdb import TSDB
-
-import conformance_data as data  # tests/collector is on sys.path (no __init__.py)
 
 pytestmark = pytest.mark.peer
 
@@ -218,39 +215,37 @@ def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Clie
                    check=True, capture_output=True, timeout=60)
     (d / "prometheus.yml").write_text("global:\n  scrape_interval: 1h\n  evaluation_interval: 1m\n")
     port = _free_port()
-    log = open(d / "prometheus.log", "wb")
-    proc = subprocess.Popen([prometheus, f"--config.file={d / 'prometheus.yml'}",
-                             f"--storage.tsdb.path={d / 'prom'}", f"--web.listen-address=127.0.0.1:{port}",
-                             "--storage.tsdb.retention.time=100y"], stdout=log, stderr=subprocess.STDOUT)
+    with open(d / "prometheus.log", "wb") as log:
+        proc = subprocess.Popen([prometheus, f"--config.file={d / 'prometheus.yml'}",
+                                 f"--storage.tsdb.path={d / 'prom'}", f"--web.listen-address=127.0.0.1:{port}",
+                                 "--storage.tsdb.retention.time=100y"], stdout=log, stderr=subprocess.STDOUT)
     db = TSDB(d / "collector")
     try:
         import_openmetrics(om, db)
-        http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if http.get("/-/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("Prometheus did not become ready: " + (d / "prometheus.log").read_text())
-            time.sleep(0.1)
-        app = FastAPI()
-        app.state.tsdb = db
-        app.state.engine = Engine(db)
-        app.include_router(router)
-        with TestClient(app) as ours:
-            yield http, ours
-        http.close()
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    if http.get("/-/ready").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError("Prometheus did not become ready: " + (d / "prometheus.log").read_text())
+                time.sleep(0.1)
+            app = FastAPI()
+            app.state.tsdb = db
+            app.state.engine = Engine(db)
+            app.include_router(router)
+            with TestClient(app) as ours:
+                yield http, ours
     finally:
-        proc.terminate()
+        proc.terminate()  # by its PID, whatever happened above
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        log.close()
         db.close()
 
 
@@ -310,6 +305,7 @@ def test_queries_match_prometheus(peers: tuple[httpx.Client, TestClient]) -> Non
     assert len(QUERIES) >= 150
     assert len(set(QUERIES)) == len(QUERIES)
     checks = matched = 0
+    kinds: dict[str, int] = {"errors": 0, "empty": 0, "with data": 0}
     mismatches: list[str] = []
     for q in QUERIES:
         asks: list[tuple[str, dict[str, Any]]] = [("/api/v1/query", {"query": q, "time": t}) for t in INSTANTS]
@@ -321,11 +317,29 @@ def test_queries_match_prometheus(peers: tuple[httpx.Client, TestClient]) -> Non
             reason = compare(theirs, mine)
             if reason is None:
                 matched += 1
+                if theirs["status"] == "error":
+                    kinds["errors"] += 1
+                else:
+                    kinds["empty" if theirs["data"]["result"] in ([], None) else "with data"] += 1
             else:
                 mismatches.append(f"{q!r} {path} {params.get('time', '')}: {reason}")
     print(f"\nconformance: {matched} of {checks} checks matched ({len(QUERIES)} queries x "
-          f"{len(INSTANTS)} instants + {len(RANGES)} ranges)")
+          f"{len(INSTANTS)} instants + {len(RANGES)} ranges); matched: {kinds}")
     assert not mismatches, f"{len(mismatches)} mismatches:\n" + "\n".join(mismatches[:40])
+
+
+def test_compare_detects_differences() -> None:
+    def vec(*samples: tuple[dict[str, str], str]) -> dict[str, Any]:
+        return {"status": "success", "data": {"resultType": "vector",
+                                              "result": [{"metric": m, "value": [1, v]} for m, v in samples]}}
+    base = vec(({"a": "1"}, "1.5"), ({"a": "2"}, "NaN"))
+    assert compare(base, vec(({"a": "2"}, "NaN"), ({"a": "1"}, "1.5000000000001"))) is None
+    assert compare(base, vec(({"a": "1"}, "1.5001"), ({"a": "2"}, "NaN"))) is not None
+    assert compare(base, vec(({"a": "1"}, "1.5"), ({"a": "3"}, "NaN"))) is not None
+    assert compare(base, vec(({"a": "1"}, "1.5"), ({"a": "2"}, "+Inf"))) is not None
+    assert compare(base, {"status": "error", "errorType": "bad_data", "error": "x"}) is not None
+    scalar = {"status": "success", "data": {"resultType": "scalar", "result": [1, "2"]}}
+    assert compare(base, scalar) is not None
 
 
 def test_series_and_labels_match_prometheus(peers: tuple[httpx.Client, TestClient]) -> None:

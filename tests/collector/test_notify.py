@@ -9,14 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-
+from collector_helpers import WebhookReceiver
 from pydock.collector.config import AlertingConfig, load_config
 from pydock.collector.notify import Notifier
 from pydock.collector.notify.delivery import Delivery
 from pydock.collector.notify.dispatch import match_routes, quote_meta
 from pydock.collector.notify.model import Alert, fingerprint_hex, go_time, parse_go_time
-
-from collector_helpers import WebhookReceiver
 
 T0 = float(int(time.time())) - 1000  # in the past: delivery compares due times with the real clock
 
@@ -259,6 +257,11 @@ def test_forward_to_alertmanager_batches(tmp_path: Path) -> None:
     assert first == {"labels": {"alertname": "F", "fwd": "1", "i": "0"}, "annotations": {"summary": "F fired"},
                      "startsAt": go_time(T0), "endsAt": go_time(T0 + 240), "generatorURL": "http://c/graph"}
     assert n.dispatcher is not None and n.dispatcher.groups == {}  # alertmanager-only receivers are not grouped
+    # Alertmanager stayed down past 4 x resend_delay: the batches are obsolete (re-sent since, or past
+    # their endsAt) and are dropped rather than replayed
+    assert n.delivery.alertmanager_ttl == 240
+    asyncio.run(_deliver(n, until=0.5))
+    assert [i.kind for i in n.store.pending()] == []
     n.close()
 
 

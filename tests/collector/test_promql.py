@@ -10,7 +10,6 @@ import math
 from pathlib import Path
 
 import pytest
-
 from pydock.collector.promql import Engine, PromQLError, parse
 from pydock.collector.promql.values import format_value
 from pydock.collector.tsdb import STALE_NAN, TSDB

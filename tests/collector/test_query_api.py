@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-
 from pydock.collector.api.query import router
 from pydock.collector.promql import Engine
 from pydock.collector.tsdb import TSDB

@@ -17,7 +17,6 @@ from collector_helpers import Peer, free_port, wait_until
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
 from pydock.collector.app import create_app
 from pydock.collector.config import CollectorSettings
 
@@ -121,6 +120,30 @@ scrape_configs:
                              "job": "agent", "host": "h1"}]
             # nothing fired for the healthy containers (cache, nolimit)
             assert not any(dict(a).get("name") in ("cache", "nolimit") for a in ours)
+            # the API shapes: the same keys in groups, rules and alerts, and the same values where
+            # they do not depend on timing
+            prom_groups = httpx.get(f"http://127.0.0.1:{prom_port}/api/v1/rules").json()["data"]["groups"]
+            our_groups = client.get("/api/v1/rules").json()["data"]["groups"]
+            assert [g["name"] for g in our_groups] == [g["name"] for g in prom_groups]
+            for theirs_g, ours_g in zip(prom_groups, our_groups):
+                assert set(ours_g) == set(theirs_g)
+                assert ours_g["interval"] == theirs_g["interval"] and ours_g["limit"] == theirs_g["limit"]
+                for tr, orl in zip(theirs_g["rules"], ours_g["rules"]):
+                    assert set(orl) == set(tr), (orl["name"], set(orl) ^ set(tr))
+                    for key in ("name", "query", "duration", "labels", "annotations", "health", "type", "state"):
+                        assert orl[key] == tr[key], (orl["name"], key)
+                    assert {frozenset(a) for a in orl["alerts"]} <= {frozenset(a) for a in tr["alerts"]} | {
+                        frozenset(a) for a in orl["alerts"]}
+                    for ta, oa in zip(tr["alerts"], orl["alerts"]):
+                        assert set(oa) == set(ta)
+            prom_targets = httpx.get(f"http://127.0.0.1:{prom_port}/api/v1/targets").json()["data"]
+            our_targets = client.get("/api/v1/targets").json()["data"]
+            assert set(our_targets) == set(prom_targets)
+            for tt, ot in zip(prom_targets["activeTargets"], our_targets["activeTargets"]):
+                assert set(ot) == set(tt), set(ot) ^ set(tt)
+                for key in ("discoveredLabels", "labels", "scrapePool", "scrapeUrl", "health", "scrapeInterval",
+                            "scrapeTimeout"):
+                    assert ot[key] == tt[key], key
     finally:
         prom.stop()
         server.shutdown()

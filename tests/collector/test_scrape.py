@@ -12,7 +12,6 @@ import httpx
 import pytest
 from collector_helpers import free_port
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
-
 from pydock.collector.config import load_config
 from pydock.collector.exposition import ParseError, parse_exposition
 from pydock.collector.scrape import ScrapeLoop, ScrapeManager, Target, mutate_labels, target_labels
@@ -85,7 +84,7 @@ def test_scrape_labels_report_series_and_staleness(tmp_path: Path, exporter: Exp
     loop, out = make_loop(tmp_path, exporter.address)
     scrape(loop, 1000.0)
     depth = sorted(by_name(out, "queue_depth"), key=lambda s: s[0]["queue"])
-    assert [s[0] for s in depth][0] == {"__name__": "queue_depth", "queue": "a", "job": "app",
+    assert depth[0][0] == {"__name__": "queue_depth", "queue": "a", "job": "app",
                                         "exported_job": "exporter-job", "instance": exporter.address, "env": "test"}
     assert [(s[1], s[2]) for s in depth] == [(1_000_000, 3.0), (1_000_000, 4.0)]
     assert by_name(out, "requests_total")[0][2] == 5.0  # OpenMetrics was negotiated and parsed

@@ -10,13 +10,15 @@ import struct
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
 import pytest
-
+from pydock.collector import chunkenc
 from pydock.collector import tsdb as tsdb_mod
-from pydock.collector.tsdb import STALE_NAN, TSDB, Matcher, _decode, _encode, is_stale_nan
+from pydock.collector.tsdb import STALE_NAN, TSDB, Matcher, is_stale_nan
+
 from pydock.errors import StorageError, UsageError
 
 
@@ -31,12 +33,19 @@ def db(tmp_path: Path) -> TSDB:
     d.close()
 
 
-def test_chunk_encoding_round_trips_every_bit_pattern() -> None:
-    ts = [1_700_000_000_000 + 15_000 * i + (i % 3) for i in range(100)]
-    vals = [0.0, -0.0, 1.5, math.inf, -math.inf, math.nan, STALE_NAN, 1e-300, -7e300] + [
-        i * 0.1 for i in range(91)]
-    raw = [struct.unpack("<q", struct.pack("<d", v))[0] for v in vals]
-    out_ts, out_vs = _decode(_encode(ts, raw), len(ts))
+@pytest.mark.parametrize("vals,kind", [
+    ([0.0, -0.0, 1.5, math.inf, -math.inf, math.nan, STALE_NAN, 1e-300, -7e300] + [i * 0.1 for i in range(91)],
+     chunkenc.FLOAT),
+    ([float(i * 7 % 50 - 20) for i in range(100)], chunkenc.INT),
+    ([-0.0] + [1.0] * 99, chunkenc.FLOAT),  # -0 is integral but int() would lose its sign
+    ([2.0**53] * 100, chunkenc.FLOAT),
+    ([1.0, STALE_NAN, 3.0], chunkenc.RAW),
+])
+def test_chunk_encoding_round_trips_every_bit_pattern(vals: list[float], kind: int) -> None:
+    ts = [1_700_000_000_000 + 15_000 * i + (i % 3) for i in range(len(vals))]
+    data = chunkenc.encode(ts, vals)
+    assert data[0] == kind
+    out_ts, out_vs = chunkenc.decode(data, len(ts))
     assert out_ts == ts
     assert [bits(v) for v in out_vs] == [bits(v) for v in vals]
 
@@ -45,7 +54,7 @@ def test_append_select_and_matchers(db: TSDB) -> None:
     n = db.append([({"__name__": "up", "job": "a", "instance": str(i)}, t * 1000, float(i * t))
                    for t in range(10) for i in range(3)])
     assert n == 30
-    got = dict((lb["instance"], pts) for lb, pts in db.select([Matcher("__name__", "=", "up")], 2000, 4000))
+    got = {lb["instance"]: pts for lb, pts in db.select([Matcher("__name__", "=", "up")], 2000, 4000)}
     assert got["2"] == [(2000, 4.0), (3000, 6.0), (4000, 8.0)]
     assert [lb["instance"] for lb, _ in db.select([("instance", "=~", "[01]")], 0, 10_000)] == ["0", "1"]
     assert [lb["instance"] for lb, _ in db.select([("instance", "!=", "0"), ("job", "=", "a")], 0, 10_000)] \
@@ -86,22 +95,29 @@ def test_staleness_marker_survives_storage_and_reopen(tmp_path: Path) -> None:
     d.close()
 
 
-def test_compaction_packs_chunks_and_keeps_every_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tsdb_mod, "HEAD_COMPACT_ROWS", 1000)
+def test_full_chunks_are_packed_and_every_sample_kept(tmp_path: Path) -> None:
     d = TSDB(tmp_path / "data")
     start = 1_700_000_000_000
     for batch in range(20):
         d.append([({"__name__": "c", "i": str(i)}, start + (batch * 100 + k) * 15_000, float(batch * 100 + k))
                   for k in range(100) for i in range(5)])
     stats = d.stats()
-    assert stats["chunks"] > 0 and stats["chunk_samples"] + stats["head_samples"] == 10_000
+    assert stats["chunk_samples"] + stats["head_samples"] == 10_000
+    assert stats["head_samples"] < 5 * tsdb_mod.CHUNK_MAX  # less than one chunk per series waits
+    assert stats["head_chunks"] <= 5 * 3  # what is left after a cut, plus the appends since
     got = d.select_arrays([("i", "=", "3")], start, start + 2000 * 15_000)
-    [(labels, ts, vs)] = got
+    [(_, ts, vs)] = got
     assert vs == [float(k) for k in range(2000)]
     assert ts == [start + k * 15_000 for k in range(2000)]
     # A window in the middle reads only what it asks for.
     [(_, ts2, _)] = d.select_arrays([("i", "=", "3")], start + 100 * 15_000, start + 110 * 15_000)
     assert len(ts2) == 11
+    d.close()
+    d = TSDB(tmp_path / "data")  # the head comes back from disk
+    [(_, ts3, vs3)] = d.select_arrays([("i", "=", "4")], start, start + 2000 * 15_000)
+    assert ts3 == ts and vs3 == vs
+    d.compact(force=True)
+    assert d.stats()["head_chunks"] == 0 and d.stats()["chunk_samples"] == 10_000
     d.close()
     # Chunks never straddle a 2-hour block.
     con = sqlite3.connect(tmp_path / "data" / "tsdb.sqlite")
@@ -135,7 +151,7 @@ def test_bad_matcher_and_closed_db(tmp_path: Path) -> None:
 WRITER = textwrap.dedent("""
     import sys
     from pydock.collector import tsdb as m
-    m.HEAD_COMPACT_ROWS = 2000   # compact often, so the kill can land inside a compaction too
+    m.CHUNK_MAX = 16   # pack often, so the kill can land inside a head-to-chunk move too
     db = m.TSDB(sys.argv[1])
     b = 0
     while True:
@@ -176,3 +192,29 @@ def test_kill_9_loses_at_most_the_batch_in_flight(tmp_path: Path, delay: float) 
         assert d.append([({"__name__": "w", "i": "0"}, 10**9, 1.0)]) == 1
     finally:
         d.close()
+
+
+def test_readers_see_no_gap_or_duplicate_while_the_head_is_packed(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tsdb_mod, "CHUNK_MAX", 4)  # a head-to-chunk move every 4 appends
+    d = TSDB(tmp_path / "data")
+    done = threading.Event()
+    errors: list[str] = []
+
+    def reader() -> None:
+        while not done.is_set():
+            for _, ts, _ in d.select_arrays([("__name__", "=", "r")], 0, 10**9):
+                if ts != list(range(0, len(ts) * 1000, 1000)):
+                    errors.append(f"{len(ts)} samples, not consecutive")
+
+    th = threading.Thread(target=reader)
+    th.start()
+    try:
+        for k in range(400):
+            d.append([({"__name__": "r"}, k * 1000, float(k))])
+    finally:
+        done.set()
+        th.join()
+    assert not errors, errors[:3]
+    assert d.stats()["chunk_samples"] == 400 - 400 % 4
+    d.close()

@@ -136,3 +136,60 @@ def rsyslog(d: Path, tls: TLSFiles | None = None, tcp: int = 0) -> Iterator[Rsys
         yield Rsyslog(out, udp, tcp, tlsport)
     finally:
         stop_pid(proc)
+
+
+JOURNALD_CONF = """[Journal]
+Storage=persistent
+ReadKMsg=no
+ForwardToSyslog=no
+ForwardToWall=no
+Audit=no
+SyncIntervalSec=1s
+"""
+
+
+@dataclass
+class Journald:
+    socket: Path
+    journal_dir: Path
+
+    def entries(self, n: int, match: str, timeout: float = 10.0) -> list[dict[str, object]]:
+        """`journalctl -o json --all` of entries whose MESSAGE... contains `match` (as bytes or text)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            dirs = list(self.journal_dir.glob("*.pydock"))
+            found: list[dict[str, object]] = []
+            if dirs:
+                out = subprocess.run(["journalctl", "-D", str(dirs[0]), "-o", "json", "--all", "--no-pager"],
+                                     capture_output=True, check=False).stdout
+                for line in out.splitlines():
+                    e = json.loads(line)
+                    if match in json.dumps(e):
+                        found.append(e)
+            if len(found) >= n or time.monotonic() > deadline:
+                return found
+            time.sleep(0.1)
+
+
+@contextmanager
+def journald(d: Path) -> Iterator[Journald]:
+    """systemd-journald as journal namespace `pydock` in a private mount namespace (PEERS.md): the
+    test's directories are bound over /run/systemd, /run/log, /var/log and /etc/systemd in there."""
+    binds = {"run": "/run/systemd", "runlog": "/run/log", "var": "/var/log", "etc": "/etc/systemd"}
+    for sub in binds:
+        (d / sub).mkdir(parents=True, exist_ok=True)
+    (d / "etc" / "journald@pydock.conf").write_text(JOURNALD_CONF)
+    script = " && ".join(f"mount --bind {d / sub} {target}" for sub, target in binds.items())
+    proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                             f"{script} && exec /lib/systemd/systemd-journald pydock"],
+                            stdout=subprocess.DEVNULL, stderr=open(d / "journald.err", "wb"))
+    sock = d / "run" / "journal.pydock" / "socket"
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"journald did not start: {(d / 'journald.err').read_text()}")
+            time.sleep(0.02)
+        yield Journald(sock, d / "var" / "journal")
+    finally:
+        stop_pid(proc)

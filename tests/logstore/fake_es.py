@@ -37,9 +37,7 @@ def _match(q: dict[str, Any], doc: dict[str, Any]) -> bool:
             if not _match(f, doc):
                 return False
         should = spec.get("should", [])
-        if should and sum(_match(s, doc) for s in should) < int(spec.get("minimum_should_match", 1)):
-            return False
-        return True
+        return not should or sum(_match(s, doc) for s in should) >= int(spec.get("minimum_should_match", 1))
     if kind == "term":
         (field, value), = spec.items()
         return doc.get(field) == value
@@ -79,7 +77,7 @@ class FakeES:
         with self.lock:
             return [d for idx in self.indices.values() for d in idx.values()]
 
-    def start(self) -> "FakeES":
+    def start(self) -> FakeES:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from fake_es import FakeES
-
 from pydock.collector.logstore import BadQueryError, LogQuery, LogRecord
 from pydock.collector.logstore.elastic import MAPPINGS, ElasticsearchLogStore, doc_id
 

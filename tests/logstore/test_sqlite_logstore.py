@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from pydock.collector.logstore import BadQueryError, LogQuery, LogRecord
 from pydock.collector.logstore.sqlite import SQLiteLogStore
 

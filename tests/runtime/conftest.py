@@ -4,12 +4,12 @@ every container a test made (so no shim, cgroup or mount outlives a test, even a
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
-import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,7 +21,7 @@ CLI = [sys.executable, "-m", "pydock"]
 
 
 @pytest.fixture(scope="session")
-def busybox_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def busybox_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """An image store holding busybox:latest, made once per session from the host's busybox."""
     if os.geteuid() != 0:
         pytest.skip("needs root")
@@ -29,7 +29,8 @@ def busybox_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = Path("/run/pydock-test") / root.name
     env = {**os.environ, "PYDOCK_ROOT": str(root), "PYDOCK_RUN": str(run)}
     subprocess.run([*CLI, "image", "bootstrap", "busybox"], env=env, check=True, capture_output=True)
-    return root / "images"
+    yield root / "images"
+    shutil.rmtree(run, ignore_errors=True)
 
 
 class PD:
@@ -42,7 +43,7 @@ class PD:
     def __call__(self, *args: str, check: bool = False, timeout: float = 60,
                  input: bytes | None = None) -> subprocess.CompletedProcess[str]:
         p = subprocess.run([*CLI, *args], env=self.env, capture_output=True, timeout=timeout,
-                           input=input.decode() if input is not None else None, text=True)
+                           input=input.decode() if input is not None else None, text=True, check=False)
         if check and p.returncode != 0:
             raise AssertionError(f"pydock {' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
         return p
@@ -86,6 +87,12 @@ def tar_bytes(entries: list[tuple[str, bytes | str | None, dict[str, object]]]) 
                 ti.size = len(payload)
             tf.addfile(ti, io.BytesIO(payload) if payload is not None else None)
     return buf.getvalue()
+
+
+@pytest.fixture
+def tarball() -> Callable[[list[tuple[str, bytes | str | None, dict[str, object]]]], bytes]:
+    """`tar_bytes` as a fixture, for tests that build archives of archives."""
+    return tar_bytes
 
 
 @pytest.fixture

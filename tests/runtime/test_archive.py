@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from pydock.runtime import archive
 
 from pydock.errors import ImageError
-from pydock.runtime import archive
 
 
 def _refused(make_tar: Callable[..., Path], tmp_path: Path, entries: list, needle: str) -> str:

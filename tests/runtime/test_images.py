@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.runtime.conftest import tar_bytes
-
 pytestmark = pytest.mark.root
 
 
@@ -26,7 +24,7 @@ def _busybox_layer(pd) -> bytes:  # type: ignore[no-untyped-def]
     return buf.getvalue()
 
 
-def _layers(pd) -> list[bytes]:  # type: ignore[no-untyped-def]
+def _layers(pd, tar_bytes) -> list[bytes]:  # type: ignore[no-untyped-def]
     l2 = tar_bytes([("data", None, {}), ("data/keep", "keep\n", {}), ("data/old", "old\n", {}),
                     ("opt", None, {}), ("opt/stale", "stale\n", {}), ("etc", None, {}),
                     ("etc/motd", "hello\n", {})])
@@ -45,7 +43,7 @@ def _config(layers: list[bytes]) -> bytes:
     }).encode()
 
 
-def _docker_save(tmp_path: Path, layers: list[bytes], tag: str) -> Path:
+def _docker_save(tar_bytes, tmp_path: Path, layers: list[bytes], tag: str) -> Path:  # type: ignore[no-untyped-def]
     config = _config(layers)
     cname = hashlib.sha256(config).hexdigest() + ".json"
     files: list[tuple[str, bytes | None, dict[str, object]]] = [(cname, config, {})]
@@ -60,7 +58,7 @@ def _docker_save(tmp_path: Path, layers: list[bytes], tag: str) -> Path:
     return out
 
 
-def _oci(tmp_path: Path, layers: list[bytes], ref: str) -> Path:
+def _oci(tar_bytes, tmp_path: Path, layers: list[bytes], ref: str) -> Path:  # type: ignore[no-untyped-def]
     blobs: dict[str, bytes] = {}
 
     def blob(data: bytes) -> dict[str, object]:
@@ -100,8 +98,8 @@ def _check_whiteouts(pd, ref: str) -> None:  # type: ignore[no-untyped-def]
     assert out[-2:] == ["/data", "1"]  # WorkingDir and Env of the image config
 
 
-def test_load_docker_save_honours_whiteouts(pd, tmp_path):
-    archive = _docker_save(tmp_path, _layers(pd), "test/wh:1")
+def test_load_docker_save_honours_whiteouts(pd, tmp_path, tarball):
+    archive = _docker_save(tarball, tmp_path, _layers(pd, tarball), "test/wh:1")
     p = pd("load", "-i", str(archive))
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "Loaded image: test/wh:1"
@@ -114,16 +112,16 @@ def test_load_docker_save_honours_whiteouts(pd, tmp_path):
     assert sorted(p.name for p in (pd.settings.images / "layers").iterdir()) == layers_before
 
 
-def test_load_oci_layout_honours_whiteouts(pd, tmp_path):
-    archive = _oci(tmp_path, _layers(pd), "test/oci:2")
+def test_load_oci_layout_honours_whiteouts(pd, tmp_path, tarball):
+    archive = _oci(tarball, tmp_path, _layers(pd, tarball), "test/oci:2")
     p = pd("load", "-i", str(archive))
     assert p.returncode == 0, p.stderr
     assert "Loaded image: test/oci:2" in p.stdout
     _check_whiteouts(pd, "test/oci:2")
 
 
-def test_copy_fallback_honours_whiteouts(pd, tmp_path):
-    pd("load", "-i", str(_docker_save(tmp_path, _layers(pd), "test/wh:1")), check=True)
+def test_copy_fallback_honours_whiteouts(pd, tmp_path, tarball):
+    pd("load", "-i", str(_docker_save(tarball, tmp_path, _layers(pd, tarball), "test/wh:1")), check=True)
     pd.env["PYDOCK_STORAGE_DRIVER"] = "copy"
     _check_whiteouts(pd, "test/wh:1")
     p = pd("run", "--name", "cp", "test/wh:1", "sh", "-c", "echo changed > /data/keep")
@@ -133,22 +131,22 @@ def test_copy_fallback_honours_whiteouts(pd, tmp_path):
     assert p.stdout == "keep\n"
 
 
-def test_load_refuses_escaping_layer(pd, tmp_path):
-    bad = tar_bytes([("../../escape", "x", {})])
-    archive = _docker_save(tmp_path, [bad], "test/bad:1")
+def test_load_refuses_escaping_layer(pd, tmp_path, tarball):
+    bad = tarball([("../../escape", "x", {})])
+    archive = _docker_save(tarball, tmp_path, [bad], "test/bad:1")
     p = pd("load", "-i", str(archive))
     assert p.returncode == 125 and "'../../escape'" in p.stderr
     assert pd.out("images", "-q", "test/bad") == ""
     assert not list((pd.settings.images / "layers").glob("*.partial"))
 
 
-def test_load_refuses_wrong_diff_id(pd, tmp_path):
+def test_load_refuses_wrong_diff_id(pd, tmp_path, tarball):
     archive = tmp_path / "x.tar"
-    layers = _layers(pd)[1:2]
+    layers = _layers(pd, tarball)[1:2]
     config = json.loads(_config(layers))
     config["rootfs"]["diff_ids"] = ["sha256:" + "0" * 64]
     raw = json.dumps(config).encode()
-    archive.write_bytes(tar_bytes([("c.json", raw, {}), ("l.tar", layers[0], {}),
+    archive.write_bytes(tarball([("c.json", raw, {}), ("l.tar", layers[0], {}),
                                    ("manifest.json", json.dumps([{"Config": "c.json", "Layers": ["l.tar"]}]), {})]))
     p = pd("load", "-i", str(archive))
     assert p.returncode == 125 and "DiffID" in p.stderr

@@ -8,12 +8,12 @@ import os
 from pathlib import Path
 
 import pytest
-
-from pydock.errors import ConflictError, NotFoundError, UsageError
 from pydock.runtime.atomic import write_json
 from pydock.runtime.images import normalize_ref
 from pydock.runtime.spec import parse_mount, parse_signal, parse_volume
 from pydock.runtime.store import SHIM_LOCK, ContainerStore
+
+from pydock.errors import ConflictError, NotFoundError, UsageError
 
 
 def test_parse_volume():

@@ -11,11 +11,10 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
-
 from pydock.runtime import cgroups
 from pydock.runtime.cgroups import layout as layout_mod
 
@@ -127,6 +126,7 @@ def rt(pydock_env: dict[str, str], busybox_images: Path) -> Iterator[Any]:
     import os
 
     from pydock.runtime.lifecycle import Runtime
+
     from pydock.settings import Settings
 
     settings = Settings.from_env()

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
-
-from pydock.errors import CgroupError, UsageError
 from pydock.runtime import cgroups
 from pydock.runtime.cgroups import fs
 from pydock.runtime.cgroups.v2 import blkio_weight_to_io_weight, cpu_shares_to_weight, memory_swap_to_v2
+
+from pydock.errors import CgroupError, UsageError
 
 from .conftest import FakeCgroupfs, new_id
 

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from pydock.runtime import cgroups
 from pydock.runtime.cgroups import fs
 

@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
+from pydock.runtime import ulimits
+from pydock.runtime.events import EventJournal, matches, parse_filters
 
 from pydock import daemon_config
 from pydock.cli import main
 from pydock.errors import ConfigError, UsageError
-from pydock.runtime import ulimits
-from pydock.runtime.events import EventJournal, matches, parse_filters
 
 
 def _emit_many(root: str, who: int, n: int) -> None:
@@ -72,8 +72,11 @@ def test_follow_sees_new_events_in_order_across_compaction(tmp_path: Path) -> No
 def test_since_until_and_filters(tmp_path: Path) -> None:
     journal = EventJournal(tmp_path)
     a = journal.emit("create", "a" * 64, {"name": "web", "image": "busybox", "tier": "front"})
+    time.sleep(0.01)  # apart by more than a float's precision on unix seconds
     journal.emit("start", "a" * 64, {"name": "web", "image": "busybox", "tier": "front"})
+    time.sleep(0.01)
     c = journal.emit("die", "c" * 64, {"name": "db", "image": "alpine", "exitCode": 1})
+    time.sleep(0.01)
     journal.emit("health_status: unhealthy", "c" * 64, {"name": "db", "image": "alpine"})
     assert [e.action for e in journal.read(filters=parse_filters(["container=web"]))] == ["create", "start"]
     assert [e.action for e in journal.read(filters=parse_filters(["event=die", "event=create"]))] == ["create", "die"]
@@ -81,7 +84,7 @@ def test_since_until_and_filters(tmp_path: Path) -> None:
         "health_status: unhealthy"]
     assert [e.id[0] for e in journal.read(filters=parse_filters(["image=alpine", "event=die"]))] == ["c"]
     assert len(list(journal.read(filters=parse_filters(["label=tier=front"])))) == 2
-    assert [e.action for e in journal.read(since=a.time_nano / 1e9 + 1e-7, until=c.time_nano / 1e9)] == [
+    assert [e.action for e in journal.read(since=a.time_nano / 1e9 + 0.005, until=c.time_nano / 1e9 + 0.005)] == [
         "start", "die"]
     assert matches(c, parse_filters(["container=ccc"]))  # id prefix
     with pytest.raises(UsageError, match="invalid filter"):
@@ -141,7 +144,7 @@ def test_ulimits_stay_within_the_hard_limit() -> None:
     pair, note = ulimits.effective(daemon_config.Ulimit("nofile", lower, lower))
     assert pair == (lower, lower) and note is None
 
-    def child(q: "multiprocessing.Queue[object]") -> None:
+    def child(q: multiprocessing.Queue[object]) -> None:
         notes = ulimits.apply([daemon_config.Ulimit("nofile", lower, hard if hard != resource.RLIM_INFINITY else -1)])
         q.put((resource.getrlimit(resource.RLIMIT_NOFILE), notes))
 

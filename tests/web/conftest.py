@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from webhelpers import CHROMIUM, CHROMIUM_ARGS, LiveServer, logs_app
-
 from pydock.collector.logstore.sqlite import SQLiteLogStore
+from webhelpers import CHROMIUM, CHROMIUM_ARGS, LiveServer, logs_app
 
 
 @pytest.fixture

@@ -12,12 +12,11 @@ from types import SimpleNamespace
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-
 from pydock.collector.logstore import LogRecord
-from pydock.units import rfc3339_nano
 from pydock.collector.logstore.sqlite import SQLiteLogStore
-
 from webhelpers import LiveServer, logs_app
+
+from pydock.units import rfc3339_nano
 
 T0 = 1_790_000_000_000_000_000
 
@@ -104,28 +103,28 @@ def test_tail_streams_lines_pushed_after_it_opened(tmp_path: Path) -> None:
     srv = LiveServer(logs_app(store)).start()
     got: list[dict] = []
     try:
-        with httpx.Client(base_url=srv.url, timeout=10) as c:
-            with c.stream("GET", "/api/v1/logs/tail", params={"container": "web"}) as r:
-                assert r.headers["content-type"].startswith("text/event-stream")
+        with httpx.Client(base_url=srv.url, timeout=10) as c, \
+                c.stream("GET", "/api/v1/logs/tail", params={"container": "web"}) as r:
+            assert r.headers["content-type"].startswith("text/event-stream")
 
-                def later() -> None:
-                    time.sleep(0.3)
-                    c2 = httpx.Client(base_url=srv.url)
-                    c2.post("/api/v1/logs/push", content=ndjson([line(1, line="after <b>1</b>"),
-                                                                 line(2, container_name="other",
-                                                                      container_id="c" * 64)]))
-                    c2.close()
+            def later() -> None:
+                time.sleep(0.3)
+                c2 = httpx.Client(base_url=srv.url)
+                c2.post("/api/v1/logs/push", content=ndjson([line(1, line="after <b>1</b>"),
+                                                             line(2, container_name="other",
+                                                                  container_id="c" * 64)]))
+                c2.close()
 
-                t = threading.Thread(target=later)
-                t.start()
-                event = ""
-                for raw in r.iter_lines():
-                    if raw.startswith("event:"):
-                        event = raw.split(":", 1)[1].strip()
-                    if raw.startswith("data:") and event == "log":
-                        got.append(json.loads(raw[5:]))
-                        break
-                t.join()
+            t = threading.Thread(target=later)
+            t.start()
+            event = ""
+            for raw in r.iter_lines():
+                if raw.startswith("event:"):
+                    event = raw.split(":", 1)[1].strip()
+                if raw.startswith("data:") and event == "log":
+                    got.append(json.loads(raw[5:]))
+                    break
+            t.join()
     finally:
         srv.stop()
         store.close()

@@ -10,7 +10,6 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
-
 from pydock.collector.api import logs as logs_api
 from pydock.collector.logstore.sqlite import SQLiteLogStore
 from pydock.collector.web import pages
@@ -38,7 +37,7 @@ class LiveServer:
                                                     lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def start(self) -> "LiveServer":
+    def start(self) -> LiveServer:
         self.thread.start()
         deadline = time.time() + 10
         while not self.server.started:

@@ -1,0 +1,216 @@
+"""Benchmark: the collector's TSDB and PromQL engine side by side with Prometheus on the same data.
+
+    .venv/bin/python bench/collector_tsdb.py [--series 1000] [--hours 1] [--runs 5]
+
+One OpenMetrics file (counters with integer increments and float gauges, 15 s apart) is
+backfilled into Prometheus with `promtool tsdb create-blocks-from openmetrics` and imported into the
+collector with `import_openmetrics`, both timed. Then Prometheus serves the blocks and both answer
+`rate(bench_requests_total[5m])` over the counters, as an instant query at the end of the data and as
+a range query over the whole span (step 60 s); latency is the median of --runs after one warm-up.
+Prometheus is asked over HTTP on loopback; the collector's side runs in a child process (so its
+memory is its own) and times engine + JSON encoding, which is what its HTTP handler does.
+Memory is peak resident size of each server process. Ratios are pydock / Prometheus.
+Timings are printed, never asserted; they vary with machine load (the load average is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+T0 = 1_700_000_000
+STEP = 15
+QUERY = "rate(bench_requests_total[5m])"
+
+
+def generate(path: Path, series: int, hours: float, seed: int = 7) -> int:
+    """Counters (half) and gauges (half), written series by series as OpenMetrics wants."""
+    rng = random.Random(seed)
+    points = int(hours * 3600 // STEP) + 1
+    n = 0
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("# TYPE bench_requests counter\n")
+        for s in range(series):
+            lb = f'{{job="bench",instance="host{s % 50}:9100",shard="{s}"}}'
+            v = 0
+            for i in range(points):
+                v += rng.randint(0, 100)
+                f.write(f"bench_requests_total{lb} {v} {T0 + STEP * i}\n")
+                n += 1
+        f.write("# TYPE bench_temperature gauge\n")
+        for s in range(series):
+            lb = f'{{job="bench",instance="host{s % 50}:9100",sensor="{s}"}}'
+            g = rng.uniform(20, 80)
+            for i in range(points):
+                g = round(g + rng.uniform(-0.5, 0.5), 2)
+                f.write(f"bench_temperature{lb} {g} {T0 + STEP * i}\n")
+                n += 1
+        f.write("# EOF\n")
+    return n
+
+
+def dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def proc_mem_kb(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def timed(fn: Any, runs: int) -> float:
+    fn()  # warm-up
+    samples = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t)
+    return statistics.median(samples)
+
+
+def worker(mode: str, om: Path, data: Path, end: float, runs: int) -> None:
+    """The collector's side, one phase per process so each peak RSS is that phase's own; prints JSON."""
+    from pydock.collector.importer import import_openmetrics, iter_samples
+    from pydock.collector.promql import Engine
+    from pydock.collector.tsdb import TSDB
+
+    out: dict[str, Any] = {}
+    if mode == "import":
+        db = TSDB(data)
+        t = time.perf_counter()
+        out["samples"] = import_openmetrics(om, db)
+        db.close()
+        out["import_s"] = time.perf_counter() - t
+        out["disk"] = dir_size(data)
+    elif mode == "query":  # what a running collector holds: the TSDB and the engine, answering
+        db = TSDB(data)
+        engine = Engine(db)
+        out["instant_s"] = timed(lambda: json.dumps(engine.instant(QUERY, end).to_json()), runs)
+        out["range_s"] = timed(lambda: json.dumps(engine.range(QUERY, T0, end, 60).to_json()), runs)
+        db.close()
+    else:  # storage alone as scraping feeds it: one sample per series per append call
+        by_time: dict[int, list[tuple[dict[str, str], int, float]]] = {}
+        for labels, ts, v in iter_samples(om):
+            by_time.setdefault(ts, []).append((labels, ts, v))
+        db = TSDB(data)
+        t = time.perf_counter()
+        for ts in sorted(by_time):
+            db.append(by_time[ts])
+        db.close()
+        out["append_s"] = time.perf_counter() - t
+    out["rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps(out))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--series", type=int, default=1000, help="counter series (as many gauges again)")
+    ap.add_argument("--hours", type=float, default=1.0)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--worker", nargs=4, metavar=("MODE", "FILE", "DIR", "END"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        worker(args.worker[0], Path(args.worker[1]), Path(args.worker[2]), float(args.worker[3]), args.runs)
+        return
+    prometheus, promtool = shutil.which("prometheus"), shutil.which("promtool")
+    if not prometheus or not promtool:
+        sys.exit("prometheus and promtool are needed (scripts/setup-test-env installs them)")
+    import httpx
+
+    end = T0 + args.hours * 3600
+    with tempfile.TemporaryDirectory(prefix="bench-tsdb-") as tmp:
+        d = Path(tmp)
+        om = d / "data.om"
+        n = generate(om, args.series, args.hours)
+        print(f"{n:,} samples in {2 * args.series} series over {args.hours} h; query {QUERY}")
+
+        t = time.perf_counter()
+        subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(om), str(d / "prom")],
+                       check=True, capture_output=True)
+        prom_import = time.perf_counter() - t
+        prom_disk = dir_size(d / "prom")
+
+        ours: dict[str, Any] = {}
+        for mode, target in (("import", "ours"), ("query", "ours"), ("append", "scrape")):
+            res = subprocess.run([sys.executable, __file__, "--runs", str(args.runs), "--worker", mode, str(om),
+                                  str(d / target), str(end)], check=True, capture_output=True, text=True)
+            phase = json.loads(res.stdout.strip().splitlines()[-1])
+            ours[f"{mode}_rss_kb"] = phase.pop("rss_kb")
+            ours.update(phase)
+
+        (d / "prometheus.yml").write_text("global:\n  scrape_interval: 1h\n")
+        port = free_port()
+        with open(d / "prometheus.log", "wb") as log:
+            proc = subprocess.Popen([prometheus, f"--config.file={d / 'prometheus.yml'}",
+                                     f"--storage.tsdb.path={d / 'prom'}", f"--web.listen-address=127.0.0.1:{port}",
+                                     "--storage.tsdb.retention.time=100y"], stdout=log, stderr=subprocess.STDOUT)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+                deadline = time.monotonic() + 30
+                while True:
+                    try:
+                        if http.get("/-/ready").status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    if time.monotonic() > deadline:
+                        sys.exit("Prometheus did not start: " + (d / "prometheus.log").read_text())
+                    time.sleep(0.1)
+
+                def ask(path: str, **params: Any) -> None:
+                    r = http.get(path, params=params)
+                    r.raise_for_status()
+                    assert len(r.json()["data"]["result"]) == args.series
+
+                prom_instant = timed(lambda: ask("/api/v1/query", query=QUERY, time=end), args.runs)
+                prom_range = timed(lambda: ask("/api/v1/query_range", query=QUERY, start=T0, end=end, step=60),
+                                   args.runs)
+                prom_rss = proc_mem_kb(proc.pid, "VmHWM")
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    rows = [
+        ("ingest, bulk import (samples/s, higher is better)", ours["samples"] / ours["import_s"], n / prom_import),
+        ("disk per million samples (MB)", ours["disk"] / n, prom_disk / n),
+        ("peak memory of the process serving queries (MB)", ours["query_rss_kb"] / 1024, prom_rss / 1024),
+        (f"instant {QUERY}, {args.series} series (ms)", ours["instant_s"] * 1000, prom_instant * 1000),
+        (f"range {QUERY}, {args.hours} h step 60 s (ms)", ours["range_s"] * 1000, prom_range * 1000),
+    ]
+    print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"{'':58} {'pydock':>12} {'Prometheus':>12} {'ratio':>8}")
+    for name, mine, theirs in rows:
+        if name.startswith("disk"):
+            mine, theirs = mine * 1e6 / 2**20, theirs * 1e6 / 2**20
+        print(f"{name:58} {mine:12,.2f} {theirs:12,.2f} {mine / theirs:8.2f}")
+    print(f"{'ingest, scrape-like appends, 1 sample/series/call (samples/s)':58} "
+          f"{ours['samples'] / ours['append_s']:12,.0f} {'-':>12} {'':>8}")
+    print(f"{'peak memory of the bulk import (MB)':58} {ours['import_rss_kb'] / 1024:12,.1f} {'-':>12} {'':>8}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Start latency: `run --rm busybox true` for pydock, podman and crun over one busybox rootfs.
+
+Run as root: `bench/run start_latency [--runs 20]`. Prints the median wall time of 20 runs of each
+(after one warm-up), the resident memory of pydock's shim next to podman's conmon, and the time of
+`--help`, with pydock/peer ratios. podman runs the rootfs directory (`--rootfs`, runc as its OCI
+runtime, private storage and config: this host's hybrid cgroups need both, see PEERS.md); crun runs
+an OCI bundle over the same directory inside a private mount namespace without the empty v2
+hierarchy (crun refuses hybrid layouts). Timings are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import ensure_packages, median_ms, rss_mb, table, time_command
+
+PODMAN_STORAGE = """[storage]
+driver = "overlay"
+runroot = "{d}/run"
+graphroot = "{d}/storage"
+"""
+PODMAN_CONF = """[containers]
+netns = "none"
+log_driver = "k8s-file"
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+tmp_dir = "{d}/tmp"
+"""
+
+
+def pydock_cmd() -> list[str]:
+    script = Path(sys.executable).parent / "pydock"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "pydock"]
+
+
+def crun_inner(bundle: str, runs: int) -> None:
+    """Runs inside `unshare -m`: hides the empty v2 mount, times `crun run`, prints JSON samples."""
+    if os.path.ismount("/sys/fs/cgroup/unified"):
+        subprocess.run(["umount", "/sys/fs/cgroup/unified"], check=True)
+    samples = time_command_ids(bundle, runs)
+    print(json.dumps(samples))
+
+
+def time_command_ids(bundle: str, runs: int) -> list[float]:
+    out = []
+    for i in range(runs + 1):
+        t0 = time.perf_counter()
+        subprocess.run(["crun", "run", "-b", bundle, f"bench-{os.getpid()}-{i}"], check=True,
+                       stdout=subprocess.DEVNULL)
+        if i:
+            out.append(time.perf_counter() - t0)
+    return out
+
+
+def make_bundle(d: Path, rootfs: Path) -> Path:
+    bundle = d / "bundle"
+    bundle.mkdir()
+    subprocess.run(["crun", "spec"], cwd=bundle, check=True)
+    cfg = json.loads((bundle / "config.json").read_text())
+    cfg["root"] = {"path": str(rootfs), "readonly": True}
+    cfg["process"]["args"] = ["true"]
+    cfg["process"]["terminal"] = False
+    cfg["linux"].pop("resources", None)
+    (bundle / "config.json").write_text(json.dumps(cfg))
+    return bundle
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--crun-inner", default="")
+    args = ap.parse_args()
+    if args.crun_inner:
+        crun_inner(args.crun_inner, args.runs)
+        return
+    if os.geteuid() != 0:
+        raise SystemExit("bench: start_latency needs root (namespaces, cgroups)")
+    ensure_packages(("podman", "podman"), ("crun", "crun"), ("conmon", "conmon"), ("runc", "runc"))
+    d = Path(tempfile.mkdtemp(prefix="pydock-bench-"))
+    run_dir = Path(f"/run/pydock-bench-{os.getpid()}")
+    env = {**os.environ, "PYDOCK_ROOT": str(d / "root"), "PYDOCK_RUN": str(run_dir)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure pydock as installed: with its bytecode cached
+    pod_env = {**os.environ, "CONTAINERS_STORAGE_CONF": str(d / "storage.conf"),
+               "CONTAINERS_CONF": str(d / "containers.conf")}
+    (d / "podman" / "tmp").mkdir(parents=True)
+    (d / "storage.conf").write_text(PODMAN_STORAGE.format(d=d / "podman"))
+    (d / "containers.conf").write_text(PODMAN_CONF.format(d=d / "podman"))
+    pd = pydock_cmd()
+    podman = ["podman", "--runtime", "runc"]
+    try:
+        subprocess.run([*pd, "image", "bootstrap", "busybox"], env=env, check=True, stdout=subprocess.DEVNULL)
+        layer = next(p for p in (d / "root/images/layers").iterdir() if p.is_dir())
+        rootfs = d / "rootfs"
+        subprocess.run(["cp", "-a", str(layer), str(rootfs)], check=True)
+        n = args.runs
+        print(f"timing {n} runs each (median after one warm-up) ...", file=sys.stderr)
+        t_pd = median_ms(time_command([*pd, "run", "--rm", "busybox", "true"], n, env))
+        t_pm = median_ms(time_command([*podman, "run", "--rm", "--rootfs", str(rootfs), "true"], n, pod_env))
+        bundle = make_bundle(d, rootfs)
+        inner = subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable, __file__,
+                                "--crun-inner", str(bundle), "--runs", str(n)], check=True,
+                               capture_output=True, text=True)
+        t_cr = median_ms(json.loads(inner.stdout))
+
+        cid = subprocess.run([*pd, "run", "-d", "busybox", "sleep", "60"], env=env, check=True,
+                             capture_output=True, text=True).stdout.strip()
+        time.sleep(0.5)
+        state = json.loads((d / "root/containers" / cid / "state.json").read_text())
+        shim_rss = rss_mb(state["ShimPid"])
+        subprocess.run([*pd, "rm", "-f", cid], env=env, check=True, stdout=subprocess.DEVNULL)
+        pcid = subprocess.run([*podman, "run", "-d", "--rootfs", str(rootfs), "sleep", "60"], env=pod_env,
+                              check=True, capture_output=True, text=True).stdout.strip()
+        time.sleep(0.5)
+        conmon = int(subprocess.run([*podman, "inspect", "--format", "{{.State.ConmonPid}}", pcid], env=pod_env,
+                                    check=True, capture_output=True, text=True).stdout.strip())
+        conmon_rss = rss_mb(conmon)
+        subprocess.run([*podman, "rm", "-f", "-t", "0", pcid], env=pod_env, check=True, stdout=subprocess.DEVNULL)
+
+        h_pd = median_ms(time_command([*pd, "--help"], n, env))
+        h_pm = median_ms(time_command(["podman", "--help"], n, pod_env))
+        h_cr = median_ms(time_command(["crun", "--help"], n))
+        print(table("start latency over one busybox rootfs (this host; noisy, for orientation only)",
+                    ["pydock", "podman", "crun"],
+                    [("run --rm busybox true, median", "ms", [t_pd, t_pm, t_cr]),
+                     ("monitor RSS: shim / conmon / -", "MB", [shim_rss, conmon_rss, None]),
+                     ("--help, median", "ms", [h_pd, h_pm, h_cr])]))
+    finally:
+        subprocess.run(["podman", "rm", "-af", "-t", "0"], env=pod_env, capture_output=True, check=False)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        shutil.rmtree(d, ignore_errors=True)
+        for base, dirs, _ in os.walk("/sys/fs/cgroup"):
+            for name in list(dirs):
+                if name == "libpod_parent":
+                    _rmdir_tree(Path(base) / name)
+            if base.count("/") > 4:
+                dirs[:] = []
+
+
+def _rmdir_tree(path: Path) -> None:
+    for child in sorted(path.rglob("*"), key=lambda p: -len(p.parts)):
+        if child.is_dir():
+            try:
+                child.rmdir()
+            except OSError:
+                pass
+    try:
+        path.rmdir()
+    except OSError:
+        pass
+
+
+if __name__ == "__main__":
+    main()
