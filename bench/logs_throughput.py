@@ -131,8 +131,8 @@ def main() -> None:
             pipe.append(dt)
         med = {k: statistics.median(v) for k, v in (("rot", rot), ("plain", plain), ("pod", pod), ("pipe", pipe))}
         rate = {k: n / v / 1000 for k, v in med.items()}
-        print(table(f"{n:,} lines of 100 bytes, median of {args.runs} (start to all on disk)",
-                    ["pydock json-file 10m x3", "podman conmon k8s-file", "pipe into a file"],
+        print(table(f"{n:,} lines of 100 bytes, median of {args.runs} (start to all on disk; pydock: json-file max-size=10m max-file=3, podman: k8s-file)",
+                    ["pydock", "podman+conmon", "pipe"],
                     [("wall", "s", [med["rot"], med["pod"], med["pipe"]]),
                      ("rate", "k lines/s", [rate["rot"], rate["pod"], rate["pipe"]])]))
         print(f"pydock json-file without rotation: {med['plain']:.2f} s, {rate['plain']:.0f}k lines/s")

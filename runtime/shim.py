@@ -195,7 +195,8 @@ class Shim:
         write_json(self.dir / EXIT_FILE, {"ExitCode": code, "FinishedAt": finished})
         oom = False
         try:
-            oom = self.cgroup.oom_kill_count() > 0
+            # runtime depth: the supervisor counts only this run's OOM kills (the cgroup outlives restarts)
+            oom = self.supervisor.exiting(code) if self.supervisor is not None else self.cgroup.oom_kill_count() > 0
         except PydockError:
             pass
         self.update_state(Status="exited", Running=False, Pid=0, ExitCode=code, FinishedAt=finished,

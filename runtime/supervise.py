@@ -31,6 +31,7 @@ class Supervisor:
         self.oom_seen = 0
         self.started_at = time.monotonic()
         self.health: HealthMonitor | None = None
+        self.last_oom = False
         self.manager = RestartManager(self._policy(), 0)
         # The shim runs because of an explicit start (or `system boot`): Docker then forgets a manual
         # stop and counts restarts from zero.
@@ -73,25 +74,25 @@ class Supervisor:
                 event=lambda action: self._event(action))
             self.health.start()
 
-    def exited(self, code: int) -> bool:
-        """Stops the health checks, tells an OOM kill from other deaths; returns whether it was one."""
+    def exiting(self, code: int) -> bool:
+        """Before the shim records the exit: stops the health checks and tells an OOM kill from other
+        deaths (the answer is state.json's OOMKilled)."""
         if self.health is not None:
             self.health.stop()
             self.health = None
-        oom = False
+        self.last_oom = False
         if self.cgroup is not None:
-            try:
-                count = self.cgroup.oom_kill_count()
-                # The cgroup outlives restarts: only kills since this run started are this run's.
-                oom = count > self.oom_seen
-                self.oom_seen = count
-            except PydockError:
-                pass
-        self._state(OOMKilled=oom)
-        if oom:
+            count = self.cgroup.oom_kill_count()
+            # The cgroup outlives restarts: only kills since this run started are this run's.
+            self.last_oom = count > self.oom_seen
+            self.oom_seen = count
+        return self.last_oom
+
+    def exited(self, code: int) -> None:
+        """After the shim recorded the exit (as Docker: state first, then the events): oom, die."""
+        if self.last_oom:
             self._event("oom")
         self._event("die", exitCode=code)
-        return oom
 
     def should_restart(self, code: int) -> bool:
         state = self._read_state()

@@ -1,6 +1,7 @@
 """Fixtures shared by every test: a private state root per test, and the markers' rules.
 
-Tests marked `root` need real namespaces and cgroups; CI runs as root, so they run there and are
+Test files and helper modules are imported by basename (pytest's prepend mode): keep basenames
+unique across folders. Tests marked `root` need real namespaces and cgroups; CI runs as root, so they run there and are
 never skipped in CI (CI=true turns a would-be skip into a failure).
 """
 

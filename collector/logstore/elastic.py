@@ -55,6 +55,12 @@ def doc_id(r: LogRecord) -> str:
     return f"{r.container_id}-{r.file_id}-{r.offset}"
 
 
+def _body(resp: Any) -> dict[str, Any]:
+    """The JSON body of a client response (`ObjectApiResponse`), or a plain dict from a test double."""
+    body = resp.body if hasattr(resp, "body") else resp
+    return body if isinstance(body, dict) else {}
+
+
 def _iso(ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
 
@@ -147,8 +153,7 @@ class ElasticsearchLogStore:
             ops.append({"create": {"_index": index, "_id": did}})
             ops.append(json.loads(body))
         resp = self.es.bulk(operations=ops)
-        result: dict[str, Any] = resp.body if hasattr(resp, "body") else resp
-        items = result.get("items", [])
+        items = _body(resp).get("items", [])
         if len(items) != len(rows):
             raise LogStoreError(f"bulk answered {len(items)} items for {len(rows)} actions")
         done: list[int] = []
@@ -237,8 +242,7 @@ class ElasticsearchLogStore:
             raise BadQueryError(f"bad search text: {e}") from e
         except NotFoundError:
             return []
-        body = resp.body if hasattr(resp, "body") else resp
-        return list(body.get("hits", {}).get("hits", []))
+        return list(_body(resp).get("hits", {}).get("hits", []))
 
     @staticmethod
     def _rec(src: dict[str, Any]) -> LogRecord:
@@ -282,8 +286,7 @@ class ElasticsearchLogStore:
         """Deletes whole daily indices: older than `max_age_s`, then the oldest while the total size is
         over `max_bytes`. Returns the number of documents in the deleted indices."""
         resp = self.es.indices.stats(index=PREFIX + "*", metric=["docs", "store"])
-        body = resp.body if hasattr(resp, "body") else resp
-        indices = body.get("indices", {})
+        indices = _body(resp).get("indices", {})
         names = sorted(n for n in indices if n.startswith(PREFIX))
         doomed: list[str] = []
         if self.max_age_s:

@@ -92,18 +92,32 @@ def stats(show_all: bool, no_stream: bool, no_trunc: bool, fmt: str | None, cont
         time.sleep(1.0)
         click.echo(table(first, sampler.snapshot()), nl=False)
         return
+    if not sys.stdout.isatty():  # a pipe or a file: one table a second, no cursor movement
+        prev = first
+        try:
+            while True:
+                time.sleep(1.0)
+                snap = sampler.snapshot()
+                click.echo(table(prev, snap), nl=False)
+                prev = snap
+        except KeyboardInterrupt:
+            return
     from rich.console import Console
     from rich.live import Live
     from rich.text import Text
 
     console = Console(highlight=False)
     prev = first
-    with Live(Text(table(None, first)), console=console, auto_refresh=False, transient=False) as live:
+
+    def text(body: str) -> Text:
+        return Text(body, no_wrap=True, overflow="crop")  # like a terminal table: never reflowed
+
+    with Live(text(table(None, first)), console=console, auto_refresh=False, transient=False) as live:
         try:
             while True:
                 time.sleep(1.0)
                 snap = sampler.snapshot()
-                live.update(Text(table(prev, snap)), refresh=True)
+                live.update(text(table(prev, snap)), refresh=True)
                 prev = snap
         except KeyboardInterrupt:
-            sys.exit(0)
+            return

@@ -30,7 +30,9 @@ def actions(rt: Any, cid: str) -> list[str]:
 
 
 def exited(rt: Any, cid: str) -> Any:
-    return wait_for(lambda: (r := rt.store.get(cid)).status == "exited" and r, what=f"{cid[:12]} to exit")
+    """The record once the container exited for good: its shim is gone, so every event is written."""
+    return wait_for(lambda: (r := rt.store.get(cid)).status == "exited" and _shim_gone(r) and r,
+                    what=f"{cid[:12]} to exit")
 
 
 def exec_out(rec: Any, *argv: str, tmp: Path) -> tuple[int, str]:
@@ -46,7 +48,7 @@ def test_over_memory_limit_is_oom_killed_and_reported(rt: Any) -> None:
     done = exited(rt, rec.id)
     assert done.state["ExitCode"] == 137
     assert done.state["OOMKilled"] is True
-    acts = actions(rt, rec.id)
+    acts = wait_for(lambda: (a := actions(rt, rec.id)) and a[-1] == "die" and a, what="the die event")
     assert acts[:2] == ["create", "start"] and acts[-2:] == ["oom", "die"]
     die = next(e for e in EventJournal(rt.settings.root).read() if e.id == rec.id and e.action == "die")
     assert die.attributes["exitCode"] == "137"
