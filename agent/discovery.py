@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pydock.runtime.store import LIVE_STATES, ContainerStore, effective_state, load_record
@@ -180,6 +180,38 @@ def _log_stats(path: Path, driver: str) -> tuple[LogStats | None, str | None]:
         return None, f"{path}: {exc}"
 
 
+class DockerMetadata:
+    """Name, image and labels of Docker's containers from `<docker root>/containers/<id>/config.v2.json`,
+    when the agent can read Docker's state (cAdvisor's docker handler asks the daemon for the same).
+    Parsed once per container id; a container without the file keeps name="" and image=""."""
+
+    def __init__(self, docker_root: Path | None) -> None:
+        self.root = docker_root
+        self._cache: dict[str, tuple[str, str, dict[str, str]] | None] = {}
+
+    def enrich(self, t: Target) -> Target:
+        if self.root is None or t.runtime != "docker":
+            return t
+        if t.container_id not in self._cache:
+            self._cache[t.container_id] = self._read(t.container_id)
+        meta = self._cache[t.container_id]
+        if meta is None:
+            return t
+        name, image, labels = meta
+        return replace(t, name=name, image=image, labels=labels)
+
+    def _read(self, cid: str) -> tuple[str, str, dict[str, str]] | None:
+        assert self.root is not None
+        try:
+            with open(self.root / "containers" / cid / "config.v2.json", "rb") as f:
+                data = json.loads(f.read())
+            config = data.get("Config") or {}
+            labels = {str(k): str(v) for k, v in (config.get("Labels") or {}).items()}
+            return str(data.get("Name", "")).lstrip("/"), str(config.get("Image", "")), labels
+        except (OSError, ValueError, AttributeError):
+            return None  # not readable here: reported as a raw cgroup, like cAdvisor without the daemon
+
+
 def foreign_targets(hier: Hierarchies, skip: set[str]) -> list[Target]:
     """Containers of other runtimes, by walking one hierarchy; cgroup paths in `skip` are pydock's."""
     base = hier.unified if hier.kind == "v2" else next(
@@ -205,8 +237,12 @@ def _walk(hier: Hierarchies, d: Path, rel: str, depth: int, skip: set[str], out:
         found = _match(e.name, in_docker, in_kube)
         if found is not None:
             runtime, cid = found
+            try:  # cAdvisor's creation time of a raw cgroup: its directory's modification time
+                start: float | None = e.stat(follow_symlinks=False).st_mtime
+            except OSError:
+                start = None
             out.append(Target(id=path, name="", image="", container_id=cid, runtime=runtime,
-                              cgroup=CgroupRef(path, hier.paths_for(path)), init_pid=None))
+                              cgroup=CgroupRef(path, hier.paths_for(path)), init_pid=None, start_time=start))
         elif depth < MAX_DEPTH:
             _walk(hier, Path(e.path), path, depth + 1, skip, out)
 
@@ -224,9 +260,11 @@ def _match(name: str, in_docker: bool, in_kube: bool) -> tuple[str, str] | None:
 class Discovery:
     """The root cgroup, then pydock's containers (all states), then other runtimes' running ones."""
 
-    def __init__(self, state_root: Path, hier: Hierarchies, *, foreign: bool = True, root: bool = True) -> None:
+    def __init__(self, state_root: Path, hier: Hierarchies, *, foreign: bool = True, root: bool = True,
+                 docker_root: Path | None = None) -> None:
         self.hier = hier
         self.records = PydockRecords(state_root, hier)
+        self.docker = DockerMetadata(docker_root)
         self.foreign = foreign
         self.root = root
 
@@ -236,5 +274,5 @@ class Discovery:
         targets.extend(mine)
         if self.foreign:
             skip = {t.id for t in mine if t.id}
-            targets.extend(foreign_targets(self.hier, skip))
+            targets.extend(self.docker.enrich(t) for t in foreign_targets(self.hier, skip))
         return targets

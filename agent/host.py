@@ -18,6 +18,7 @@ class HostPaths:
     proc: Path = Path("/proc")
     sys: Path = Path("/sys")
     etc: Path = Path("/etc")
+    docker: Path | None = Path("/var/lib/docker")  # Docker's state, for its containers' names and images
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,8 @@ class Sampler:
         self.clock = clock
         self.hierarchies = Hierarchies.detect(self.host.cgroup)
         self.devices = DeviceNames(self.host)
-        self.discovery = Discovery(self.state_root, self.hierarchies, foreign=foreign, root=root)
+        self.discovery = Discovery(self.state_root, self.hierarchies, foreign=foreign, root=root,
+                                   docker_root=self.host.docker)
         self._machine: MachineInfo | None = None
         self._lock = threading.Lock()
         self._last: Snapshot | None = None

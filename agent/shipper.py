@@ -59,24 +59,39 @@ class ContainerLogs:
     log_type: str
 
 
-def discover(containers_dir: Path) -> list[ContainerLogs]:
-    """Every container under the state root whose config names a log driver with files to read."""
+def discover(containers_dir: Path,
+             cache: dict[str, tuple[int, ContainerLogs | None]] | None = None) -> list[ContainerLogs]:
+    """Every container under the state root whose config names a log driver with files to read.
+    `cache` (config path -> (mtime_ns, result)) spares re-reading configs that did not change."""
     out: list[ContainerLogs] = []
     try:
         entries = sorted(os.scandir(containers_dir), key=lambda e: e.name)
     except FileNotFoundError:
         return out
+    seen: set[str] = set()
     for e in entries:
+        cpath = os.path.join(e.path, "config.json")
         try:
-            with open(os.path.join(e.path, "config.json"), "rb") as f:
-                cfg = json.load(f)
+            mtime = os.stat(cpath).st_mtime_ns
+            hit = cache.get(cpath) if cache is not None else None
+            if hit is not None and hit[0] == mtime:
+                found = hit[1]
+            else:
+                with open(cpath, "rb") as f:
+                    cfg = json.load(f)
+                log_type = ((cfg.get("HostConfig") or {}).get("LogConfig") or {}).get("Type") or "json-file"
+                found = None if log_type == "none" else ContainerLogs(
+                    cfg.get("Id") or e.name, str(cfg.get("Name", "")).lstrip("/"), Path(e.path), log_type)
+                if cache is not None:
+                    cache[cpath] = (mtime, found)
         except (OSError, ValueError):
             continue  # being created or removed: next round
-        log_type = ((cfg.get("HostConfig") or {}).get("LogConfig") or {}).get("Type") or "json-file"
-        if log_type == "none":
-            continue
-        out.append(ContainerLogs(cfg.get("Id") or e.name, str(cfg.get("Name", "")).lstrip("/"), Path(e.path),
-                                 log_type))
+        seen.add(cpath)
+        if found is not None:
+            out.append(found)
+    if cache is not None:
+        for k in set(cache) - seen:
+            del cache[k]
     return out
 
 
@@ -181,12 +196,14 @@ class Shipper:
         self.client = client or httpx.Client(timeout=timeout_s)
         self.headers = headers
         self._rr = 0
+        self._configs: dict[str, tuple[int, ContainerLogs | None]] = {}
+        self._heads: dict[str, tuple[tuple[int, int, int], bytes]] = {}
         self.shipped = 0
         self.failures = 0
 
     # One round: build at most one batch, push it, then move the checkpoint.
     def ship_once(self) -> int:
-        containers = discover(self.containers_dir)
+        containers = discover(self.containers_dir, self._configs)
         if not containers:
             return 0
         self._rr = (self._rr + 1) % len(containers)
@@ -206,12 +223,15 @@ class Shipper:
                 continue
             for i, path in enumerate(paths):
                 try:
-                    head = _head(path)
+                    head = self._head(path)
                 except OSError:
                     continue  # rotated away between listing and opening
                 if not head:
                     continue
                 ent = self.checkpoint.match(c.id, head)
+                if ent is not None and ent.get("done"):
+                    ent["seen"] = now
+                    continue
                 if ent is None:
                     if len(head) < HEAD_BYTES and i < len(paths) - 1:
                         continue  # an older file still being compressed: its head is not whole yet
@@ -248,8 +268,13 @@ class Shipper:
                         end = off
                         if len(lines) >= self.batch_lines or size >= self.batch_bytes:
                             break
-                except (OSError, EOFError) as e:
+                except (OSError, EOFError, ValueError) as e:
                     log.debug("reading %s: %s", path, e)
+                else:
+                    if end == start and i < len(paths) - 1:
+                        # A rotated file is complete (the driver writes only the active one): read
+                        # to its end, it needs no reading again, which spares decompressing it.
+                        ent["done"] = True
                 if end != start:
                     moves.append((ent, end))
                 if len(lines) >= self.batch_lines or size >= self.batch_bytes:
@@ -265,6 +290,23 @@ class Shipper:
             self.checkpoint.save()
         self.shipped += len(lines)
         return len(lines)
+
+    def _head(self, path: Path) -> bytes:
+        """The file's first bytes. A whole head (HEAD_BYTES) of a file that is not being written is
+        kept: the key includes ctime, which changes with every write and differs for a new file that
+        reuses a deleted file's inode (rotation does that), so a stale head is never returned."""
+        st = path.stat()
+        ident = (st.st_dev, st.st_ino, st.st_ctime_ns)
+        key = str(path)
+        hit = self._heads.get(key)
+        if hit is not None and hit[0] == ident:
+            return hit[1]
+        head = _head(path)
+        if len(head) == HEAD_BYTES:
+            if len(self._heads) > 10_000:
+                self._heads.clear()
+            self._heads[key] = (ident, head)
+        return head
 
     def _forget(self, live: set[str], now: float) -> None:
         for cid in list(self.checkpoint.containers):

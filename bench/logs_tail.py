@@ -22,10 +22,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import table  # noqa: E402
-
-from pydock.logdrivers.base import LogInfo, ReadConfig  # noqa: E402
-from pydock.logdrivers.jsonfile import JSONFileDriver  # noqa: E402
+from harness import table
+from pydock.logdrivers.base import LogInfo, ReadConfig
+from pydock.logdrivers.jsonfile import JSONFileDriver
 
 CLI = [sys.executable, "-m", "pydock"]
 
@@ -78,12 +77,12 @@ def main() -> None:
             want = [b"%010d %s" % (i, b"x" * 88) for i in range(n - 100, n)]
             out = subprocess.run([*CLI, "logs", "--tail", "100", cid], env=env, capture_output=True, check=True).stdout
             assert out.splitlines() == want, "pydock logs --tail printed the wrong lines"
-            cli = median_ms(lambda: subprocess.run([*CLI, "logs", "--tail", "100", cid], env=env,
-                                                   stdout=subprocess.DEVNULL, check=True), args.runs)
+            argv = [*CLI, "logs", "--tail", "100", cid]
+            cli = median_ms(lambda a=argv: subprocess.run(a, env=env, stdout=subprocess.DEVNULL, check=True), args.runs)
             reader = JSONFileDriver.open_reader(path.parent, {})
-            inproc = median_ms(lambda: list(reader.read(ReadConfig(tail=100))), args.runs)
-            gnu = median_ms(lambda: subprocess.run(["tail", "-n", "100", str(path)], stdout=subprocess.DEVNULL,
-                                                   check=True), args.runs)
+            inproc = median_ms(lambda r=reader: list(r.read(ReadConfig(tail=100))), args.runs)
+            gnu = median_ms(lambda p=str(path): subprocess.run(["tail", "-n", "100", p], stdout=subprocess.DEVNULL,
+                                                               check=True), args.runs)
             rows.append((f"{path.stat().st_size / 1e6:.0f} MB: whole command", "ms", [cli, gnu]))
             rows.append((f"{path.stat().st_size / 1e6:.0f} MB: reader in-process", "ms", [inproc, gnu]))
             path.unlink()

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import table  # noqa: E402
+from harness import table
 
 CLI = [sys.executable, "-m", "pydock"]
 PODMAN_STORAGE = '[storage]\ndriver = "overlay"\nrunroot = "{d}/run"\ngraphroot = "{d}/storage"\n'
@@ -127,7 +127,7 @@ def main() -> None:
             dt, full = run_podman(penv, rootfs, d / "ctr.log", n)
             pod.append(dt)
             notes.append(f"podman k8s-file: {full} F records (lost: {n - full})")
-            dt, got = run_pipe(d, n)
+            dt, _ = run_pipe(d, n)
             pipe.append(dt)
         med = {k: statistics.median(v) for k, v in (("rot", rot), ("plain", plain), ("pod", pod), ("pipe", pipe))}
         rate = {k: n / v / 1000 for k, v in med.items()}

@@ -120,7 +120,7 @@ def iter_samples(path: Path) -> Iterator[tuple[dict[str, str], int, float]]:
                     return
                 continue
             try:
-                parts = line.rsplit(" ", 2) if "#" not in line else ()
+                parts: list[str] = line.rsplit(" ", 2) if "#" not in line else []
                 labels = cache.get(parts[0]) if len(parts) == 3 else None
                 if labels is not None:
                     value = float(parts[1])

@@ -1,4 +1,4 @@
-"""Prometheus rule files: loading and checking them, evaluating groups, alert states and re-sending.
+"""Prometheus rule evaluation: groups on their interval, alert states, ALERTS series, re-sending.
 
 Semantics are Prometheus 2.42's rules/alerting.go and rules/manager.go (reference anchors C.1):
 - identity: the result sample's labels without `__name__`, plus the expanded rule labels, plus
@@ -13,8 +13,9 @@ Semantics are Prometheus 2.42's rules/alerting.go and rules/manager.go (referenc
 - sending (Alert.needsSending): never pending ones; a resolved alert at once; a firing one when
   `LastSentAt + resend_delay < ts`. Each send sets ValidUntil = ts + 4 * max(resend_delay, interval);
   `endsAt` is ResolvedAt for resolved alerts, ValidUntil otherwise; startsAt is FiredAt.
-Not implemented: restoring `for` state from ALERTS_FOR_STATE after a restart (Prometheus's
-for-outage-tolerance); after a restart, pending alerts start over.
+- after a start, rules whose `for` is at least the grace period (10m) restore their pending alerts'
+  ActiveAt from ALERTS_FOR_STATE (written up to an hour ago) after their second evaluation, as
+  Prometheus's RestoreForState does; until then they write no ALERTS series.
 """
 
 from __future__ import annotations
@@ -22,132 +23,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote_plus
 
 from pydock.collector import templating
 from pydock.collector.notify.model import Alert, fingerprint, go_time
+from pydock.collector.rulefiles import GroupSpec, RuleSpec
 from pydock.collector.tsdb import STALE_NAN
-from pydock.collector.yamlconf import LDict, Where, load_yaml
 
-from pydock.errors import PromQLError, PydockError
+from pydock.errors import PydockError
 
 log = logging.getLogger(__name__)
 RESOLVED_RETENTION = 15 * 60.0
-_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+FOR_OUTAGE_TOLERANCE = 3600.0  # --rules.alert.for-outage-tolerance
+FOR_GRACE_PERIOD = 600.0  # --rules.alert.for-grace-period
 Samples = list[tuple[dict[str, str], int, float]]
 
 
 class QueryEngine(Protocol):
     def instant(self, expr: str, t: float) -> Any: ...
-
-
-@dataclass(frozen=True)
-class RuleSpec:
-    expr: str
-    alert: str | None = None
-    record: str | None = None
-    for_: float = 0.0
-    keep_firing_for: float = 0.0
-    labels: Mapping[str, str] = field(default_factory=dict)
-    annotations: Mapping[str, str] = field(default_factory=dict)
-    line: int = 0
-
-    @property
-    def name(self) -> str:
-        return self.alert or self.record or ""
-
-
-@dataclass(frozen=True)
-class GroupSpec:
-    name: str
-    file: str
-    interval: float
-    rules: tuple[RuleSpec, ...]
-    limit: int = 0
-
-
-def _check_expr(w: Where, node: LDict, expr: str) -> None:
-    from pydock.collector.promql.parser import parse
-
-    try:
-        parse(expr)
-    except PromQLError as exc:
-        w.fail(node, f"could not parse expression: {exc}", "expr")
-
-
-def load_rule_file(path: Path, default_interval: float) -> list[GroupSpec]:
-    """Parse and check one rule file as `promtool check rules` would; `ConfigError` names file and line."""
-    doc = load_yaml(path)
-    w = Where(path)
-    if doc is None:
-        return []
-    root = w.mapping(doc, "rule file", {"groups"})
-    groups: list[GroupSpec] = []
-    names: set[str] = set()
-    gl = w.seq(root, "groups", "groups")
-    for gi, g in enumerate(gl):
-        gn = w.mapping(g, "rule group", {"name", "interval", "limit", "rules", "query_offset"}, gl, gi)
-        name = w.string(gn, "name")
-        if not name:
-            w.fail(gn, "Groupname must not be empty")
-        if name in names:
-            w.fail(gn, f'groupname: "{name}" is repeated in the same file', "name")
-        names.add(name)
-        interval = w.duration(gn, "interval", default_interval)
-        if interval <= 0:
-            w.fail(gn, "interval must be greater than 0", "interval")
-        rules = []
-        rl = w.seq(gn, "rules", "rules")
-        for ri, r in enumerate(rl):
-            rules.append(_rule(w, w.mapping(r, "rule", {"alert", "record", "expr", "for", "keep_firing_for",
-                                                        "labels", "annotations"}, rl, ri)))
-        groups.append(GroupSpec(name, str(path), interval, tuple(rules), w.integer(gn, "limit", 0)))
-    return groups
-
-
-def _rule(w: Where, rn: LDict) -> RuleSpec:
-    alert, record = rn.get("alert"), rn.get("record")
-    if (alert is None) == (record is None):
-        w.fail(rn, "one of 'record' or 'alert' must be set")
-    expr = w.string(rn, "expr")
-    if not expr:
-        w.fail(rn, "field 'expr' must be set in rule")
-    _check_expr(w, rn, expr)
-    labels = w.labels(rn, "labels")
-    annotations = w.labels(rn, "annotations")
-    if record is not None:
-        if not isinstance(record, str) or not _METRIC_NAME.match(record):
-            w.fail(rn, f"invalid recording rule name: {record}", "record")
-        for k in ("annotations", "for", "keep_firing_for"):
-            if rn.get(k) is not None:
-                w.fail(rn, f"invalid field '{k}' in recording rule", k)
-        return RuleSpec(expr, record=record, labels=labels, line=rn.line)
-    if not isinstance(alert, str) or not alert:
-        w.fail(rn, "invalid alert name", "alert")
-    for key, mapping in (("labels", labels), ("annotations", annotations)):
-        for k, v in mapping.items():
-            err = templating.check(v)
-            if err:
-                w.fail(rn.get(key), f"{key} {k}: {err}", k)
-    if "alertname" in labels or "__name__" in labels:
-        w.fail(rn, "invalid label name in alerting rule labels", "labels")
-    return RuleSpec(expr, alert=alert, for_=w.duration(rn, "for", 0.0),
-                    keep_firing_for=w.duration(rn, "keep_firing_for", 0.0), labels=labels,
-                    annotations=annotations, line=rn.line)
-
-
-def load_rule_files(paths: Sequence[Path], default_interval: float) -> list[GroupSpec]:
-    groups: list[GroupSpec] = []
-    for p in paths:
-        groups.extend(load_rule_file(p, default_interval))
-    return groups
 
 
 @dataclass
@@ -216,6 +114,7 @@ class Rule:
     last_evaluation: float = 0.0
     evaluation_time: float = 0.0
     series: set[tuple[tuple[str, str], ...]] = field(default_factory=set)
+    restored: bool = True  # False until RestoreForState ran (first start, `for` >= the grace period)
 
     def state(self) -> str:
         states = {a.state for a in self.active.values()}
@@ -263,8 +162,9 @@ class Rule:
                 a.keep_firing_since = 0.0
             if a.state == "pending" and ts - a.active_at >= spec.for_:
                 a.state, a.fired_at = "firing", ts
-            out.append(({"__name__": "ALERTS", **a.labels, "alertstate": a.state}, t_ms, 1.0))
-            out.append(({"__name__": "ALERTS_FOR_STATE", **a.labels}, t_ms, float(int(a.active_at))))
+            if self.restored:  # Prometheus writes nothing for a rule until its `for` state is restored
+                out.append(({"__name__": "ALERTS", **a.labels, "alertstate": a.state}, t_ms, 1.0))
+                out.append(({"__name__": "ALERTS_FOR_STATE", **a.labels}, t_ms, float(int(a.active_at))))
         return out
 
     def eval_record(self, result: list[tuple[dict[str, str], float]], ts: float) -> Samples:
@@ -385,25 +285,35 @@ class RuleManager:
         # Evaluations run in a worker thread; API readers take this lock so they never see an alert
         # map in the middle of an update.
         self.lock = threading.Lock()
+        self._stale: Samples = []
         self._tasks: dict[tuple[str, str], tuple[asyncio.Task[None], asyncio.Event]] = {}
 
     def apply(self, specs: list[GroupSpec], external_labels: Mapping[str, str], external_url: str,
-              resend_delay: float) -> None:
-        """Install groups (not yet started). Rules of a group with the same file and name keep their
+              resend_delay: float, restore: bool = False) -> None:
+        """Install groups (stop the running ones first; `start` runs them). Rules of a group with the same file and name keep their
         alerts when their name and expression are unchanged, as Prometheus's copyState does."""
         old = {g.key: g for g in self.groups}
         groups = []
+        dropped: list[Rule] = []
         for spec in specs:
             prev = old.get((spec.file, spec.name))
             prev_rules = {(r.spec.name, r.spec.expr): r for r in prev.rules} if prev else {}
             rules = []
             for rs in spec.rules:
                 r = Rule(rs)
+                # Only the first load after a start restores (Prometheus's shouldRestore).
+                r.restored = not (restore and rs.alert is not None and rs.for_ >= FOR_GRACE_PERIOD)
                 p = prev_rules.pop((rs.name, rs.expr), None)
                 if p is not None:
                     r.active, r.series, r.health = p.active, p.series, p.health
                 rules.append(r)
+            dropped.extend(prev_rules.values())
             groups.append(Group(spec, rules))
+        kept = {(s.file, s.name) for s in specs}
+        dropped.extend(r for key, g in old.items() if key not in kept for r in g.rules)
+        # Series of rules that are gone end now, as Prometheus marks them stale when a group goes.
+        t_ms = int(time.time() * 1000)
+        self._stale = [(dict(k), t_ms, STALE_NAN) for r in dropped for k in sorted(r.series)]
         self.groups = groups
         self.external_labels, self.external_url, self.resend_delay = external_labels, external_url, resend_delay
 
@@ -414,6 +324,7 @@ class RuleManager:
     async def _run_group(self, group: Group, stop: asyncio.Event) -> None:
         interval = group.spec.interval
         next_at = time.monotonic()
+        evaluations = 0
         while not stop.is_set():
             delay = next_at - time.monotonic()
             if delay > 0:
@@ -428,14 +339,51 @@ class RuleManager:
                     await asyncio.to_thread(self.append, samples)
                 if alerts:
                     self.send(alerts)
-            except Exception:
+                evaluations += 1
+                # Restore after the second evaluation: the first may run before enough is scraped.
+                if evaluations == 2 and not all(r.restored for r in group.rules):
+                    await asyncio.to_thread(self.restore_for_state, group, time.time())
+            except Exception:  # one failing evaluation must not end the group; logged with its cause
                 log.exception("evaluation of group %s failed", group.spec.name)
             next_at += interval
             if next_at < time.monotonic():
                 next_at = time.monotonic() + interval
 
+    def restore_for_state(self, group: Group, ts: float) -> None:
+        """Prometheus's RestoreForState: pending alerts take back the ActiveAt they had before a
+        restart (shifted by the downtime), read from ALERTS_FOR_STATE within the outage tolerance."""
+        storage = getattr(self.engine, "storage", None)
+        with self.lock:
+            for rule in group.rules:
+                if rule.restored:
+                    continue
+                for a in rule.active.values():
+                    if storage is None:
+                        break
+                    want = {"__name__": "ALERTS_FOR_STATE", **a.labels}
+                    found = [pts for labels, pts in storage.select(
+                        [(k, "=", v) for k, v in want.items()], int((ts - FOR_OUTAGE_TOLERANCE) * 1000),
+                        int(ts * 1000)) if labels == want and pts]
+                    if not found:
+                        continue
+                    t_ms, v = found[0][-1]
+                    if math.isnan(v):  # the stale marker: the alert was not active any more
+                        continue
+                    down_at, active_at = t_ms // 1000, float(int(v))
+                    remaining = rule.spec.for_ - (down_at - active_at)
+                    if remaining <= 0:
+                        continue  # it was firing; the next evaluation makes it fire again
+                    if remaining < FOR_GRACE_PERIOD:
+                        a.active_at = ts + FOR_GRACE_PERIOD - rule.spec.for_
+                    else:
+                        a.active_at = active_at + (ts - down_at)
+                rule.restored = True
+
     async def start(self) -> None:
         await self.stop()
+        if self._stale:
+            stale, self._stale = self._stale, []
+            await asyncio.to_thread(self.append, stale)
         for g in self.groups:
             ev = asyncio.Event()
             self._tasks[g.key] = (asyncio.create_task(self._run_group(g, ev)), ev)

@@ -30,6 +30,7 @@ import httpx
 import yaml
 from pydock.collector.config import CollectorConfig, ScrapeConfig
 from pydock.collector.exposition import ParseError, parse_exposition
+from pydock.collector.notify.model import go_time
 from pydock.collector.tsdb import STALE_NAN
 from pydock.collector.yamlconf import format_duration
 
@@ -101,8 +102,6 @@ class Target:
         return (self.job.job_name, self.url, tuple(sorted(self.labels.items())))
 
     def to_api(self) -> dict[str, Any]:
-        from pydock.collector.notify.model import go_time
-
         return {"discoveredLabels": dict(self.discovered), "labels": dict(self.labels),
                 "scrapePool": self.job.job_name, "scrapeUrl": self.url, "globalUrl": self.url,
                 "lastError": self.last_error,
@@ -205,7 +204,7 @@ def read_sd_file(path: Path) -> list[tuple[list[str], dict[str, str]]]:
     out = []
     for group in data or []:
         if not isinstance(group, dict) or not isinstance(group.get("targets", []), list):
-            raise ValueError(f"{path}: each entry needs a targets list")
+            raise ValueError(f"{path}: each entry needs a targets list")  # noqa: TRY004 - bad file content
         labels = {str(k): str(v) for k, v in (group.get("labels") or {}).items()}
         out.append(([str(t) for t in group.get("targets") or []], labels))
     return out

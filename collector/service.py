@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from pydock.collector.config import CollectorConfig, CollectorSettings, config_from_file
 from pydock.collector.notify import Notifier
-from pydock.collector.rules import GroupSpec, RuleManager, load_rule_files
+from pydock.collector.rulefiles import GroupSpec, load_rule_files
+from pydock.collector.rules import RuleManager
 from pydock.collector.scrape import ScrapeManager
 from pydock.collector.tsdb import TSDB
 
@@ -56,18 +58,21 @@ class Collector:
         self.reloads = 0
         self.last_reload_error = ""
         self.ready = False
+        self.started_at = time.time()
+        self.config_loaded_at = self.started_at
 
     @property
     def config(self) -> CollectorConfig:
         return self.loaded.config
 
-    def _apply_rules(self, loaded: Loaded) -> None:
+    def _apply_rules(self, loaded: Loaded, first: bool = False) -> None:
         c = loaded.config
-        self.rules.apply(loaded.groups, c.global_.external_labels, self.settings.base_url, c.alerting.resend_delay)
+        self.rules.apply(loaded.groups, c.global_.external_labels, self.settings.base_url, c.alerting.resend_delay,
+                         restore=first)
 
     async def start(self) -> None:
         self._stop = asyncio.Event()
-        self._apply_rules(self.loaded)
+        self._apply_rules(self.loaded, first=True)
         await self.scrape.apply(self.loaded.config)
         await self.rules.start()
         self._tasks = [asyncio.create_task(self.notifier.run(self._stop)),
@@ -89,7 +94,9 @@ class Collector:
             log.error("reload failed, keeping the running config: %s", exc)
             raise
         self.loaded = loaded
+        self.config_loaded_at = time.time()
         self.notifier.apply_config(loaded.config.alerting)
+        await self.rules.stop()  # no evaluation may run while rules and their state are swapped
         self._apply_rules(loaded)
         await self.scrape.apply(loaded.config)
         await self.rules.start()

@@ -294,7 +294,7 @@ def parse(template: str) -> list[Any]:
     if "{{" in tail:
         raise TemplateError("unclosed action")
     items.append(("text", tail))
-    nodes, i, end = _block(items, 0)
+    nodes, _, end = _block(items, 0)
     if end is not None:
         raise TemplateError(f"unexpected {{{{{end}}}}}")
     return nodes

@@ -28,6 +28,7 @@ import re
 import sqlite3
 import struct
 import threading
+import time
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from pydock.collector import chunkenc
+
 from pydock.errors import StorageError, UsageError
 
 STALE_NAN_BITS = 0x7FF0000000000002
@@ -44,9 +46,25 @@ _STALE_BYTES = struct.pack("<Q", STALE_NAN_BITS)
 
 BLOCK_MS = 2 * 3600 * 1000  # chunks never straddle a 2-hour block, like Prometheus's head chunks
 CHUNK_MAX = 240  # samples per chunk: one hour at a 15 s interval
+MAINTENANCE_S = 60.0  # how often appends also pack stopped series and apply retention
 
 Labels = dict[str, str]
 Sample = tuple[Labels, int, float]
+
+
+_GO_FLAGS = re.compile(r"\(\?([imsU]+)\)")
+
+
+def compile_go_regex(pattern: str) -> re.Pattern[str]:
+    """A Prometheus (RE2) regex for Python's `re`, to be used with fullmatch (anchored both ends, as
+    Prometheus anchors; `$` would also match before a final newline). RE2 allows flags like `(?i)`
+    anywhere, applying to the rest of the pattern; Python wants them scoped, so a leading one becomes
+    `(?i:...)`."""
+    m = _GO_FLAGS.match(pattern)
+    if m:
+        flags = m.group(1).replace("U", "")  # RE2's ungreedy flag has no Python form
+        pattern = f"(?{flags}:{pattern[m.end():]})" if flags else pattern[m.end():]
+    return re.compile(f"(?:{pattern})")
 
 
 def is_stale_nan(v: float) -> bool:
@@ -69,7 +87,7 @@ class Matcher:
         if self.op in ("=~", "!~"):
             try:
                 # Prometheus anchors every regex at both ends.
-                object.__setattr__(self, "_re", re.compile(f"^(?:{self.value})$"))
+                object.__setattr__(self, "_re", compile_go_regex(self.value))
             except re.error as exc:
                 raise UsageError(f"invalid regular expression {self.value!r}: {exc}") from exc
 
@@ -79,7 +97,7 @@ class Matcher:
         if self.op == "!=":
             return v != self.value
         assert self._re is not None
-        found = self._re.match(v) is not None
+        found = self._re.fullmatch(v) is not None
         return found if self.op == "=~" else not found
 
 
@@ -147,8 +165,10 @@ class _Writes:
     chunks: list[tuple[int, int, int, int, bytes]] = field(default_factory=list)
     head_rows: list[tuple[int, int, int, int, bytes]] = field(default_factory=list)
     head_deletes: list[tuple[int]] = field(default_factory=list)
-    head_after: dict[int, tuple[list[int], list[float]]] = field(default_factory=dict)
+    head_extend: dict[int, tuple[list[int], list[float]]] = field(default_factory=dict)
+    head_replace: dict[int, tuple[list[int], list[float]]] = field(default_factory=dict)
     retention_cutoff: int | None = None
+    removed: list[int] = field(default_factory=list)
 
 
 class TSDB:
@@ -167,6 +187,7 @@ class TSDB:
         self._local = threading.local()
         self._closed = False
         self._readers: list[sqlite3.Connection] = []
+        self._maintained = time.monotonic()
         try:
             self._db = self._connect()
             self._db.executescript(_SCHEMA)
@@ -284,6 +305,8 @@ class TSDB:
                 self._load()  # memory may name series or samples that did not commit
                 raise StorageError(f"cannot write to TSDB {self.path}: {exc}") from exc
             self._last_t.update(last_t)
+            if time.monotonic() - self._maintained > MAINTENANCE_S:
+                self.compact()  # retention and stopped series, about once a minute as Prometheus does
             return accepted
 
     def _plan_head(self, w: _Writes, sid: int, ts: list[int], vs: list[float], force: bool = False) -> None:
@@ -294,7 +317,7 @@ class TSDB:
         if not force and pending + len(ts) < CHUNK_MAX and (
                 not pending or head[0][0] // BLOCK_MS == ts[-1] // BLOCK_MS):  # type: ignore[index]
             w.head_rows.append((sid, ts[0], ts[-1], len(ts), chunkenc.encode(ts, vs)))
-            w.head_after[sid] = (list(head[0]) + ts, list(head[1]) + vs) if head else (ts, vs)
+            w.head_extend[sid] = (ts, vs)
             return
         all_t = list(head[0]) + ts if head else ts
         all_v = list(head[1]) + vs if head else vs
@@ -310,7 +333,7 @@ class TSDB:
             w.head_deletes.append((sid,))
         if rest_t:
             w.head_rows.append((sid, rest_t[0], rest_t[-1], len(rest_t), chunkenc.encode(rest_t, rest_v)))
-        w.head_after[sid] = (rest_t, rest_v)
+        w.head_replace[sid] = (rest_t, rest_v)
 
     def _commit(self, w: _Writes, new_series: Sequence[tuple[int, Labels]] = ()) -> None:
         db = self._db
@@ -325,17 +348,26 @@ class TSDB:
             db.executemany("INSERT INTO head_chunks (series_id, min_t, max_t, n, data) VALUES (?,?,?,?,?)",
                            w.head_rows)
             if w.retention_cutoff is not None:
-                self._apply_retention(w.retention_cutoff)
+                w.removed = self._apply_retention(w.retention_cutoff)
             db.execute("COMMIT")
         except sqlite3.Error:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
-        for sid, (ts, vs) in w.head_after.items():
+        for sid, (ts, vs) in w.head_extend.items():
+            h = self._head.get(sid)
+            if h is None:
+                self._head[sid] = (array("q", ts), array("d", vs))
+            else:
+                h[0].extend(ts)
+                h[1].extend(vs)
+        for sid, (ts, vs) in w.head_replace.items():
             if ts:
                 self._head[sid] = (array("q", ts), array("d", vs))
             else:
                 self._head.pop(sid, None)
+        for sid in w.removed:
+            self._unindex(sid)
 
     def compact(self, force: bool = False) -> None:
         """Pack the head of series whose newest samples are in a closed 2-hour block (series that
@@ -355,19 +387,36 @@ class TSDB:
             except sqlite3.Error as exc:
                 self._load()
                 raise StorageError(f"cannot compact TSDB {self.path}: {exc}") from exc
-            if self.retention_ms is not None:
-                self._load()
+            self._maintained = time.monotonic()
 
-    def _apply_retention(self, cutoff: int) -> None:
-        # Like Prometheus, age is measured from the newest sample, not the wall clock, so imported
-        # history is kept as long as nothing newer pushes it out.
+    def _apply_retention(self, cutoff: int) -> list[int]:
+        """Delete chunks that ended before `cutoff` and series left empty; returns their ids.
+        Like Prometheus, age is measured from the newest sample, not the wall clock, so imported
+        history is kept as long as nothing newer pushes it out."""
         db = self._db
         for table in _TABLES:
             db.execute(f"DELETE FROM {table} WHERE max_t < ?", (cutoff,))
-        empty = ("SELECT id FROM series WHERE id NOT IN (SELECT series_id FROM chunks) "
-                 "AND id NOT IN (SELECT series_id FROM head_chunks)")
-        db.execute(f"DELETE FROM series_labels WHERE series_id IN ({empty})")
-        db.execute(f"DELETE FROM series WHERE id IN ({empty})")
+        gone = [r[0] for r in db.execute(
+            "SELECT id FROM series WHERE id NOT IN (SELECT series_id FROM chunks) "
+            "AND id NOT IN (SELECT series_id FROM head_chunks)")]
+        db.executemany("DELETE FROM series_labels WHERE series_id = ?", [(s,) for s in gone])
+        db.executemany("DELETE FROM series WHERE id = ?", [(s,) for s in gone])
+        return gone
+
+    def _unindex(self, sid: int) -> None:
+        labels = self._labels.pop(sid, None)
+        if labels is None:
+            return
+        self._ids.pop(tuple(sorted(labels.items())), None)
+        self._last_t.pop(sid, None)
+        self._head.pop(sid, None)
+        for name, value in labels.items():
+            ids = self._postings[name][value]
+            ids.discard(sid)
+            if not ids:
+                del self._postings[name][value]
+                if not self._postings[name]:
+                    del self._postings[name]
 
     # --- reading -------------------------------------------------------------------------------
 

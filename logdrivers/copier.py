@@ -46,7 +46,7 @@ def _may_hold_long_line(block: bytes) -> bool:
 
 
 class _Stream:
-    __slots__ = ("name", "fd", "pending", "pid", "ordinal", "pts")
+    __slots__ = ("fd", "name", "ordinal", "pending", "pid", "pts")
 
     def __init__(self, name: str, fd: int):
         self.name = name

@@ -30,12 +30,12 @@ from typing import Any
 
 import msgpack
 from fluent.sender import EventTime, FluentSender
-
-from pydock.errors import LogOptError, UsageError
 from pydock.logdrivers import netio, options, tag
 from pydock.logdrivers.base import LogInfo, LogMessage
 from pydock.logdrivers.jsonfile import DUMMY_INFO
 from pydock.logdrivers.ring import RingDriver
+
+from pydock.errors import LogOptError, UsageError
 from pydock.units import duration_seconds
 
 NAME = "fluentd"
@@ -82,6 +82,7 @@ class ForwardSender(FluentSender):  # type: ignore[misc]
         self.tls = tls
         self.ack_timeout = ack_timeout
         self.expect_ack: str | None = None
+        self.socket: Any
 
     def _reconnect(self) -> None:
         if self.socket:
@@ -175,7 +176,7 @@ class _SyncFluentd:
         rec.update(self.attrs)
         return rec
 
-    def _option(self) -> tuple[dict[str, str], str | None]:
+    def _option(self) -> tuple[dict[str, Any], str | None]:
         if not self.ack:
             return {}, None
         chunk = base64.b64encode(os.urandom(16)).decode()

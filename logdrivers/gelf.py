@@ -18,15 +18,15 @@ not per line, so a dead endpoint costs one retry cycle per read instead of one p
 
 from __future__ import annotations
 
-import gzip
 import os
 import zlib
 from collections.abc import Mapping
 
-from pydock.errors import LogOptError
 from pydock.logdrivers import jsonlog, netio, options, tag
 from pydock.logdrivers.base import LogInfo, LogMessage
 from pydock.logdrivers.jsonfile import DUMMY_INFO
+
+from pydock.errors import LogOptError
 
 NAME = "gelf"
 OWN_OPTS = frozenset({"gelf-address", "gelf-compression-type", "gelf-compression-level",
@@ -119,11 +119,11 @@ class GelfDriver:
         return self._head + jsonlog.escape(line) + self._tail(source, ns)
 
     def _compress(self, payload: bytes) -> bytes:
-        if self.compression == "gzip":
-            return gzip.compress(payload, compresslevel=self.level if self.level >= 0 else 6, mtime=0)
-        if self.compression == "zlib":
-            return zlib.compress(payload, self.level)
-        return payload
+        if self.compression == "none":
+            return payload
+        # wbits 31: a gzip member (header, deflate, CRC); 15: a zlib stream. One C call per message.
+        c = zlib.compressobj(self.level, zlib.DEFLATED, 31 if self.compression == "gzip" else 15)
+        return c.compress(payload) + c.flush()
 
     def _send(self, payloads: list[bytes]) -> None:
         if not payloads:

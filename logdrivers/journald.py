@@ -29,10 +29,11 @@ import struct
 import threading
 from collections.abc import Mapping
 
-from pydock.errors import LogOptError
 from pydock.logdrivers import jsonlog, netio, options, tag
 from pydock.logdrivers.base import LogInfo, LogMessage
 from pydock.logdrivers.jsonfile import DUMMY_INFO
+
+from pydock.errors import LogOptError
 
 NAME = "journald"
 SOCKET = "/run/systemd/journal/socket"
@@ -129,8 +130,11 @@ class JournaldDriver:
         self._send(self.entry(msg))
 
     def log_chunk(self, source: str, data: bytes, timestamp_ns: int) -> None:
+        middle = ((b"PRIORITY=3\n" if source == "stderr" else b"PRIORITY=6\n") + self._fixed
+                  + field("SYSLOG_TIMESTAMP", jsonlog.format_time(timestamp_ns).encode()) + b"CONTAINER_LOG_ORDINAL=")
         for line in data[:-1].split(b"\n"):
-            self._send(self.entry(LogMessage(line, source, timestamp_ns)))
+            self._ordinal += 1
+            self._send(b"MESSAGE=" + line + b"\n" + middle + b"%d\n" % self._ordinal)
 
     def close(self) -> None:
         self._closed.set()

@@ -12,11 +12,12 @@ import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from pydock.errors import LogOptError
 from pydock.logdrivers import jsonlog, options, tag
 from pydock.logdrivers.base import LogInfo, LogMessage, PartialMeta
 from pydock.logdrivers.logfile import BLOCK, FileSetReader
 from pydock.logdrivers.rotate import RotatingFile
+
+from pydock.errors import LogOptError
 
 NAME = "json-file"
 OWN_OPTS = frozenset({"max-size", "max-file", "compress"}) | options.ATTR_OPTS
@@ -83,6 +84,19 @@ class JSONCodec:
                     return lo + i + 1, n
             pos = lo
         return 0, found + 1
+
+    def sync(self, read_at: Callable[[int, int], bytes], offset: int, end: int) -> int:
+        """The first record start at or after `offset` (records end in a newline)."""
+        if offset <= 0:
+            return 0
+        pos = offset - 1
+        while pos < end:
+            block = read_at(pos, min(4096, end - pos))
+            i = block.find(b"\n")
+            if i >= 0:
+                return pos + i + 1
+            pos += len(block)
+        return end
 
     def complete_end(self, read_at: Callable[[int, int], bytes], size: int) -> int:
         pos = size

@@ -12,13 +12,14 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydock.errors import LogOptError
 from pydock.logdrivers import options, tag
 from pydock.logdrivers.base import LogInfo, LogMessage
 from pydock.logdrivers.jsonfile import DUMMY_INFO
 from pydock.logdrivers.localfmt import Encoder, LocalCodec, cut_records
 from pydock.logdrivers.logfile import FileSetReader
 from pydock.logdrivers.rotate import RotatingFile
+
+from pydock.errors import LogOptError
 
 NAME = "local"
 DIR = "local-logs"

@@ -65,10 +65,18 @@ class Encoder:
         head = self._header(source, ns, None, self._attrs)
         hl = len(head)
         pack = _U32.pack
-        out = []
+        frames: dict[int, tuple[bytes, bytes]] = {}  # by line length: (length + header, length)
+        out: list[bytes] = []
+        app = out.append
         for line in data[:-1].split(b"\n"):
-            n = pack(hl + len(line))
-            out.append(n + head + line + n)
+            k = len(line)
+            f = frames.get(k)
+            if f is None:
+                n = pack(hl + k)
+                f = frames[k] = (n + head, n)
+            app(f[0])
+            app(line)
+            app(f[1])
         return b"".join(out)
 
 

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydock.errors import LogOptError
@@ -98,7 +99,7 @@ def connector(addr: Address, tls: ssl.SSLContext | None = None,
     def connect() -> socket.socket:
         if addr.scheme == "unix":
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            target: object = addr.path
+            target: Any = addr.path
         else:
             info = socket.getaddrinfo(addr.host, addr.port, type=socket.SOCK_STREAM)[0]
             sock = socket.socket(info[0], socket.SOCK_STREAM)
@@ -242,7 +243,7 @@ class DatagramSender:
         self.backoff = backoff or Backoff()
         self._closed = threading.Event()
         self._sock: socket.socket | None = None
-        self._target: object = None
+        self._target: Any = None
         self._resolved_at = 0.0
         self.failures = 0
         self.last_error = ""
@@ -266,6 +267,16 @@ class DatagramSender:
 
     def send_many(self, datagrams: list[bytes], attempts: int | None = None) -> int:
         """Send each datagram; returns how many could not be sent (UDP: send errors only)."""
+        sent = 0
+        try:  # the common case in one tight loop; any error goes the careful way below
+            sock = self._ensure()
+            sendto, target = sock.sendto, self._target
+            for d in datagrams:
+                sendto(d, target)
+                sent += 1
+            return 0
+        except OSError:
+            datagrams = datagrams[sent:]
         lost = 0
         for i, d in enumerate(datagrams):
             if not self._send(d, attempts):

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from pydock.errors import LogOptError, UsageError
 from pydock.logdrivers.base import LogInfo
+
+from pydock.errors import LogOptError, UsageError
 from pydock.units import human_size, ram_bytes
 
 # Docker's builtInLogOpts plus the dual-logging keys that daemon.json defaults merge into every

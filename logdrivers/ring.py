@@ -15,19 +15,26 @@ import threading
 from collections import deque
 from collections.abc import Mapping
 
-from pydock.errors import PydockError
 from pydock.logdrivers.base import LogDriver, LogMessage
 
+from pydock.errors import PydockError
+
 DEFAULT_MAX_BUFFER = 1_000_000
+# When the buffer is full the copier waits this long for room before it drops: the drain thread
+# shares the interpreter with the copier, and without this a burst read in one go (up to 1 MiB)
+# would be dropped though the driver keeps up on average. It is far shorter than the time the
+# container's 1 MiB pipe takes to fill, so the container never notices.
+GRACE = 0.02
 
 
 class RingDriver:
     """Wraps `driver`; offers `log_chunk` whether or not the driver does."""
 
-    def __init__(self, driver: LogDriver, max_bytes: int = DEFAULT_MAX_BUFFER):
+    def __init__(self, driver: LogDriver, max_bytes: int = DEFAULT_MAX_BUFFER, grace: float = GRACE):
         self.driver = driver
         self.name = driver.name
         self.max_bytes = max_bytes
+        self.grace = grace
         self._dropped = 0  # lines this buffer dropped
         self.errors = 0  # lines the driver raised on
         self.last_error = ""
@@ -44,10 +51,17 @@ class RingDriver:
         """Lines lost: dropped here, or by the driver (which counts its own failures)."""
         return self._dropped + int(getattr(self.driver, "dropped", 0))
 
+    def _room(self, size: int) -> bool:
+        """Under the lock: whether `size` bytes fit now or within the grace period."""
+        if not self._q or self._bytes + size <= self.max_bytes:
+            return True
+        self._cv.wait_for(lambda: not self._q or self._bytes + size <= self.max_bytes, self.grace)
+        return not self._q or self._bytes + size <= self.max_bytes
+
     def log(self, msg: LogMessage) -> None:
         size = len(msg.line)
         with self._cv:
-            if self._q and self._bytes + size > self.max_bytes:
+            if not self._room(size):
                 self._dropped += 1
                 return
             self._q.append(msg)
@@ -56,6 +70,7 @@ class RingDriver:
 
     def log_chunk(self, source: str, data: bytes, timestamp_ns: int) -> None:
         with self._cv:
+            self._room(len(data))
             room = self.max_bytes - self._bytes
             if self._q and len(data) > room:
                 cut = data.rfind(b"\n", 0, max(room, 0)) + 1  # keep whole lines that fit

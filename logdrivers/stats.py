@@ -1,10 +1,12 @@
 """The outermost layer the shim talks to: counts lines, bytes and drops, and writes them down.
 
 `<container dir>/logstats.json` (docs/internals.md §3):
-`{"lines": {"stdout": n, "stderr": n}, "bytes": {...}, "dropped": n, "driver": "json-file"}`, written
+`{"lines": {"stdout": n, "stderr": n}, "bytes": {...}, "dropped": n, "driver": "json-file",
+"closed": false}`, written
 atomically (temp file, rename) at most once a second while lines flow, and at close. `lines` and
 `bytes` count what the container wrote (bytes without the newlines); `dropped` counts lines that
-never reached the driver (the non-blocking buffer was full, or the driver failed on them).
+never reached the driver (the non-blocking buffer was full, or the driver failed on them);
+`closed` turns true once the driver has flushed and closed (a follower's sign that nothing more comes).
 
 The layers below it: an optional dual-logging cache (written first, so `pydock logs` has every line
 even when a remote endpoint refuses it), then the driver, possibly wrapped in the non-blocking ring.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,7 @@ STATS_FILE = "logstats.json"
 
 
 def write_atomic(path: Path, data: bytes, sync: bool = False) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with open(tmp, "wb") as f:
         f.write(data)
         if sync:
@@ -55,16 +58,24 @@ class StatsDriver:
         self._interval = interval
         self._next = 0.0
         self._chunk = getattr(driver, "log_chunk", None)
+        self._closed = False
+        self._write_lock = threading.Lock()
+        self._late = 0  # lines that came after close() (a shim aborting a stuck driver): dropped
         self._cache_chunk = getattr(cache, "log_chunk", None) if cache is not None else None
 
     @property
     def dropped(self) -> int:
-        return sum(int(getattr(layer, "dropped", 0)) for layer in (self.driver, self.cache) if layer is not None)
+        layers = sum(int(getattr(layer, "dropped", 0)) for layer in (self.driver, self.cache) if layer is not None)
+        return layers + self._late
 
     def log(self, msg: LogMessage) -> None:
         src = msg.source
         self.lines[src] = self.lines.get(src, 0) + 1
         self.bytes[src] = self.bytes.get(src, 0) + len(msg.line)
+        if self._closed:
+            self._late += 1
+            self.write()
+            return
         if self.cache is not None:
             self.cache.log(msg)
         self.driver.log(msg)
@@ -74,6 +85,10 @@ class StatsDriver:
         n = data.count(b"\n")
         self.lines[source] = self.lines.get(source, 0) + n
         self.bytes[source] = self.bytes.get(source, 0) + len(data) - n
+        if self._closed:
+            self._late += n
+            self.write()
+            return
         if self.cache is not None:
             if self._cache_chunk is not None:
                 self._cache_chunk(source, data, timestamp_ns)
@@ -89,10 +104,14 @@ class StatsDriver:
         self._maybe_write()
 
     def snapshot(self) -> dict[str, Any]:
-        return {"lines": dict(self.lines), "bytes": dict(self.bytes), "dropped": self.dropped, "driver": self.name}
+        return {"lines": dict(self.lines), "bytes": dict(self.bytes), "dropped": self.dropped, "driver": self.name,
+                "closed": self._closed}
 
     def _maybe_write(self) -> None:
         if self._path is None:
+            return
+        if self._closed:  # closed while this line was stuck in the driver: its fate is final now
+            self.write()
             return
         now = time.monotonic()
         if now >= self._next:
@@ -101,9 +120,16 @@ class StatsDriver:
 
     def write(self, sync: bool = False) -> None:
         if self._path is not None:
-            write_atomic(self._path, json.dumps(self.snapshot(), separators=(",", ":")).encode(), sync)
+            with self._write_lock:  # the snapshot and the rename in one order: the last count wins
+                write_atomic(self._path, json.dumps(self.snapshot(), separators=(",", ":")).encode(), sync)
 
     def close(self) -> None:
+        """Flush and close. Safe to call from another thread while the copier is stuck in a driver
+        (a dead endpoint in blocking mode): the stuck send is aborted, and whatever the copier still
+        hands over afterwards is counted as dropped."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             self.driver.close()
         finally:

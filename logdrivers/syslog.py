@@ -24,10 +24,11 @@ import time
 from collections.abc import Mapping
 from datetime import datetime
 
-from pydock.errors import LogOptError
 from pydock.logdrivers import netio, options, tag
 from pydock.logdrivers.base import LogInfo, LogMessage
 from pydock.logdrivers.jsonfile import DUMMY_INFO
+
+from pydock.errors import LogOptError
 
 NAME = "syslog"
 OWN_OPTS = frozenset({"syslog-address", "syslog-facility", "syslog-tls-ca-cert", "syslog-tls-cert",

@@ -15,8 +15,9 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from pydock.errors import LogOptError
 from pydock.logdrivers.base import LogInfo
+
+from pydock.errors import LogOptError
 
 DEFAULT_TEMPLATE = "{{.ID}}"
 
@@ -58,7 +59,7 @@ _FUNCS: dict[str, Callable[..., Any]] = {
     "truncate": _truncate,
 }
 
-_ACTION = re.compile(r"{{-?\s*(.*?)\s*-?}}", re.S)
+_ACTION = re.compile(r"{{-?\s*(.*?)\s*-?}}", re.DOTALL)
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|`[^`]*`|[^\s|]+')
 
 

@@ -86,6 +86,7 @@ def check_members(members: list[tarfile.TarInfo]) -> list[tuple[str, tarfile.Tar
     """Validates every entry; returns (normalised path, member) pairs in archive order."""
     seen_files: set[str] = set()
     symlinks: set[str] = set()
+    parents: set[str] = set()  # every directory that has had an entry below it
     out = []
     for m in members:
         path = _norm(m.name, m.name)
@@ -93,9 +94,9 @@ def check_members(members: list[tarfile.TarInfo]) -> list[tuple[str, tarfile.Tar
             if m.isdir():
                 continue  # "./" itself
             raise ImageError(f"archive entry {m.name!r} names the root itself")
-        parents = path.split("/")[:-1]
-        for i in range(1, len(parents) + 1):
-            prefix = "/".join(parents[:i])
+        parents_of = path.split("/")
+        for i in range(1, len(parents_of)):
+            prefix = "/".join(parents_of[:i])
             if prefix in symlinks:
                 raise ImageError(f"archive entry {m.name!r} would be written through the symlink {prefix!r}")
         if m.issym():
@@ -125,6 +126,14 @@ def check_members(members: list[tarfile.TarInfo]) -> list[tuple[str, tarfile.Tar
                                  "which is not an earlier file of the archive")
         elif not (m.isreg() or m.isdir() or m.ischr() or m.isblk() or m.isfifo()):
             raise ImageError(f"archive entry {m.name!r} has an unsupported type {m.type!r}")
+        if not m.isdir() and path in parents:
+            # A non-directory replaces a whole subtree: later hard links must not reach into it
+            # (it may now be a symlink to the host's /etc). Rare, so the scan is affordable.
+            seen_files = {f for f in seen_files if not f.startswith(path + "/")}
+            symlinks = {s for s in symlinks if not s.startswith(path + "/")}
+            parents = {p for p in parents if p != path and not p.startswith(path + "/")}
+        for i in range(1, len(parents_of)):
+            parents.add("/".join(parents_of[:i]))
         if m.isreg() or m.islnk():
             seen_files.add(path)
         else:
@@ -218,7 +227,9 @@ def _extract(tf: tarfile.TarFile, entries: list[tuple[str, tarfile.TarInfo]], ro
         elif m.issym():
             os.symlink(m.linkname, path)
         elif m.islnk():
-            os.link(root / _norm(m.linkname, m.name), path, follow_symlinks=False)
+            link_target = _norm(m.linkname, m.name)
+            _ensure_parent(root, link_target)  # refuses, on disk too, a target reached through a symlink
+            os.link(root / link_target, path, follow_symlinks=False)
             continue  # a hard link shares its target's metadata
         elif m.ischr() or m.isblk():
             kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK

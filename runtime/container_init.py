@@ -13,16 +13,13 @@ before it starts.
 from __future__ import annotations
 
 import errno
-import fcntl
-import grp  # noqa: F401 - imported before pivot_root, like everything used after it
 import os
 import signal
 import stat
-import termios
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydock.runtime import rootfs, syscalls
+from pydock.runtime import rootfs, syscalls, tty
 from pydock.runtime.syscalls import (
     MS_BIND,
     MS_NODEV,
@@ -88,6 +85,7 @@ class InitConfig:
     network: str  # "none" or "host"
     mounts: tuple[Mount, ...]
     etc_files: tuple[tuple[str, Path], ...]  # (/etc/hostname, host file) bound over the image's
+    console_socket: int = -1  # runtime depth: with -t, where to send the pty master (runtime/tty.py)
 
 
 def _secure_path(root: Path, path: str) -> Path:
@@ -263,8 +261,6 @@ def run(cfg: InitConfig, sync_fd: int, err_fd: int) -> None:
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
         os.setsid()
-        if os.isatty(0):  # runtime depth: a -t container's terminal becomes its controlling terminal
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         flags = syscalls.CLONE_NEWNS | syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWIPC
         if cfg.network != "host":
             flags |= syscalls.CLONE_NEWNET
@@ -272,6 +268,7 @@ def run(cfg: InitConfig, sync_fd: int, err_fd: int) -> None:
         _setup_mounts(cfg)
         _pivot(cfg.target)
         _mask_paths()
+        tty.open_container_console(cfg.console_socket)  # runtime depth: -t, a pty on the container's devpts
         syscalls.sethostname(cfg.hostname)
         if cfg.network != "host":
             syscalls.link_up("lo")

@@ -25,7 +25,7 @@ import termios
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydock.runtime import container_init, syscalls, ulimits
+from pydock.runtime import container_init, syscalls, tty, ulimits
 
 from pydock.errors import CommandNotFound, CommandNotInvokable, ConflictError, PydockError, RuntimeFailure
 
@@ -45,6 +45,7 @@ class ExecSpec:
     container_user: str = ""
     container_workdir: str = ""
     ulimits: tuple[Any, ...] = ()  # the container's (HostConfig.Ulimits): an exec'd process gets them too
+    console_socket: int = -1       # with tty: where the process sends its pty's master (runtime/tty.py)
 
 
 def spec_for(record: Any, argv: list[str] | tuple[str, ...], env: tuple[str, ...] = (), user: str = "",
@@ -241,9 +242,12 @@ def _exec_child(spec: ExecSpec, stdin: int, stdout: int, stderr: int) -> None:
         if fd != target:
             os.dup2(fd, target)
     os.setsid()
-    if spec.tty:
-        # The pty's slave becomes our controlling terminal: ^C on the caller's side is SIGINT here.
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    if spec.tty and spec.console_socket >= 0:
+        # A pty on the container's own devpts becomes our stdio and controlling terminal (^C on the
+        # caller's side is SIGINT here); its master goes back to the caller.
+        tty.open_container_console(spec.console_socket)
+    elif spec.tty:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # a terminal the caller passed as stdio
     env: dict[str, str] = {}
     for e in (*spec.container_env, *spec.env):
         k, _, v = e.partition("=")

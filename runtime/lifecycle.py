@@ -13,8 +13,6 @@ import functools
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +77,7 @@ def log_info(record: ContainerRecord) -> Any:
     return LogInfo(container_id=record.id, container_name=record.name, image_name=record.image,
                    image_id=record.image_id, command=[record.config.get("Path", ""), *record.config.get("Args", [])],
                    created_ns=int(parse_iso(record.created) * 1e9), labels=record.labels,
-                   env=list(cfg.get("Env") or []), log_dir=str(record.dir), hostname=socket.gethostname())
+                   env=list(cfg.get("Env") or []), log_dir=str(record.dir), hostname=os.uname().nodename)
 
 
 def init_config(settings: Settings, record: ContainerRecord) -> InitConfig:
@@ -327,9 +325,16 @@ class Runtime:
     # -- start, stop, kill ---------------------------------------------------------------------
 
     def start(self, ref: str, attach: tuple[int, int] | None = None) -> Started:
-        """Starts the container's shim and returns once the command runs (or failed to start)."""
+        """Starts the container's shim and returns once the command runs (or failed to start).
+
+        Starting a running container does nothing, as in Docker; concurrent starts of one container
+        are serialised by `start.lock`, so only the first makes a shim."""
         require_root()
         rec = self.store.get(ref)
+        with Lock(rec.dir / "start.lock"):
+            return self._start_locked(self.store.get(rec.id), attach)
+
+    def _start_locked(self, rec: ContainerRecord, attach: tuple[int, int] | None) -> Started:
         if rec.running:
             return Started(rec, rec.pid, -1)
         if rec.cgroup_paths:  # left by a shim that was killed: the new shim makes a fresh one
@@ -347,6 +352,8 @@ class Runtime:
             args += ["--attach", f"{attach[0]},{attach[1]}"]
             fds += list(attach)
         with open(run_dir / "shim.log", "ab") as log:
+            import subprocess  # here: the shim imports this module and never spawns
+
             proc = subprocess.Popen(args, pass_fds=fds, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                     close_fds=True)
         proc.wait()  # the shim double-forks: this child exits at once
@@ -414,12 +421,24 @@ class Runtime:
         return started
 
     def wait(self, ref: str) -> int:
+        """Blocks until the container's shim is gone; its exit code (even if --rm removed it)."""
         rec = self.store.get(ref)
-        self.wait_shim(rec, None)
+        lock = Lock(rec.dir / SHIM_LOCK, shared=True)
         try:
-            return int(self.store.get(rec.id).state.get("ExitCode", 0))
-        except NotFoundError:
-            return int(rec.state.get("ExitCode", 0))
+            lock.acquire()
+        except FileNotFoundError:  # removed between our lookup and now
+            raise NotFoundError(f"No such container: {ref}") from None
+        try:
+            try:
+                return int(self.store.get(rec.id).state.get("ExitCode", 0))
+            except NotFoundError:
+                # --rm removed it; the shim left the code in the lock file we still hold open.
+                text = os.pread(lock.fd, 32, 0).decode(errors="replace").strip()
+                if not text.isdigit():
+                    raise NotFoundError(f"No such container: {ref} (removed before it exited)") from None
+                return int(text)
+        finally:
+            lock.release()
 
     # -- remove --------------------------------------------------------------------------------
 
@@ -442,11 +461,18 @@ class Runtime:
         return rec
 
     def prune(self) -> list[str]:
+        """Removes stopped containers, and directories a `create` killed half-way left behind."""
         gone = []
         for rec in self.store.list():
             if not rec.running and rec.status in ("exited", "created", "dead"):
                 self.remove(rec.id, volumes=False)
                 gone.append(rec.id)
+        # Creation happens entirely under containers.lock and writes config.json last, so under
+        # that lock a directory without config.json is garbage from a crashed `create`.
+        with Lock(self.settings.root / "containers.lock"):
+            for cid in self.store.ids():
+                if not (self.store.dir / cid / "config.json").exists():
+                    shutil.rmtree(self.store.dir / cid, ignore_errors=True)
         return gone
 
 

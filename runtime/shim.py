@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydock.errors import PydockError
 from pydock.runtime import container_init, lifecycle, tty, ulimits
 from pydock.runtime.atomic import Lock, write_json
 from pydock.runtime.store import EXIT_FILE, SHIM_LOCK, load_record
 from pydock.runtime.supervise import Supervisor
+
+from pydock.errors import PydockError
 from pydock.settings import Settings
 from pydock.units import utc_iso
 
@@ -85,7 +86,8 @@ class Shim:
         self.driver = registry.create_driver(self.record.log_driver, lifecycle.log_info(self.record),
                                              self.record.log_opts)
         limits = cgroups.Limits.from_host_config(self.record.config.get("HostConfig", {}))
-        self.cgroup = cgroups.create(self.id, limits)
+        parent = self.record.config.get("HostConfig", {}).get("CgroupParent") or cgroups.DEFAULT_PARENT
+        self.cgroup = cgroups.create(self.id, limits, parent=parent)  # runtime depth: --cgroup-parent
         self.supervisor = Supervisor(self.settings, self.dir, self.cgroup)  # runtime depth: events, health, restart
 
     def start_process(self) -> Process:
@@ -115,7 +117,7 @@ class Shim:
                     os.dup2(out_w, 1)
                     os.dup2(err_w, 2)
                     if self.console is not None:
-                        os.dup2(1, 0)  # runtime depth: with -t, stdin is the terminal too
+                        cfg = self.console.in_child(cfg)  # runtime depth: -t, the container makes its pty
                     ulimits.apply_in_child(self.record.config["HostConfig"], fail_w)  # runtime depth
                     container_init.run(cfg, sync_r, fail_w)
                 finally:
@@ -125,6 +127,8 @@ class Shim:
             os.close(own)
         for fd in (out_w, err_w, sync_r, fail_w):
             os.close(fd)
+        if self.console is not None:
+            self.console.after_fork()  # runtime depth: only the container holds its end now
         try:
             self.cgroup.add_pid(pid)
             os.write(sync_w, b"1")
@@ -193,6 +197,11 @@ class Shim:
     def record_exit(self, code: int) -> None:
         finished = utc_iso()
         write_json(self.dir / EXIT_FILE, {"ExitCode": code, "FinishedAt": finished})
+        # The code also goes into shim.lock itself: a `wait`er holds that file open, so it can read
+        # the code even after a --rm container's directory is gone.
+        with open(self.dir / SHIM_LOCK, "r+b") as f:
+            f.truncate(0)
+            f.write(f"{code}\n".encode())
         oom = False
         try:
             # runtime depth: the supervisor counts only this run's OOM kills (the cgroup outlives restarts)

@@ -245,13 +245,55 @@ def attach(sock: socket.socket, stdin: int | None, stdout: int, replay: bool = F
 # -- the shim's side ---------------------------------------------------------------------------
 
 
+TIOCGPTN = 0x80045430    # linux/ioctls.h: the pty number of a master
+TIOCSPTLCK = 0x40045431  # unlockpt()
+
+
+def open_container_console(sock_fd: int) -> None:
+    """In the container's process, after pivot_root: make a pty on the container's own devpts (so
+    `tty` inside names it, as with Docker), send its master to the shim over `sock_fd` (a unix socket,
+    SCM_RIGHTS, as runc's --console-socket), and make the slave our stdio and controlling terminal."""
+    if sock_fd < 0:
+        return
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+    (n,) = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, b"\0" * 4))
+    slave = os.open(f"/dev/pts/{n}", os.O_RDWR | os.O_NOCTTY)
+    sock = socket.socket(fileno=sock_fd)
+    try:
+        socket.send_fds(sock, [b"m"], [master])
+    finally:
+        sock.close()
+        os.close(master)
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    os.close(slave)
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def receive_master(sock: socket.socket) -> int | None:
+    """The pty master a container process sent (None if it failed before sending one)."""
+    try:
+        _, fds, _, _ = socket.recv_fds(sock, 16, 1)
+    except OSError:
+        return None
+    return fds[0] if fds else None
+
+
 class Console:
-    """A `-t` container's terminal in its shim: fan-out to the log pipe and attached clients."""
+    """A `-t` container's terminal in its shim: fan-out to the log pipe and attached clients.
+
+    The container makes the pty itself (`open_container_console`) and sends the master here through
+    `child_end`; until then, and if it never does, its output goes straight to the log pipe.
+    """
 
     def __init__(self, run_dir: Path) -> None:
-        self.master, self.slave = open_pty()
+        self.master = -1
         self.run_dir = run_dir
         self.log_r, self.log_w = os.pipe2(os.O_CLOEXEC)
+        self.parent_end, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.child_end = child.detach()
+        os.set_inheritable(self.child_end, False)
         self.kept = bytearray()
         self.clients: list[socket.socket] = []
         self.lock = threading.Lock()
@@ -269,15 +311,23 @@ class Console:
         threading.Thread(target=self._pump, name="console", daemon=True).start()
         threading.Thread(target=self._accept, name="attach", daemon=True).start()
 
-    def take_slave(self) -> int:
-        """The slave end, now the caller's to pass to the container and close: the pump sees EIO
-        (the container's terminal is closed) once every copy of it is gone."""
-        fd, self.slave = self.slave, -1
-        return fd
+    def in_child(self, cfg: Any) -> Any:
+        """In the container's process before container_init: the init config with the console socket."""
+        import dataclasses
 
+        return dataclasses.replace(cfg, console_socket=self.child_end)
+
+    def after_fork(self) -> None:
+        os.close(self.child_end)
+        self.child_end = -1
 
     def _pump(self) -> None:
         try:
+            master = receive_master(self.parent_end)
+            self.parent_end.close()
+            if master is None:
+                return
+            self.master = master
             while True:
                 try:
                     data = os.read(self.master, 65536)
@@ -359,22 +409,22 @@ class Console:
                 self.sock_path.unlink()
             except FileNotFoundError:
                 pass
-            for fd in (self.master, self.slave):
+            for fd in (self.master, self.child_end):
                 if fd >= 0:
                     try:
                         os.close(fd)
                     except OSError:
                         pass
-            self.master = self.slave = -1
+            self.master = self.child_end = -1
 
 
 def console_pipes(shim: Any, out_r: int, out_w: int, err_r: int, err_w: int) -> tuple[int, int, int, int]:
-    """The shim's hook for a `-t` container: its stdout/stderr pipes give way to a pty.
+    """The shim's hook for a `-t` container: its stdout/stderr pipes give way to a terminal.
 
-    Returns (out_r, out_w, err_r, err_w) to use instead: the container writes both streams to the
-    pty's slave (`out_w`, and `err_w`, a second descriptor of it), the copier reads everything as
-    stdout from `out_r`, and `err_r` is an empty pipe (a terminal has one output stream, as in Docker).
-    The Console is kept on `shim.console` (one per run; a restart gets a fresh terminal).
+    Returns (out_r, out_w, err_r, err_w) to use instead: the container starts with both streams on
+    the log pipe (`out_w`, `err_w`: two descriptors of it) until it has made its pty; the copier reads
+    everything as stdout from `out_r`; `err_r` is an empty pipe (a terminal has one output stream, as
+    in Docker). The Console is kept on `shim.console` (one per run; a restart gets a fresh terminal).
     """
     old = getattr(shim, "console", None)
     if old is not None:
@@ -383,7 +433,7 @@ def console_pipes(shim: Any, out_r: int, out_w: int, err_r: int, err_w: int) -> 
         os.close(fd)
     console = Console(shim.run_dir)
     shim.console = console
-    slave = console.take_slave()
     empty_r, empty_w = os.pipe2(os.O_CLOEXEC)
     os.close(empty_w)
-    return console.log_r, slave, empty_r, fcntl.fcntl(slave, fcntl.F_DUPFD_CLOEXEC, 3)
+    dup = fcntl.F_DUPFD_CLOEXEC
+    return console.log_r, fcntl.fcntl(console.log_w, dup, 3), empty_r, fcntl.fcntl(console.log_w, dup, 3)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import math
 import time
 from typing import Any
@@ -27,6 +28,7 @@ from pydock.collector.tsdb import Matcher
 from pydock.errors import PydockError
 
 router = APIRouter(dependencies=[Depends(require_read)])
+log = logging.getLogger(__name__)
 
 MIN_TIME = -(2**62)
 MAX_TIME = 2**62
@@ -125,6 +127,9 @@ async def _run(fn: Any, *args: Any) -> JSONResponse:
         return _error(exc.kind, str(exc))
     except PydockError as exc:
         return _error("execution", str(exc))
+    except Exception as exc:  # reported to the client, as Prometheus recovers from panics
+        log.exception("query failed")
+        return _error("execution", f"unexpected error: {exc}")
 
 
 def _query(engine: Engine, params: list[tuple[str, str]]) -> JSONResponse:

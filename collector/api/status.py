@@ -1,7 +1,7 @@
 """Status API of the collector in Prometheus's and Alertmanager's shapes.
 
 Prometheus: `GET /api/v1/targets`, `/api/v1/rules`, `/api/v1/alerts`, `POST|PUT /-/reload`,
-`GET /-/ready`, `/-/healthy`. Alertmanager v2: `GET|POST /api/v2/silences`,
+`GET /-/ready`, `/-/healthy`, `/api/v1/status/buildinfo|config|runtimeinfo`. Alertmanager v2: `GET|POST /api/v2/silences`,
 `GET|DELETE /api/v2/silence/{id}` (also `DELETE /api/v2/silences/{id}`), and `GET /api/v2/alerts`
 (the alerts held by the collector's own notifier, with their silenced state).
 """
@@ -77,6 +77,36 @@ async def reload(c: CollectorDep) -> PlainTextResponse:
     except ConfigError as exc:
         return PlainTextResponse(f"failed to reload config: {exc}\n", status_code=500)
     return PlainTextResponse("")
+
+
+# The Prometheus version whose HTTP API the collector follows; Grafana reads it to pick query features.
+API_COMPAT_VERSION = "2.42.0"
+
+
+@router.get("/api/v1/status/buildinfo", dependencies=[Depends(require_read)])
+async def buildinfo() -> JSONResponse:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ours = version("pydock")
+    except PackageNotFoundError:
+        ours = "unknown"
+    return _ok({"version": API_COMPAT_VERSION, "revision": f"pydock-{ours}", "branch": "", "buildUser": "",
+                "buildDate": "", "goVersion": ""})
+
+
+@router.get("/api/v1/status/config", dependencies=[Depends(require_read)])
+async def status_config(c: CollectorDep) -> JSONResponse:
+    path = c.config.path
+    return _ok({"yaml": path.read_text(encoding="utf-8") if path is not None and path.exists() else ""})
+
+
+@router.get("/api/v1/status/runtimeinfo", dependencies=[Depends(require_read)])
+async def runtimeinfo(c: CollectorDep) -> JSONResponse:
+    return _ok({"reloadConfigSuccess": not c.last_reload_error, "lastConfigTime": go_time(c.config_loaded_at),
+                "storageRetention": f"{int(c.settings.retention_s // 86400)}d", "corruptionCount": 0,
+                "goroutineCount": 0, "GOMAXPROCS": 0, "GOGC": "", "GODEBUG": "", "CWD": "",
+                "startTime": go_time(c.started_at)})
 
 
 @router.get("/-/healthy")

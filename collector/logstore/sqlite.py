@@ -10,7 +10,9 @@ the push API acknowledge a batch.
 from __future__ import annotations
 
 import base64
+import heapq
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -41,13 +43,27 @@ CREATE INDEX IF NOT EXISTS logs_container_time ON logs(container_id, time_ns);
 CREATE INDEX IF NOT EXISTS logs_name_time ON logs(container_name, time_ns);
 CREATE INDEX IF NOT EXISTS logs_stream_time ON logs(stream, time_ns);
 CREATE VIRTUAL TABLE IF NOT EXISTS logs_fts USING fts5(line, content='logs', content_rowid='id');
+CREATE TABLE IF NOT EXISTS blocks(block INTEGER PRIMARY KEY, max_time INTEGER NOT NULL);
 DROP TRIGGER IF EXISTS logs_ai;
-CREATE TRIGGER IF NOT EXISTS logs_ad AFTER DELETE ON logs BEGIN
-  INSERT INTO logs_fts(logs_fts, rowid, line) VALUES ('delete', old.id, old.line);
+DROP TRIGGER IF EXISTS logs_ad;
+CREATE TRIGGER logs_ad AFTER DELETE ON logs BEGIN
+  INSERT INTO logs_fts(logs_fts, rowid, line) VALUES ('delete', old.id, fts_text(old.line));
 END;
 """
 
+BLOCK_BITS = 12  # `blocks` summarises runs of 4096 ids (see _text_query)
 _COLS = "host, container_id, container_name, stream, time_ns, line, file_id, offset"
+
+
+_ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[\]P^_][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.")
+
+
+def fts_text(line: str | None) -> str | None:
+    """What the FTS index sees: the line without ANSI escape sequences, which would otherwise glue
+    their parameters to the next word (`\x1b[33mwarning` would index as `33mwarning`)."""
+    if line is None or "\x1b" not in line:
+        return line
+    return _ANSI_RE.sub(" ", line)
 
 
 def _row(r: Sequence[Any]) -> LogRecord:
@@ -79,6 +95,7 @@ class SQLiteLogStore:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._wlock = threading.Lock()
         self._w = self._connect()
+        self._w.create_function("fts_text", 1, fts_text, deterministic=True)
         self._w.executescript(SCHEMA)
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -130,7 +147,14 @@ class SQLiteLogStore:
                 ).rowcount
                 # One bulk FTS insert of the rows this batch added (ids only grow) is several times
                 # faster than a trigger row by row; ignored duplicates are not indexed twice.
-                self._w.execute("INSERT INTO logs_fts(rowid, line) SELECT id, line FROM logs WHERE id > ?", (top,))
+                self._w.execute("INSERT INTO logs_fts(rowid, line) SELECT id, fts_text(line) FROM logs WHERE id > ?",
+                                (top,))
+                self._w.execute(
+                    f"INSERT INTO blocks(block, max_time) SELECT id >> {BLOCK_BITS}, max(time_ns) FROM logs "
+                    f"WHERE id > ? GROUP BY id >> {BLOCK_BITS} "
+                    "ON CONFLICT(block) DO UPDATE SET max_time = max(max_time, excluded.max_time)",
+                    (top,),
+                )
                 self._w.execute("COMMIT")
             except BaseException:
                 self._w.execute("ROLLBACK")
@@ -187,16 +211,56 @@ class SQLiteLogStore:
             where.append("(time_ns < ? OR (time_ns = ? AND id < ?))")
             args += [t, t, i]
         limit = max(1, min(q.limit, 5000))
-        sql = f"SELECT {_COLS}, id FROM logs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY time_ns DESC, id DESC LIMIT ?"
-        rows = self._run(sql, args + [limit + 1])
+        if q.text:
+            rows = self._text_query(where, args, limit + 1)
+        else:
+            sql = f"SELECT {_COLS}, id FROM logs"
+            if where:
+                sql += " WHERE " + " AND ".join(where)
+            sql += " ORDER BY time_ns DESC, id DESC LIMIT ?"
+            rows = self._run(sql, args + [limit + 1])
         page = LogPage([_row(r) for r in rows[:limit]])
         if len(rows) > limit:
             last = rows[limit - 1]
             page.next_cursor = encode_cursor(int(last[4]), int(last[8]))
         return page
+
+    def _text_query(self, where: list[str], args: list[Any], n: int) -> list[Any]:
+        """The newest `n` matches by (time_ns, id), without sorting every match of a common word.
+
+        Matches stream from the FTS index newest-stored first; `blocks` keeps the newest line time
+        of each run of 4096 ids. Once `n` candidates are held and no line in the current block or
+        before it is newer than the n-th candidate, no older match can enter the result: stop. Lines are
+        stored roughly in time order, so this reads little more than the result itself; a backfill of
+        old lines only makes it read further, never return something else."""
+        # The first condition of `where` is the FTS membership test; here the join does that job.
+        fts_arg, rest_where, rest_args = args[0], where[1:], args[1:]
+        sql = (f"SELECT {', '.join('logs.' + c.strip() for c in _COLS.split(','))}, logs.id FROM logs_fts "
+               "JOIN logs ON logs.id = logs_fts.rowid WHERE logs_fts MATCH ?")
+        if rest_where:
+            sql += " AND " + " AND ".join(rest_where)
+        sql += " ORDER BY logs_fts.rowid DESC"
+        con = self._reader()
+        heap: list[tuple[int, int, Any]] = []  # the n best as a min-heap of (time_ns, id)
+        block = -1
+        try:
+            for r in con.execute(sql, [fts_arg, *rest_args]):
+                b = int(r[8]) >> BLOCK_BITS
+                if b != block:
+                    block = b
+                    if len(heap) >= n:
+                        # Every row not read yet has an id in block b or below.
+                        older = con.execute("SELECT max(max_time) FROM blocks WHERE block <= ?", (b,)).fetchone()[0]
+                        if older is None or older <= heap[0][0]:
+                            break
+                item = (int(r[4]), int(r[8]), r)
+                if len(heap) < n:
+                    heapq.heappush(heap, item)
+                elif item[:2] > heap[0][:2]:
+                    heapq.heapreplace(heap, item)
+        except sqlite3.OperationalError as e:
+            raise BadQueryError(f"bad search text: {e}") from e
+        return [it[2] for it in sorted(heap, key=lambda it: (it[0], it[1]), reverse=True)]
 
     def tail(self, q: LogQuery, after: str) -> tuple[list[LogRecord], str]:
         if not after:
@@ -239,6 +303,8 @@ class SQLiteLogStore:
                     removed += n
                     if n < 5000:
                         break
+            if removed:
+                self._w.execute(f"DELETE FROM blocks WHERE block < (SELECT min(id) FROM logs) >> {BLOCK_BITS}")
             if self.max_bytes:
                 while self._size() > self.max_bytes:
                     total = self._w.execute("SELECT count(*) FROM logs").fetchone()[0]

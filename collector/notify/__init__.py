@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from pydock.collector.config import AlertingConfig, Receiver
+from pydock.collector.config import AlertingConfig, HTTPConfig, Receiver
 from pydock.collector.notify.delivery import Delivery, Endpoint
 from pydock.collector.notify.dispatch import Dispatcher, match_routes
 from pydock.collector.notify.model import Alert
@@ -67,9 +67,7 @@ class Notifier:
             if item.kind == "alertmanager" and item.idx < len(receiver.alertmanagers):
                 am = receiver.alertmanagers[item.idx]
                 return Endpoint(am.url.rstrip("/") + "/api/v2/alerts", am.timeout, am.http)
-        from pydock.collector.config import HTTPConfig  # receiver gone after a reload: stored URL, no auth
-
-        return Endpoint(item.url, 10.0, HTTPConfig())
+        return Endpoint(item.url, 10.0, HTTPConfig())  # receiver gone after a reload: stored URL, no auth
 
     def send(self, alerts: Iterable[Alert], now: float | None = None) -> None:
         """Take alerts from the rule manager (already filtered by Prometheus's needsSending)."""
@@ -106,7 +104,10 @@ class Notifier:
         deliver = asyncio.create_task(self.delivery.run(stop))
         try:
             while not stop.is_set():
-                self.tick()
+                try:
+                    self.tick()
+                except Exception:  # a storage error must not stop the group timers; logged with its cause
+                    log.exception("flushing alert groups failed")
                 try:
                     await asyncio.wait_for(stop.wait(), poll)
                 except TimeoutError:

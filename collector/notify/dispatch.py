@@ -117,7 +117,8 @@ class Dispatcher:
         self.store = store
         self.is_silenced = is_silenced
         self.external_url = external_url
-        self.groups: dict[tuple[str, int], AggregationGroup] = {}
+        # Keyed by the route node itself, as Alertmanager keys aggrGroupsPerRoute by *Route.
+        self.groups: dict[tuple[int, int], AggregationGroup] = {}
 
     def put(self, alerts: Iterable[Alert], now: float | None = None) -> None:
         now = time.time() if now is None else now
@@ -126,7 +127,7 @@ class Dispatcher:
                 if not self.receivers[route.receiver].webhooks:
                     continue  # alertmanager-only receivers are forwarded, not grouped
                 glabels = group_labels(route, alert.labels)
-                gid = (rkey + "|" + route.receiver, fingerprint(glabels))
+                gid = (id(route), fingerprint(glabels))
                 ag = self.groups.get(gid)
                 if ag is None:
                     ag = AggregationGroup(route, rkey, glabels, now + route.group_wait)

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from pydock.collector.matchers import Matcher  # Go's %q quoting, shared with the route key
+
 _FNV_OFFSET = 14695981039346656037
 _FNV_PRIME = 1099511628211
 _SEP = 0xFF
@@ -64,8 +66,6 @@ def labels_key(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
 
 def labelset_str(labels: Mapping[str, str]) -> str:
     """prometheus/common's `LabelSet.String()`: `{a="b", c="d"}` in name order (the groupKey's half)."""
-    from pydock.collector.matchers import Matcher  # %q quoting, shared with the route key
-
     return "{" + ", ".join(str(Matcher(k, "=", labels[k])) for k in sorted(labels)) + "}"
 
 

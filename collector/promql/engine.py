@@ -165,6 +165,7 @@ class _Evaluator:
         self.windows: dict[int, tuple[VectorSelector, int, int]] = {}
         self.data: dict[int, list[_Series]] = {}
         self.sources: dict[int, dict[Labels, Labels]] = {}
+        self.sub_cache: dict[tuple[int, int], Any] = {}
         self._plan(root, start, end)
         self._fetch()
 
@@ -325,7 +326,12 @@ class _Evaluator:
         series: dict[Labels, tuple[list[int], list[float]]] = {}
         st = first
         while st <= hi:
-            for m, v in self.eval(node.expr, st):
+            # Inner steps sit on a global grid, so successive outer steps share most of them.
+            key = (id(node), st)
+            inner = self.sub_cache.get(key)
+            if inner is None:
+                inner = self.sub_cache[key] = self.eval(node.expr, st)
+            for m, v in inner:
                 ts, vs = series.setdefault(m, ([], []))
                 ts.append(st)
                 vs.append(v)

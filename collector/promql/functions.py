@@ -7,8 +7,6 @@ return a value or None (no output for that series). Instant-vector functions tak
 
 from __future__ import annotations
 
-import calendar
-import datetime as dt
 import math
 import operator
 import re
@@ -17,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pydock.collector.promql import gomath
 from pydock.collector.promql.operators import VecT, drop_name, exec_error, quantile
 from pydock.collector.promql.parser import is_label_name
+from pydock.collector.tsdb import compile_go_regex
 
 RangeFn = Callable[[Sequence[int], Sequence[float], int, int, int, list[float]], float | None]
 
@@ -251,32 +250,61 @@ def holt_winters(vs: Sequence[float], sf: float, tf: float) -> float | None:
     return s1
 
 
-def _date_parts(v: float) -> dt.datetime | None:
-    if not math.isfinite(v):
-        return None
-    secs = int(v)
-    try:
-        return dt.datetime(1970, 1, 1) + dt.timedelta(seconds=secs)
-    except OverflowError:
-        return None
+_DAYS_BEFORE = (0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365)
+_ABS_ZERO_YEAR = -292277022399
+_UNIX_TO_ABS = 62135596800 + 9223371966579724800  # Go's unixToInternal + internalToAbsolute
+_DAY = 86400
 
 
-def _date_value(name: str, d: dt.datetime) -> float:
-    if name == "minute":
-        return float(d.minute)
-    if name == "hour":
-        return float(d.hour)
-    if name == "day_of_month":
-        return float(d.day)
-    if name == "day_of_week":
-        return float((d.weekday() + 1) % 7)
-    if name == "day_of_year":
-        return float(d.timetuple().tm_yday)
-    if name == "days_in_month":
-        return float(calendar.monthrange(d.year, d.month)[1])
-    if name == "month":
-        return float(d.month)
-    return float(d.year)
+def _go_leap(year: int) -> bool:
+    # Go's % keeps the dividend's sign; math.fmod does the same for these exact integers.
+    return math.fmod(year, 4) == 0 and (math.fmod(year, 100) != 0 or math.fmod(year, 400) == 0)
+
+
+def _go_date(sec: int) -> dict[str, int]:
+    """The calendar fields Go's time package gives for time.Unix(sec, 0).UTC(), including its int64
+    wrap-around (Prometheus turns NaN and Inf into the smallest int64 and answers from there)."""
+    total = (sec + _UNIX_TO_ABS + 2**63) % 2**64 - 2**63  # int64 addition wraps
+    abs_ = total % 2**64  # ...and is read as uint64
+    d = abs_ // _DAY
+    n = d // 146097
+    y = 400 * n
+    d -= 146097 * n
+    n = d // 36524
+    n -= n >> 2
+    y += 100 * n
+    d -= 36524 * n
+    n = d // 1461
+    y += 4 * n
+    d -= 1461 * n
+    n = d // 365
+    n -= n >> 2
+    y += n
+    d -= 365 * n
+    year = y + _ABS_ZERO_YEAR
+    yday = day = d
+    month = 0
+    if _go_leap(year) and day == 59:
+        month, mday = 2, 29
+    else:
+        if _go_leap(year) and day > 59:
+            day -= 1
+        m = day // 31
+        if day >= _DAYS_BEFORE[m + 1]:
+            m += 1
+        month, mday = m + 1, day - _DAYS_BEFORE[m] + 1
+    in_month = (31, 29 if _go_leap(year) else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[month - 1]
+    return {"minute": (abs_ % 3600) // 60, "hour": (abs_ % _DAY) // 3600,
+            "day_of_week": ((abs_ + _DAY) % (7 * _DAY)) // _DAY, "day_of_month": mday, "month": month,
+            "year": year, "day_of_year": yday + 1, "days_in_month": in_month}
+
+
+def _go_int64(v: float) -> int:
+    """int64(v) on amd64: truncation, and the "integer indefinite" smallest int64 for NaN, Inf and
+    values out of range."""
+    if not math.isfinite(v) or not -(2.0**63) <= v < 2.0**63:
+        return -(2**63)
+    return int(v)
 
 
 DATE_FUNCS = ("minute", "hour", "day_of_month", "day_of_week", "day_of_year", "days_in_month", "month",
@@ -285,13 +313,8 @@ DATE_FUNCS = ("minute", "hour", "day_of_month", "day_of_week", "day_of_year", "d
 
 def date_function(name: str, vec: VecT | None, eval_t: int) -> VecT:
     if vec is None:
-        d = _date_parts(eval_t // 1000)
-        return [((), _date_value(name, d) if d else math.nan)]
-    out: VecT = []
-    for m, v in vec:
-        d = _date_parts(v)
-        out.append((drop_name(m), _date_value(name, d) if d else math.nan))
-    return out
+        return [((), float(_go_date(eval_t // 1000)[name]))]
+    return [(drop_name(m), float(_go_date(_go_int64(v))[name])) for m, v in vec]
 
 
 def _expand(template: str, match: re.Match[str]) -> str:
@@ -336,7 +359,7 @@ def _expand(template: str, match: re.Match[str]) -> str:
 
 def label_replace(vec: VecT, dst: str, repl: str, src: str, regex: str) -> VecT:
     try:
-        rx = re.compile(f"^(?:{regex})$")
+        rx = compile_go_regex(regex)
     except re.error:
         raise exec_error(f"invalid regular expression in label_replace(): {regex}") from None
     if not is_label_name(dst):
@@ -344,7 +367,7 @@ def label_replace(vec: VecT, dst: str, repl: str, src: str, regex: str) -> VecT:
     out: VecT = []
     for m, v in vec:
         d = dict(m)
-        mt = rx.match(d.get(src, ""))
+        mt = rx.fullmatch(d.get(src, ""))
         if mt is None:
             out.append((m, v))
             continue

@@ -150,7 +150,11 @@ def _number(expr: str, i: int) -> Token:
             j = k
     if j < n and (_is_ident_char(expr[j]) or expr[j] == "."):
         raise error_at(expr, i, f"bad number or duration syntax: {expr[i:j + 1]!r}")
-    return Token(NUMBER, expr[i:j], i, float(expr[i:j]))
+    text = expr[i:j]
+    # Prometheus tries strconv.ParseInt(text, 0, 64) first: a leading 0 means octal (017 is 15).
+    if len(text) > 1 and text[0] == "0" and text.isdigit() and all(c in "01234567" for c in text):
+        return Token(NUMBER, text, i, float(int(text, 8)))
+    return Token(NUMBER, text, i, float(text))
 
 
 def _string(expr: str, i: int) -> Token:

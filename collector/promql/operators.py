@@ -22,6 +22,11 @@ _DROP_NAME_OPS = ("+", "-", "*", "/", "%", "^")  # not atan2 nor comparisons, as
 
 
 @functools.lru_cache(maxsize=1 << 16)
+def _is_label_name(s: str) -> bool:
+    return bool(s) and (s[0].isascii() and (s[0].isalpha() or s[0] == "_")) and all(
+        c.isascii() and (c.isalnum() or c == "_") for c in s)
+
+
 def drop_name(m: Labels) -> Labels:
     return tuple(p for p in m if p[0] != NAME)
 
@@ -228,6 +233,8 @@ def quantile(q: float, values: list[float]) -> float:
         return -math.inf
     if q > 1:
         return math.inf
+    if math.isnan(q):
+        return math.nan  # as Prometheus 2.42 answers (checked against it)
     vals = sorted(values, key=lambda v: (0, 0.0) if math.isnan(v) else (1, v))
     n = float(len(vals))
     rank = q * (n - 1)
@@ -252,6 +259,8 @@ def aggregate(op: str, vec: VecT, grouping: Sequence[str], without: bool, param:
     if op == "count_values":
         assert isinstance(param, str)
         value_label = param
+        if not _is_label_name(value_label):
+            raise exec_error(f'invalid label name "{value_label}"')
         if not without:
             groups_names.append(value_label)
     names = frozenset(groups_names)
@@ -330,7 +339,9 @@ def aggregate(op: str, vec: VecT, grouping: Sequence[str], without: bool, param:
         elif op == "stddev":
             value = gomath.sqrt(g[1] / g[3])
         elif op in ("topk", "bottomk"):
-            out.extend(g[4])
+            # Prometheus returns each group best first (NaN last), and instant results keep that order.
+            sign = -1.0 if op == "topk" else 1.0
+            out.extend(sorted(g[4], key=lambda s: (1, 0.0) if math.isnan(s[1]) else (0, sign * s[1])))
             continue
         elif op == "quantile":
             assert isinstance(param, float)

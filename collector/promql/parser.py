@@ -248,7 +248,7 @@ class _Parser:
         if tok.kind != DURATION:
             raise self.err(tok, f"unexpected {self.describe(tok)} in {what}, expected duration")
         assert isinstance(tok.value, int)
-        if tok.value == 0 and what == "range":
+        if tok.value == 0:
             raise self.err(tok, "duration must be greater than 0")
         return tok.value
 
@@ -418,8 +418,6 @@ class _Parser:
         if expr.type != VECTOR:
             raise self.err(expr.pos, f"expected type instant vector in aggregation expression, got "
                                      f"{TYPE_NAMES[expr.type]}")
-        if op == "count_values" and isinstance(param, StringLiteral) and not is_label_name(param.value):
-            raise self.err(param.pos, f"invalid label name \"{param.value}\"")
         return AggregateExpr(op=op, expr=expr, param=param, grouping=grouping, without=without,
                              pos=tok.pos)
 

@@ -175,9 +175,9 @@
 
   /* ---------- live tail (server-sent events) ---------- */
   function recKey(r) { return r.container_id + "\u0000" + r.file_id + "\u0000" + r.offset; }
-  function liveTail(params, onRecord) {
+  function liveTail(params, onRecord, onPos) {
     const es = new EventSource("/api/v1/logs/tail?" + params);
-    es.addEventListener("log", ev => { onRecord(JSON.parse(ev.data)); });
+    es.addEventListener("log", ev => { onRecord(JSON.parse(ev.data)); if (onPos && ev.lastEventId) onPos(ev.lastEventId); });
     es.onopen = () => setLive(true);
     es.onerror = () => setLive(false);
     return es;
@@ -333,13 +333,13 @@
     const shown = new Set(page.data.lines.map(recKey));
     box.replaceChildren(...page.data.lines.reverse().map(r => logLine(r, [], false)));
     box.scrollTop = box.scrollHeight;
-    let es = null;
+    let es = null, after = page.data.tail_after;
     const toggle = () => {
       if (es) { es.close(); es = null; }
-      if ($("#tail").checked) es = liveTail(new URLSearchParams({ container: name, after: page.data.tail_after }), rec => {
+      if ($("#tail").checked) es = liveTail(new URLSearchParams({ container: name, after }), rec => {
         if (shown.has(recKey(rec))) return;
         appendLive(box, rec, [], 1000);
-      });
+      }, pos => { after = pos; });
     };
     $("#tail").addEventListener("change", toggle);
     toggle();
@@ -381,11 +381,11 @@
       const p = params(); p.delete("start"); p.delete("end");
       if (tailAfter) p.set("after", tailAfter);
       es = liveTail(p, rec => {
-        if (shown.has(recKey(rec))) return;
+        if (shown.has(recKey(rec))) return;  // the page's own lines, if the tail starts before them
         // newest first: live lines go on top
         box.prepend(logLine(rec, terms, true));
         while (box.childElementCount > 5000) box.lastElementChild.remove();
-      });
+      }, pos => { tailAfter = pos; });
     };
     form.addEventListener("submit", ev => {
       ev.preventDefault();

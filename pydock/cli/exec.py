@@ -52,14 +52,24 @@ def exec_cmd(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], w
         emit_for(settings.root, f"exec_start: {' '.join(command)}", rec)
         return  # the helper keeps running, reparented; Docker prints nothing either
     if tty:
-        master, slave = rtty.open_pty(size_from=0)
-        proc = rexec.start(rec, spec, slave, slave, slave)
-        os.close(slave)
+        import dataclasses
+        import socket
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        spec = dataclasses.replace(spec, console_socket=theirs.fileno())
+        proc = rexec.start(rec, spec, devnull, devnull, devnull)
+        theirs.close()
+        master = rtty.receive_master(ours)  # the pty the process made on the container's devpts
+        ours.close()
         emit_for(settings.root, f"exec_start: {' '.join(command)}", rec)
-        stdin = 0 if interactive else None
-        with rtty.RawMode(0 if interactive else -1):
-            rtty.relay_pty(master, stdin, sys.stdout.fileno())
-        os.close(master)
+        if master is not None:
+            size = rtty.get_winsize(0) if os.isatty(0) else None
+            if size:
+                rtty.set_winsize(master, *size)
+            stdin = 0 if interactive else None
+            with rtty.RawMode(0 if interactive else -1):
+                rtty.relay_pty(master, stdin, sys.stdout.fileno())
+            os.close(master)
     else:
         proc = rexec.start(rec, spec, 0 if interactive else devnull, sys.stdout.fileno(), sys.stderr.fileno())
         emit_for(settings.root, f"exec_start: {' '.join(command)}", rec)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from pydock.errors import PydockError
+from pydock.errors import PydockError, UsageError
 from pydock.settings import Settings
 
 
@@ -79,12 +79,25 @@ def _changes(changes: tuple[str, ...]) -> dict[str, Any]:
 
 
 @click.command()
-@click.option("-i", "--input", "input_", required=True, type=click.Path(dir_okay=False),
-              help="Read from tar archive file (docker save or OCI layout)")
+@click.option("-i", "--input", "input_", default="", type=click.Path(dir_okay=False),
+              help="Read from tar archive file (docker save or OCI layout), instead of STDIN")
 @click.option("-q", "--quiet", is_flag=True, help="Suppress the load output")
 def load(input_: str, quiet: bool) -> None:
-    """Load an image from a docker-save or OCI archive."""
-    for image in _runtime().images.load(Path(input_)):
+    """Load an image from a docker-save or OCI archive (a file, or STDIN)."""
+    import shutil
+    import tempfile
+
+    rt = _runtime()
+    if input_:
+        loaded = rt.images.load(Path(input_))
+    else:
+        if sys.stdin.isatty():
+            raise UsageError("requested load from stdin, but stdin is empty (give -i FILE)")
+        with tempfile.NamedTemporaryFile(prefix="load-", suffix=".tar") as tmp:
+            shutil.copyfileobj(sys.stdin.buffer, tmp, 1 << 20)
+            tmp.flush()
+            loaded = rt.images.load(Path(tmp.name))
+    for image in loaded:
         if quiet:
             continue
         if image.tags:

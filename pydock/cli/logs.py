@@ -4,15 +4,16 @@ The container's stdout lines go to stdout and its stderr lines to stderr, as `do
 non-TTY container. `-t` prefixes RFC 3339 time with nine digits, `--details` the attributes
 (`k=v,k2=v2 `, sorted, URL-query escaped). Unlike Docker, the parts of a line over 16 KiB are joined
 before printing, so `-t` never puts a timestamp in the middle of a line (docker/for-linux#1321).
-`-f` ends when the container is no longer running and its last line is shown; on a stopped
-container it is ignored, as in Docker.
+`-f` ends when the container is no longer running, its driver has closed (logstats.json) and its
+last line is shown; on a stopped container it is ignored, as in Docker.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterable
+from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping
 from typing import BinaryIO
 from urllib.parse import quote_plus
 
@@ -20,6 +21,7 @@ import click
 
 from pydock.errors import UsageError
 from pydock.logdrivers.base import LogMessage, ReadConfig
+from pydock.logdrivers.stats import read_stats
 from pydock.units import rfc3339_nano, timestamp
 
 ALIVE = ("running", "paused", "restarting")
@@ -37,21 +39,21 @@ def parse_tail(text: str) -> int:
 def parse_time_ns(text: str | None, what: str) -> int:
     if not text:
         return 0
-    return int(round(timestamp(text, what) * 1_000_000_000))
+    return round(timestamp(text, what) * 1_000_000_000)
 
 
-def details_prefix(attrs: dict[str, str] | object) -> bytes:
-    items = sorted(dict(attrs).items())  # type: ignore[call-overload]
+def details_prefix(attrs: Mapping[str, str]) -> bytes:
+    items = sorted(attrs.items())
     return ",".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in items).encode() + b" "
 
 
 def write_logs(messages: Iterable[LogMessage], out: BinaryIO, err: BinaryIO, timestamps: bool = False,
                details: bool = False) -> int:
     """Print messages as `docker logs` does; returns the number of lines printed."""
-    open_parts: dict[str, tuple[int, list[bytes], object]] = {}
+    open_parts: dict[str, tuple[int, list[bytes], Mapping[str, str]]] = {}
     printed = 0
 
-    def emit(source: str, ts: int, line: bytes, attrs: object, newline: bool) -> None:
+    def emit(source: str, ts: int, line: bytes, attrs: Mapping[str, str], newline: bool) -> None:
         nonlocal printed
         head = (rfc3339_nano(ts).encode() + b" " if timestamps else b"") + (details_prefix(attrs) if details else b"")
         (err if source == "stderr" else out).write(head + line + (b"\n" if newline else b""))
@@ -78,15 +80,25 @@ def write_logs(messages: Iterable[LogMessage], out: BinaryIO, err: BinaryIO, tim
     return printed
 
 
-def _status_probe(get_status: Callable[[], str], every: float = 0.1) -> Callable[[], bool]:
-    """`done()` for the follower: the container stopped (state.json re-read at most every 100 ms)."""
+def _status_probe(get_status: Callable[[], str], container_dir: Path, every: float = 0.1,
+                  grace: float = 5.0) -> Callable[[], bool]:
+    """`done()` for the follower: the container stopped (state.json re-read at most every 100 ms)
+    and its log driver closed (logstats.json says so: a non-blocking buffer may still be draining
+    when the state changes), or `grace` seconds passed since it stopped."""
     last = [0.0, False]
+    stopped_at: list[float] = []
 
     def done() -> bool:
         now = time.monotonic()
         if now - float(last[0]) >= every:
             last[0] = now
-            last[1] = get_status() not in ALIVE
+            if get_status() in ALIVE:
+                stopped_at.clear()
+                last[1] = False
+            else:
+                stopped_at[:] = stopped_at or [now]
+                stats = read_stats(container_dir)
+                last[1] = stats is None or bool(stats.get("closed", True)) or now - stopped_at[0] > grace
         return bool(last[1])
 
     return done
@@ -128,7 +140,7 @@ def logs(follow: bool, tail: str, since: str | None, until: str | None, timestam
         if hasattr(reader, attr):
             setattr(reader, attr, value)
     following = follow and record.status in ALIVE
-    done = _status_probe(lambda: store.get(record.id).status) if following else None
+    done = _status_probe(lambda: store.get(record.id).status, record.dir) if following else None
     config = ReadConfig(tail=parse_tail(tail), since_ns=since_ns, until_ns=until_ns, follow=following, done=done)
     try:
         write_logs(reader.read(config), out, err, timestamps, details)

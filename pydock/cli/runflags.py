@@ -31,6 +31,7 @@ DEPTH_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option("--health-start-period", default=None,
                  help="Start period for the container to initialize before failures count (ms|s|m|h)"),
     click.option("--no-healthcheck", is_flag=True, help="Disable any container-specified HEALTHCHECK"),
+    click.option("--cgroup-parent", default=None, help="Parent cgroup for the container (daemon.json's by default)"),
     click.option("--ulimit", "ulimits", multiple=True, help="Ulimit options (NAME=SOFT[:HARD], e.g. nofile=1024:2048)"),
     click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY"),
     click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached"),
@@ -61,13 +62,19 @@ def depth_fields(o: dict[str, Any]) -> dict[str, Any]:
         cpus=o.get("cpus"), cpu_shares=o.get("cpu_shares"), cpuset_cpus=o.get("cpuset_cpus"),
         pids_limit=o.get("pids_limit"), blkio_weight=o.get("blkio_weight"))
     cgroups.validate(limits)
+    if cgroups.swap_limit_supported(cgroups.detect_layout()):
+        limits = cgroups.with_docker_defaults(limits)  # dockerd: -m alone allows as much swap as memory
     policy = RestartPolicy.parse(o.get("restart") or "no")
     if policy.name != "no" and o.get("auto_remove"):
         raise UsageError("Conflicting options: --restart and --rm")
     from pydock import daemon_config
 
     # daemon.json's default-ulimits under the container's own --ulimit, fixed at create (Docker's Ulimits).
-    ulimits = daemon_config.load().ulimits_for([daemon_config.parse_ulimit(u) for u in o.get("ulimits") or ()])
+    daemon = daemon_config.load()
+    ulimits = daemon.ulimits_for([daemon_config.parse_ulimit(u) for u in o.get("ulimits") or ()])
+    parent = (o.get("cgroup_parent") or daemon.cgroup_parent).strip("/")
+    if not parent or ".." in parent.split("/"):
+        raise UsageError(f"invalid --cgroup-parent {o.get('cgroup_parent')!r}: must be a cgroup path without '..'")
     from pydock.runtime.ulimits import effective
 
     for u in ulimits:
@@ -75,7 +82,7 @@ def depth_fields(o: dict[str, Any]) -> dict[str, Any]:
         if note:
             click.echo(f"WARNING: {note}", err=True)
     host_config = {**limits.to_host_config(), "RestartPolicy": policy.to_json(),
-                   "Ulimits": [u.to_json() for u in ulimits]}
+                   "Ulimits": [u.to_json() for u in ulimits], "CgroupParent": parent}
     healthcheck = healthcheck_from_flags(
         cmd=o.get("health_cmd"), interval=o.get("health_interval"), timeout=o.get("health_timeout"),
         retries=o.get("health_retries"), start_period=o.get("health_start_period"),

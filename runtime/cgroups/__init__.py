@@ -33,6 +33,7 @@ __all__ = [
     "limits_from_flags",
     "open",
     "parse_cpus",
+    "swap_limit_supported",
     "validate",
     "validate_for_layout",
     "with_docker_defaults",
@@ -74,6 +75,18 @@ def validate_for_layout(limits: Limits, layout: Layout) -> None:
     if (limits.memory_swap and not layout.uses_v2
             and not (layout.v1["memory"] / "memory.memsw.limit_in_bytes").exists()):
         raise UsageError("--memory-swap needs swap accounting, which this kernel has off (swapaccount=1)")
+
+
+def swap_limit_supported(layout: Layout) -> bool:
+    """Whether the kernel accounts swap per cgroup (v1: memsw files; v2: memory.swap.max, which the
+    root cgroup lacks, so a child is asked)."""
+    if not layout.uses_v2:
+        mem = layout.v1.get("memory")
+        return mem is not None and (mem / "memory.memsw.limit_in_bytes").exists()
+    try:
+        return any((d / "memory.swap.max").exists() for d in layout.mount_root.iterdir() if d.is_dir())
+    except OSError:
+        return False
 
 
 def _available_cpus(layout: Layout) -> set[int] | None:

@@ -20,7 +20,7 @@ V1_CONTROLLERS = ("cpu", "cpuacct", "memory", "blkio", "pids", "cpuset", "freeze
 
 
 def fixture_host(cgroup_root: Path) -> HostPaths:
-    return HostPaths(cgroup=cgroup_root, proc=FAKE / "proc", sys=FAKE / "sys", etc=FAKE / "etc")
+    return HostPaths(cgroup=cgroup_root, proc=FAKE / "proc", sys=FAKE / "sys", etc=FAKE / "etc", docker=None)
 
 
 def read(path: Path) -> str:

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from pydock.agent.exporter import collect_series
 from pydock.agent.exposition import render_text
 from pydock.agent.sampler import Sampler
@@ -128,3 +127,20 @@ def test_direct_writes_to_a_bind_mount_show_in_fs_writes(pydock: Pydock, tmp_pat
     s = pydock.sample("ddw")
     writes = {labels: v for (n, labels), v in s.items() if n == "container_fs_writes_bytes_total"}
     assert writes and max(writes.values()) >= 32 * MIB, writes
+
+
+def test_log_counters_reach_the_pydock_series(pydock: Pydock) -> None:
+    # the driver writes its counters at most once a second while lines flow, and at close: exit to flush
+    cid = pydock.run("chatty", "busybox", "sh", "-c", "echo one; echo two; echo three >&2; sleep 1")
+    stats = pydock.root / "containers" / cid / "logstats.json"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if (stats.exists() and sum(json.loads(stats.read_text()).get("lines", {}).values()) >= 3
+                and pydock.state(cid).get("Status") == "exited"):
+            break
+        time.sleep(0.2)
+    s = pydock.sample("chatty")
+    assert s[("pydock_log_lines_total", (("container_id", cid), ("driver", "json-file"), ("stream", "stdout")))] == 2
+    assert s[("pydock_log_lines_total", (("container_id", cid), ("driver", "json-file"), ("stream", "stderr")))] == 1
+    assert s[("pydock_log_bytes_total", (("container_id", cid), ("driver", "json-file"), ("stream", "stdout")))] == 6
+    assert s[("pydock_container_state", (("container_id", cid), ("state", "exited")))] == 1  # stopped ones too

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 
@@ -99,7 +100,8 @@ class Peer:
 
         def ready() -> bool:
             if self.proc.poll() is not None:
-                raise AssertionError(f"peer exited with {self.proc.returncode}: {open(self.log.name).read()[-2000:]}")
+                tail = Path(self.log.name).read_text(errors="replace")[-2000:]
+                raise AssertionError(f"peer exited with {self.proc.returncode}: {tail}")
             try:
                 return httpx.get(url, timeout=1).status_code == 200
             except httpx.HTTPError:

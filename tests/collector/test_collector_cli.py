@@ -34,9 +34,12 @@ def test_listening_beyond_loopback_needs_a_token(tmp_path: Path) -> None:
 def test_serve_reload_on_sighup_silences_and_import(tmp_path: Path) -> None:
     port = free_port()
     cfg = tmp_path / "collector.yml"
-    cfg.write_text("scrape_configs:\n  - job_name: one\n    static_configs: [{targets: ['127.0.0.1:1']}]\n")
+    (tmp_path / "rules.yml").write_text("groups:\n- name: g\n  interval: 1s\n  rules:\n"
+                                        "  - {alert: Always, expr: vector(1), labels: {team: ops}}\n")
+    cfg.write_text("rule_files: [rules.yml]\n"
+                   "scrape_configs:\n  - job_name: one\n    static_configs: [{targets: ['127.0.0.1:1']}]\n")
     base = f"http://127.0.0.1:{port}"
-    log = open(tmp_path / "collector.log", "wb")
+    log = open(tmp_path / "collector.log", "wb")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen([sys.executable, "-m", "pydock", "collector", "--config", str(cfg), "--listen",
                              f"127.0.0.1:{port}", "--data", str(tmp_path / "data"), "--token", "tk"],
                             stdout=log, stderr=subprocess.STDOUT)
@@ -55,7 +58,8 @@ def test_serve_reload_on_sighup_silences_and_import(tmp_path: Path) -> None:
             return [t["scrapePool"] for t in data["activeTargets"]]
 
         assert jobs() == ["one"]
-        cfg.write_text("scrape_configs:\n  - job_name: two\n    static_configs: [{targets: ['127.0.0.1:1']}]\n")
+        cfg.write_text("rule_files: [rules.yml]\n"
+                       "scrape_configs:\n  - job_name: two\n    static_configs: [{targets: ['127.0.0.1:1']}]\n")
         os.kill(proc.pid, signal.SIGHUP)
         wait_until(lambda: jobs() == ["two"], timeout=30)
         cfg.write_text("scrape_configs: {\n")  # a broken reload keeps the running config
@@ -77,7 +81,12 @@ def test_serve_reload_on_sighup_silences_and_import(tmp_path: Path) -> None:
         assert len(pydock("alerts", "silence", "ls", env=env).stdout.splitlines()) == 1
         assert sid in pydock("alerts", "silence", "ls", "--expired", env=env).stdout
         ls = pydock("alerts", "ls", env=env)
-        assert ls.returncode == 0 and ls.stdout.split() == ["ALERTNAME", "STATE", "ACTIVE", "SINCE", "LABELS"]
+        assert ls.returncode == 0
+        header, row = ls.stdout.splitlines()
+        assert header.split() == ["ALERTNAME", "STATE", "ACTIVE", "SINCE", "LABELS"]
+        assert row.split()[:2] == ["Always", "firing"] and row.split()[3] == 'team="ops"'
+        as_json = pydock("alerts", "ls", "--format", "json", env=env)
+        assert '"alertname": "Always"' in as_json.stdout
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -100,16 +100,16 @@ def test_full_config(tmp_path: Path) -> None:
      'multiple scrape configs with job name "a"'),
     ("scrape_configs:\n  - job_name: a\n    scrape_interval: 5s\n    scrape_timeout: 10s\n", 4,
      "scrape timeout greater than scrape interval"),
-    ("scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets:\n          - 'ok:1'\n"
-     "          - 'http://bad/'\n", 6, "invalid target address"),
+    (("scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets:\n          - 'ok:1'\n"
+      "          - 'http://bad/'\n"), 6, "invalid target address"),
     ("scrape_configs:\n  - job_name: a\n    static_configs:\n      - labels: {9bad: x}\n", 4,
      "not a valid label name"),
-    ("alerting:\n  receivers: [{name: a, webhook_configs: [{url: 'http://x'}]}]\n  route:\n"
-     "    receiver: a\n    routes:\n      - receiver: nope\n", 6, 'undefined receiver "nope"'),
+    (("alerting:\n  receivers: [{name: a, webhook_configs: [{url: 'http://x'}]}]\n  route:\n"
+      "    receiver: a\n    routes:\n      - receiver: nope\n"), 6, 'undefined receiver "nope"'),
     ("alerting:\n  receivers:\n    - name: a\n      webhook_configs:\n        - url: ftp://x\n", 5,
      "unsupported url"),
-    ("alerting:\n  receivers: [{name: a}]\n  route:\n    receiver: a\n    routes:\n"
-     "      - matchers: ['a=~\"(\"']\n", 6, "invalid regular expression"),
+    (("alerting:\n  receivers: [{name: a}]\n  route:\n    receiver: a\n    routes:\n"
+      "      - matchers: ['a=~\"(\"']\n"), 6, "invalid regular expression"),
     ("global:\n  scrape_interval: 15s\n  scrape_interval: 20s\n", 3, "already set"),
     ("scrape_configs:\n  - job_name: [a\n", 3, "invalid YAML"),
     ("alerting:\n  receivers: [{name: a}]\n  route: {receiver: a, group_by: ['...', job]}\n", 3,
@@ -126,3 +126,13 @@ def test_errors_name_file_and_line(tmp_path: Path, text: str, line: int, reason:
 def test_empty_file_is_an_empty_config(tmp_path: Path) -> None:
     c = load_config(write(tmp_path, ""))
     assert c.scrape_configs == () and c.alerting.route is None
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/collector.md"])
+def test_documented_examples_load(tmp_path: Path, doc: str) -> None:
+    """The collector.yml examples in the docs are valid configs (the first yaml block naming scrape_configs)."""
+    text = (Path(__file__).resolve().parents[2] / doc).read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```yaml\n")[1:]]
+    [example] = [b for b in blocks if "scrape_configs:" in b][:1]
+    c = load_config(write(tmp_path, example))
+    assert c.scrape_configs and c.alerting.route is not None and c.alerting.receivers

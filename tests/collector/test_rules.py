@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import subprocess
 from pathlib import Path
@@ -9,7 +10,8 @@ from pathlib import Path
 import pytest
 from pydock.collector.notify.model import Alert
 from pydock.collector.promql import Engine
-from pydock.collector.rules import RuleManager, go_e_format, load_rule_file
+from pydock.collector.rulefiles import load_rule_file
+from pydock.collector.rules import RuleManager, go_e_format
 from pydock.collector.templating import expand, go_float
 from pydock.collector.tsdb import STALE_NAN, TSDB, is_stale_nan
 
@@ -227,3 +229,61 @@ def test_default_rules_pass_promtool_and_our_checks() -> None:
     names = {r.name for g in load_rule_file(path, 60) for r in g.rules}
     assert names == {"ContainerDown", "ContainerRestarting", "ContainerOOMKilled", "ContainerMemoryNearLimit",
                      "ContainerCPUThrottled", "ContainerLogsDropped", "TargetDown"}
+
+
+def test_reload_keeps_alert_state_and_ends_series_of_dropped_rules(  # type: ignore[no-untyped-def]
+        world, tmp_path: Path) -> None:
+    tsdb, mgr, written, _ = world
+    put(tsdb, T0, a=9)
+    evaluate(mgr, T0, only=None)
+    before = dict(mgr.groups[0].rules[0].active)
+    # the recording rule goes away, the alerting rules stay as they were
+    (tmp_path / "r.yml").write_text(RULES.split("      - record:")[0])
+    mgr.apply(load_rule_file(tmp_path / "r.yml", 60), {"site": "lab"}, "http://c:9339", resend_delay=60)
+    assert mgr.groups[0].rules[0].active == before and len(mgr.groups[0].rules) == 2
+    written.clear()
+
+    async def start_stop() -> None:
+        await mgr.start()
+        await mgr.stop()
+
+    asyncio.run(start_stop())
+    assert [(s[0]["__name__"], is_stale_nan(s[2])) for s in written[:1]] == [("host:load:double", True)]
+
+
+@pytest.mark.parametrize("pending_before, expect", [
+    # 60 s pending of for: 15m before the restart, down for 70 s: ActiveAt shifts by the downtime
+    (60, lambda ts, active, down: active + (ts - down)),
+    # 400 s pending: less than the 10m grace period is left, so it gets the grace period
+    (400, lambda ts, active, down: ts + 600 - 900),
+])
+def test_for_state_is_restored_after_a_restart(  # type: ignore[no-untyped-def]
+        tmp_path: Path, pending_before: float, expect) -> None:
+    (tmp_path / "r.yml").write_text("groups:\n- name: g\n  interval: 10s\n  rules:\n"
+                                    "  - {alert: Slow, expr: load > 5, for: 15m}\n")
+    tsdb = TSDB(tmp_path / "t.sqlite")
+    try:
+        specs = load_rule_file(tmp_path / "r.yml", 60)
+        first = RuleManager(Engine(tsdb), tsdb.append, lambda alerts: None)
+        first.apply(specs, {}, "", 60, restore=True)
+        for dt in (0, pending_before):  # the first run had restored state: it writes ALERTS_FOR_STATE
+            first.groups[0].rules[0].restored = True
+            put(tsdb, T0 + dt, a=9)
+            samples, _ = first.evaluate_group(first.groups[0], T0 + dt)
+            tsdb.append(samples)
+        down = T0 + pending_before
+        # restart 70 s later: a new manager, whose for: 15m rule waits to be restored
+        second = RuleManager(Engine(tsdb), tsdb.append, lambda alerts: None)
+        second.apply(specs, {}, "", 60, restore=True)
+        rule = second.groups[0].rules[0]
+        assert not rule.restored
+        ts = down + 70
+        put(tsdb, ts, a=9)
+        samples, _ = second.evaluate_group(second.groups[0], ts)
+        assert samples == []  # nothing written before the restore
+        assert [a.active_at for a in rule.active.values()] == [ts]
+        second.restore_for_state(second.groups[0], ts)
+        assert rule.restored
+        assert [a.active_at for a in rule.active.values()] == [expect(ts, T0, down)]
+    finally:
+        tsdb.close()

@@ -180,3 +180,37 @@ def test_file_sd_is_reread_on_change(tmp_path: Path, exporter: Exporter) -> None
     assert any(s[0].get("team") == "b" and s[0]["__name__"] == "g" for s in out)
     # the old target's series ended with stale markers when it went away
     assert any(s[0].get("team") == "a" and s[0]["__name__"] == "up" and is_stale_nan(s[2]) for s in out)
+
+
+@pytest.mark.peer
+def test_scrape_node_exporter(tmp_path: Path) -> None:
+    """Debian's node-exporter: the whole exposition parses, and Prometheus's own parser agrees on it."""
+    import shutil
+
+    from collector_helpers import Peer
+    from prometheus_client.parser import text_string_to_metric_families
+
+    binary = shutil.which("prometheus-node-exporter")
+    if binary is None:
+        pytest.fail("prometheus-node-exporter is not installed (scripts/setup-test-env installs it)")
+    port = free_port()
+    peer = Peer([binary, f"--web.listen-address=127.0.0.1:{port}", "--collector.disable-defaults",
+                 "--collector.cpu", "--collector.meminfo", "--collector.loadavg", "--collector.filesystem"],
+                str(tmp_path / "node.log"))
+    try:
+        peer.wait_ready(f"http://127.0.0.1:{port}/metrics")
+        loop, out = make_loop(tmp_path, f"127.0.0.1:{port}")
+        scrape(loop, 1000.0)
+        assert loop.target.health == "up", loop.target.last_error
+        names = {s[0]["__name__"] for s in out}
+        assert {"node_load1", "node_memory_MemTotal_bytes", "node_cpu_seconds_total"} <= names
+        # every sample prometheus_client's parser finds in the same text, we found with equal labels
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        theirs = {(s.name, tuple(sorted(s.labels.items()))) for f in text_string_to_metric_families(text)
+                  for s in f.samples}
+        ours = {(s[0]["__name__"], tuple(sorted((k, v) for k, v in s[0].items()
+                                                if k not in ("__name__", "job", "instance", "env"))))
+                for s in out if s[0]["__name__"].startswith(("node_", "go_", "process_", "promhttp_"))}
+        assert ours == theirs
+    finally:
+        peer.stop()

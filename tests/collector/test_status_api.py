@@ -103,6 +103,9 @@ def test_scrape_alert_notify_resolve(tmp_path: Path, exporter: tuple[str, Gauge]
         assert group["name"] == "temps" and group["file"] == str(tmp_path / "rules.yml")
         assert group["rules"][0]["state"] == "firing" and group["rules"][0]["health"] == "ok"
         assert client.get("/api/v1/rules", params={"type": "record"}).json()["data"]["groups"][0]["rules"] == []
+        assert client.get("/api/v1/status/buildinfo").json()["data"]["version"] == "2.42.0"
+        assert "job_name: app" in client.get("/api/v1/status/config").json()["data"]["yaml"]
+        assert client.get("/api/v1/status/runtimeinfo").json()["data"]["reloadConfigSuccess"] is True
         am_alerts = client.get("/api/v2/alerts").json()
         assert [a["fingerprint"] for a in am_alerts] == [fingerprint_hex(labels)]
         # the condition ends: a resolved notification
@@ -127,6 +130,8 @@ def test_silences_api(tmp_path: Path) -> None:
         assert s["id"] == sid and s["status"] == {"state": "active"} and s["comment"] == "maintenance"
         assert s["matchers"] == [{"name": "alertname", "value": "Hot", "isRegex": False, "isEqual": True}]
         assert client.get(f"/api/v2/silence/{sid}").json()["id"] == sid
+        assert [x["id"] for x in client.get("/api/v2/silences", params={"filter": 'alertname="Hot"'}).json()] == [sid]
+        assert client.get("/api/v2/silences", params={"filter": 'alertname="Cold"'}).json() == []
         bad = dict(body, endsAt=go_time(time.time() - 10))
         assert client.post("/api/v2/silences", json=bad, headers=auth).status_code == 400
         assert client.delete(f"/api/v2/silence/{sid}", headers=auth).status_code == 200
@@ -184,3 +189,27 @@ def test_notification_pending_across_a_collector_restart(tmp_path: Path, exporte
             assert bodies[0]["status"] == "firing" and bodies[0]["alerts"][0]["labels"]["room"] == "lab2"
     finally:
         receiver.stop()
+
+
+def test_grouping_and_repeat_end_to_end(tmp_path: Path, exporter: tuple[str, Gauge],
+                                        webhook: WebhookReceiver) -> None:
+    address, temp = exporter
+    temp.labels("r1").set(50)
+    temp.labels("r2").set(60)
+    temp.labels("r3").set(10)
+    (tmp_path / "rules.yml").write_text(RULES)
+    (tmp_path / "collector.yml").write_text(
+        config(address, webhook.url).replace("repeat_interval: 1h", "repeat_interval: 2s")
+        .replace("group_wait: 0s", "group_wait: 2s"))
+    with TestClient(create_app(settings(tmp_path))):
+        bodies = webhook.wait_for(2, timeout=20)
+        first, second = bodies[0], bodies[1]
+        # both hot rooms in one notification of the alertname group (group_wait let them gather)
+        assert sorted(a["labels"]["room"] for a in first["alerts"]) == ["r1", "r2"]
+        assert first["groupLabels"] == {"alertname": "Hot"}
+        assert first["commonLabels"] == {"alertname": "Hot", "severity": "page", "job": "app",
+                                         "instance": address, "site": "lab"}
+        assert first["commonAnnotations"] == {}  # the summaries differ
+        # nothing changed: the same group again once repeat_interval passed
+        assert [a["fingerprint"] for a in second["alerts"]] == [a["fingerprint"] for a in first["alerts"]]
+        assert second["status"] == "firing"  # (the exact repeat timing is tested with a fixed clock)

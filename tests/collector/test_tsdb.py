@@ -69,6 +69,13 @@ def test_append_select_and_matchers(db: TSDB) -> None:
     assert db.series([("instance", "=", "1")], 20_000, 30_000) == []
 
 
+def test_regex_matchers_are_anchored_like_prometheus() -> None:
+    assert Matcher("a", "=~", "b|c").matches("c") and not Matcher("a", "=~", "b|c").matches("cb")
+    assert not Matcher("a", "=~", "a").matches("a\n")  # Python's $ would match before a final newline
+    assert Matcher("a", "=~", "(?i)AB").matches("ab")  # RE2 flags, which Python wants scoped
+    assert Matcher("a", "!~", "").matches("x") and not Matcher("a", "!~", "").matches("")
+
+
 def test_out_of_order_and_duplicates_are_dropped(db: TSDB) -> None:
     lb = {"__name__": "x"}
     assert db.append([(lb, 1000, 1.0), (lb, 2000, 2.0)]) == 2
@@ -124,6 +131,17 @@ def test_full_chunks_are_packed_and_every_sample_kept(tmp_path: Path) -> None:
     for min_t, max_t in con.execute("SELECT min_t, max_t FROM chunks"):
         assert min_t // tsdb_mod.BLOCK_MS == max_t // tsdb_mod.BLOCK_MS
     con.close()
+
+
+def test_appends_apply_retention_about_once_a_minute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tsdb_mod, "MAINTENANCE_S", 0.0)
+    d = TSDB(tmp_path / "data", retention_ms=3600_000)
+    d.append([({"__name__": "gone", "a": "1"}, 0, 1.0), ({"__name__": "kept"}, 0, 1.0)])
+    d.append([({"__name__": "kept"}, 5 * 3600_000, 2.0)])  # "gone" sits in a closed block: packed, then cut
+    assert d.label_values("__name__") == ["kept"] and d.label_names() == ["__name__"]
+    assert d.append([({"__name__": "gone", "a": "1"}, 5 * 3600_000, 3.0)]) == 1  # a new series again
+    assert [pts for _, pts in d.select([("a", "=", "1")], 0, 10**9)] == [[(5 * 3600_000, 3.0)]]
+    d.close()
 
 
 def test_retention_drops_old_chunks_and_empty_series(tmp_path: Path) -> None:

@@ -6,9 +6,9 @@ import math
 from pathlib import Path
 
 import pytest
-
 from pydock.collector.importer import import_openmetrics, parse_line
 from pydock.collector.tsdb import TSDB
+
 from pydock.errors import UsageError
 
 GOOD = '''# HELP http_requests Requests.
@@ -74,5 +74,5 @@ def test_import_sorts_each_series_and_many_series_take_the_bulk_path(tmp_path: P
         assert import_openmetrics(f, db) == 30 * 300 + 1
         stats = db.stats()
         assert stats["chunks"] >= 30  # whole chunks went straight to packed storage
-        [(labels, ts, vs)] = db.select_arrays([("s", "=", "0")], 0, 2 * 10**12)
+        [(_, ts, vs)] = db.select_arrays([("s", "=", "0")], 0, 2 * 10**12)
         assert ts[0] == 1_699_999_999_000 and vs[:2] == [0.5, 0.0] and len(ts) == 301

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 from ldhelpers import CID, make_info
-
 from pydock.logdrivers.base import LogInfo
 
 

@@ -16,12 +16,12 @@ IMAGE_ID = "sha256:" + "9e" * 32
 
 
 def make_info(log_dir: Path, **kw: object) -> LogInfo:
-    base: dict[str, object] = dict(
-        container_id=CID, container_name="web", image_name="busybox:latest", image_id=IMAGE_ID,
-        command=["sh", "-c", "echo hi"], created_ns=1_700_000_000_123_456_789,
-        labels={"com.example.team": "core", "tier": "db"}, env=["APP=shop", "REGION=eu-1", "EMPTY="],
-        log_dir=str(log_dir), hostname="testhost",
-    )
+    base: dict[str, object] = {
+        "container_id": CID, "container_name": "web", "image_name": "busybox:latest", "image_id": IMAGE_ID,
+        "command": ["sh", "-c", "echo hi"], "created_ns": 1_700_000_000_123_456_789,
+        "labels": {"com.example.team": "core", "tier": "db"}, "env": ["APP=shop", "REGION=eu-1", "EMPTY="],
+        "log_dir": str(log_dir), "hostname": "testhost",
+    }
     base.update(kw)
     return LogInfo(**base)  # type: ignore[arg-type]
 

@@ -7,7 +7,6 @@ picked free, and stopped by its PID when the test ends, whatever happened.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -125,10 +124,11 @@ def rsyslog(d: Path, tls: TLSFiles | None = None, tcp: int = 0) -> Iterator[Rsys
     conf.append(f'ruleset(name="t") {{ action(type="omfile" file="{out}" template="j") }}')
     path = d / "rsyslog.conf"
     path.write_text("\n".join(conf) + "\n")
-    check = subprocess.run(["rsyslogd", "-N1", "-f", str(path)], capture_output=True, text=True)
+    check = subprocess.run(["rsyslogd", "-N1", "-f", str(path)], capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stderr + check.stdout
-    proc = subprocess.Popen(["rsyslogd", "-n", "-f", str(path), "-i", str(d / "rsyslogd.pid")],
-                            stdout=subprocess.DEVNULL, stderr=open(d / "rsyslogd.err", "wb"))
+    with open(d / "rsyslogd.err", "wb") as err:
+        proc = subprocess.Popen(["rsyslogd", "-n", "-f", str(path), "-i", str(d / "rsyslogd.pid")],
+                                stdout=subprocess.DEVNULL, stderr=err)
     try:
         wait_tcp(tcp)
         if tls:
@@ -180,9 +180,10 @@ def journald(d: Path) -> Iterator[Journald]:
         (d / sub).mkdir(parents=True, exist_ok=True)
     (d / "etc" / "journald@pydock.conf").write_text(JOURNALD_CONF)
     script = " && ".join(f"mount --bind {d / sub} {target}" for sub, target in binds.items())
-    proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                             f"{script} && exec /lib/systemd/systemd-journald pydock"],
-                            stdout=subprocess.DEVNULL, stderr=open(d / "journald.err", "wb"))
+    with open(d / "journald.err", "wb") as err:
+        proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                                 f"{script} && exec /lib/systemd/systemd-journald pydock"],
+                                stdout=subprocess.DEVNULL, stderr=err)
     sock = d / "run" / "journal.pydock" / "socket"
     try:
         deadline = time.monotonic() + 10

@@ -97,7 +97,7 @@ class StreamServer:
         self._threads: list[threading.Thread] = []
         self._conns: list[socket.socket] = []
 
-    def start(self) -> "StreamServer":
+    def start(self) -> StreamServer:
         srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         srv.bind(("127.0.0.1", self.port))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 
-from pydock.cli.logs import details_prefix, parse_tail, write_logs
 from pydock.logdrivers.base import LogMessage, PartialMeta
+
+from pydock.cli.logs import details_prefix, parse_tail, write_logs
 
 T = 1_700_000_000_000_000_001
 
@@ -44,24 +45,45 @@ def test_parts_of_a_long_line_are_joined_with_one_timestamp() -> None:
     assert err == b"2023-11-14T22:13:20.000000006Z e\n"
 
 
+def test_follow_waits_for_the_driver_to_close_after_the_container_stops(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pydock.cli.logs import _status_probe
+
+    status = ["running"]
+    done = _status_probe(lambda: status[0], tmp_path, every=0, grace=0.3)
+    assert not done()
+    (tmp_path / "logstats.json").write_text('{"closed": false}')
+    status[0] = "exited"
+    assert not done()  # stopped, but a non-blocking buffer may still be draining into the file
+    (tmp_path / "logstats.json").write_text('{"closed": true}')
+    assert done()
+    (tmp_path / "logstats.json").write_text('{"closed": false}')
+    status[0] = "running"
+    assert not done()
+    status[0] = "exited"
+    assert not done()
+    import time as _t
+
+    _t.sleep(0.35)
+    assert done()  # a driver that never says closed (a crashed shim) does not hold -f forever
+
+
 def test_tail_values() -> None:
     assert [parse_tail(x) for x in ("all", "", "10", "0", "-3", "ten")] == [-1, -1, 10, 0, -1, -1]
 
 
 # -- the command itself, on a container record made the way the runtime writes it ------------------
 
-import fcntl  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
-import pytest  # noqa: E402
-from ldhelpers import CID, make_info  # noqa: E402
-
-from pydock.logdrivers.jsonfile import JSONFileDriver  # noqa: E402
+import pytest
+from ldhelpers import CID, make_info
+from pydock.logdrivers.jsonfile import JSONFileDriver
 
 
 @pytest.fixture
@@ -104,7 +126,7 @@ def test_logs_tail_and_timestamps(record) -> None:  # type: ignore[no-untyped-de
 
 def test_logs_unknown_container_fails_cleanly(record) -> None:  # type: ignore[no-untyped-def]
     p = pydock_logs(record[0], "nope")
-    out, err = p.communicate(timeout=30)
+    _, err = p.communicate(timeout=30)
     assert p.returncode != 0 and b"No such container: nope" in err
 
 
@@ -119,6 +141,7 @@ def test_logs_follow_across_rotation_ends_when_the_container_stops(record) -> No
     drv.close()
     state = {"Status": "exited", "Running": False, "Pid": 0, "ExitCode": 0}
     (cdir / "state.json").write_text(json.dumps(state))
+    (cdir / "logstats.json").write_text(json.dumps({"closed": True}))  # as the driver stack does at close
     out, err = p.communicate(timeout=30)
     assert p.returncode == 0, err
     assert out.splitlines() == [f"n{i:04d}".encode() for i in range(300)]

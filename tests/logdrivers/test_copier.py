@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from recorders import ChunkRecorder, MessageRecorder, copy_bytes
-
 from pydock.logdrivers.copier import BUF_SIZE
+from recorders import ChunkRecorder, MessageRecorder, copy_bytes
 
 K16 = 16 * 1024
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from ldhelpers import CID, make_info
 from peers import free_port
-from receivers import Fluentd
-
-from pydock.errors import LogOptError
 from pydock.logdrivers import registry
 from pydock.logdrivers.base import LogMessage, PartialMeta
 from pydock.logdrivers.fluentd import FluentdDriver
+from receivers import Fluentd
+
+from pydock.errors import LogOptError
 
 T = 1_700_000_000_123_456_789
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 from ldhelpers import CID, IMAGE_ID, golden, make_info
-from receivers import GelfTCP, GelfUDP
-
-from pydock.errors import LogOptError
 from pydock.logdrivers import registry
 from pydock.logdrivers.base import LogMessage
 from pydock.logdrivers.gelf import GelfDriver
+from receivers import GelfTCP, GelfUDP
+
+from pydock.errors import LogOptError
 
 T = 1_700_000_000_123_456_789
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 from ldhelpers import CID, golden, make_info
-
-from pydock.errors import LogOptError
 from pydock.logdrivers import jsonlog
 from pydock.logdrivers.base import LogMessage, PartialMeta, ReadConfig
 from pydock.logdrivers.jsonfile import JSONFileDriver, log_path
 from pydock.logdrivers.rotate import gzip_extra
+
+from pydock.errors import LogOptError
 
 T0 = 1_700_000_000_000_000_001  # 2023-11-14T22:13:20.000000001Z
 

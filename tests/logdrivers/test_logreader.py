@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from ldhelpers import make_info
-
 from pydock.logdrivers.base import LogMessage, ReadConfig
 from pydock.logdrivers.jsonfile import JSONFileDriver
 
@@ -160,7 +159,7 @@ def test_follow_catches_up_after_several_rotations_between_polls(cdir: Path) -> 
     write(drv, 5, 500)  # about 15 rotations within one poll
     drv.close()
     f.stop()
-    assert f.got == list(range(0, 505)) and not f.warnings
+    assert f.got == list(range(505)) and not f.warnings
 
 
 def test_follow_says_so_when_files_were_deleted_unread(cdir: Path) -> None:
@@ -198,3 +197,33 @@ def test_follow_ends_at_until(cdir: Path) -> None:
     assert f.finished.wait(5)
     drv.close()
     assert f.got == [0, 1, 2, 3, 4]
+
+
+def test_since_seeks_instead_of_scanning(cdir: Path) -> None:
+    """--since on a big plain file reads a few blocks, not the whole file, and misses nothing."""
+    drv = JSONFileDriver(make_info(cdir), {})
+    for k in range(200):
+        block = b"".join(b"%08d %s\n" % (i, b"s" * 90) for i in range(k * 100, k * 100 + 100))
+        drv.log_chunk("stdout", block, T0 + k * SEC)
+    drv.close()
+    from pydock.logdrivers import logfile
+
+    seen = []
+    orig = logfile.OpenLog.read_at
+
+    def counting(self, offset: int, size: int) -> bytes:  # type: ignore[no-untyped-def]
+        data = orig(self, offset, size)
+        seen.append(len(data))
+        return data
+
+    logfile.OpenLog.read_at = counting  # type: ignore[method-assign]
+    try:
+        got = read(cdir, since_ns=T0 + 190 * SEC)
+    finally:
+        logfile.OpenLog.read_at = orig  # type: ignore[method-assign]
+    assert got == list(range(19000, 20000))
+    size = (cdir / f"{cdir.name}-json.log").stat().st_size
+    assert sum(seen) < size / 4
+    assert read(cdir, since_ns=T0 + 50 * SEC, until_ns=T0 + 50 * SEC) == list(range(5000, 5100))
+    assert read(cdir, since_ns=T0 + 300 * SEC) == []
+    assert read(cdir, since_ns=T0 - SEC)[:3] == [0, 1, 2]

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from ldhelpers import make_info
-
 from pydock.logdrivers import files
 from pydock.logdrivers.base import LogMessage, PartialMeta, ReadConfig
 from pydock.logdrivers.cache import CacheDriver

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 from ldhelpers import CID, IMAGE_ID, make_info
-from recorders import ChunkRecorder, MessageRecorder
-
-from pydock.errors import LogOptError
 from pydock.logdrivers import registry, tag
 from pydock.logdrivers.base import LogMessage
 from pydock.logdrivers.options import extra_attributes
 from pydock.logdrivers.ring import RingDriver
 from pydock.logdrivers.stats import read_stats
+from recorders import ChunkRecorder, MessageRecorder
+
+from pydock.errors import LogOptError
 
 
 class Gate(ChunkRecorder):

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from ldhelpers import CID, golden, make_info
 from peers import TLSFiles, free_port, make_ca, rsyslog
-
-from pydock.errors import LogOptError
 from pydock.logdrivers import registry
 from pydock.logdrivers.base import LogMessage
 from pydock.logdrivers.syslog import Formatter, SyslogDriver
+
+from pydock.errors import LogOptError
 
 T = 1_700_000_000_123_456_789  # 2023-11-14T22:13:20.123456789Z
 

@@ -26,7 +26,7 @@ def busybox_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     if os.geteuid() != 0:
         pytest.skip("needs root")
     root = tmp_path_factory.mktemp("bbroot")
-    run = Path("/run/pydock-test") / root.name
+    run = Path("/run/pydock-test") / f"{root.parent.name}-{root.name}"  # unique per pytest session
     env = {**os.environ, "PYDOCK_ROOT": str(root), "PYDOCK_RUN": str(run)}
     subprocess.run([*CLI, "image", "bootstrap", "busybox"], env=env, check=True, capture_output=True)
     yield root / "images"
@@ -42,8 +42,10 @@ class PD:
 
     def __call__(self, *args: str, check: bool = False, timeout: float = 60,
                  input: bytes | None = None) -> subprocess.CompletedProcess[str]:
-        p = subprocess.run([*CLI, *args], env=self.env, capture_output=True, timeout=timeout,
-                           input=input.decode() if input is not None else None, text=True, check=False)
+        raw = subprocess.run([*CLI, *args], env=self.env, capture_output=True, timeout=timeout,
+                             input=input if input is not None else b"", check=False)
+        p = subprocess.CompletedProcess(raw.args, raw.returncode, raw.stdout.decode(errors="replace"),
+                                        raw.stderr.decode(errors="replace"))
         if check and p.returncode != 0:
             raise AssertionError(f"pydock {' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
         return p

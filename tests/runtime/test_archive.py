@@ -88,3 +88,10 @@ def test_not_a_tar(tmp_path):
     with pytest.raises(ImageError, match="bad.tar"):
         archive.unpack(bad, tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_hardlink_through_replaced_dir_refused(make_tar, tmp_path):
+    # d/f is a file, then d becomes a symlink to the host's /etc: a link to d/f must not follow it.
+    entries = [("d", None, {}), ("d/passwd", "x", {}), ("d", None, {"type": tarfile.SYMTYPE, "linkname": "/etc"}),
+               ("h", None, {"type": tarfile.LNKTYPE, "linkname": "d/passwd"})]
+    _refused(make_tar, tmp_path, entries, "'h'")

@@ -39,7 +39,7 @@ def test_pid1_and_hostname(pd):
 
 def test_isolation(pd):
     script = ("ls /sys/class/net; cat /proc/self/status | grep -E '^(CapBnd|NoNewPrivs)'; "
-              "cat /proc/kcore 2>&1 | head -c 1 | wc -c; touch /proc/sys/x 2>/dev/null || echo ro-procsys; "
+              "echo masked=$(cat /proc/timer_list /proc/keys | wc -c); touch /proc/sys/x 2>/dev/null || echo ro-procsys; "
               "touch /sys/x 2>/dev/null || echo ro-sys; ls /dev; ps -o pid,comm")
     p = pd("run", "--rm", "busybox", "sh", "-c", script)
     assert p.returncode == 0, p.stderr
@@ -48,6 +48,8 @@ def test_isolation(pd):
     assert "CapBnd:\t00000000a80425fb" in out  # Docker's default capability set
     assert "NoNewPrivs:\t1" in out
     assert "ro-procsys" in out and "ro-sys" in out
+    assert "masked=0" in out.split()  # Docker's masked paths read as empty
+    assert os.path.getsize("/proc/timer_list") or Path("/proc/timer_list").read_text()  # not empty on the host
     for dev in ("null", "zero", "full", "random", "urandom", "tty", "pts", "shm"):
         assert dev in out.split()
     procs = [line.split() for line in out.splitlines() if line.strip().split(" ")[0].isdigit()]
@@ -99,6 +101,13 @@ def test_bind_mounts_and_volumes_persist(pd, tmp_path):
     assert p.returncode == 1 and "in use" in p.stderr
     pd("rm", "user", check=True)
     pd("volume", "rm", "vol1", check=True)
+    # Anonymous volumes: kept by a plain rm, removed by prune (named ones stay).
+    pd("run", "--name", "anon", "-v", "/scratch", "-v", "named:/n", "busybox", "true", check=True)
+    anon = [v for v in pd.out("volume", "ls", "-q").split() if v != "named"]
+    assert len(anon) == 1 and len(anon[0]) == 64
+    pd("rm", "anon", check=True)
+    assert anon[0] in pd.out("volume", "prune", "-f")
+    assert pd.out("volume", "ls", "-q").split() == ["named"]
 
 
 def _cgroup_dirs(cid: str) -> list[str]:
@@ -122,8 +131,9 @@ def test_rm_leaves_nothing(pd):
     assert not list((pd.settings.run / "containers").iterdir())
     full = cg[0].rsplit("/", 1)[-1]
     assert full.startswith(short) and not _cgroup_dirs(full)
-    # -d --rm: gone after exit too.
-    cid = pd.out("run", "-d", "--rm", "busybox", "true")
+    # -d --rm: gone after exit too, and `wait` still learns its exit code.
+    cid = pd.out("run", "-d", "--rm", "busybox", "sh", "-c", "sleep 0.5; exit 5")
+    assert pd.out("wait", cid) == "5"
     assert _wait_for(lambda: not (pd.settings.containers / cid).exists())
     assert not _cgroup_dirs(cid)
 
@@ -280,8 +290,11 @@ def test_container_prune_and_restart(pd):
     assert _wait_for(lambda: pd("logs", cid).stdout.count("started") == 2)
     assert pd.out("inspect", "-f", "{{.State.Running}}", cid) == "true"
     pd("create", "busybox", check=True)
+    half = pd.settings.containers / ("e" * 64)  # what a `create` killed half-way leaves
+    (half / "diff").mkdir(parents=True)
     out = pd.out("container", "prune", "-f")
     assert "Deleted Containers:" in out
+    assert not half.exists()
     assert pd.out("ps", "-aq") == cid[:12]
 
 
@@ -297,3 +310,20 @@ def test_container_outlives_a_killed_cli(pd):
     assert pd.out("inspect", "-f", "{{.State.Status}}", "orphan") == "running"
     before = pd("logs", "orphan").stdout.count("tick")
     assert _wait_for(lambda: pd("logs", "orphan").stdout.count("tick") > before + 3)
+
+
+def test_concurrent_starts_make_one_shim(pd):
+    cid = pd.out("create", "busybox", "sleep", "30")
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: pd("start", cid), range(4)))
+    assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
+    state = json.loads((pd.settings.containers / cid / "state.json").read_text())
+    shims = [p for p in os.listdir("/proc") if p.isdigit() and cid in _cmdline(p)]
+    assert state["Status"] == "running" and shims == [str(state["ShimPid"])]
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""

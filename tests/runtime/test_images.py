@@ -114,7 +114,7 @@ def test_load_docker_save_honours_whiteouts(pd, tmp_path, tarball):
 
 def test_load_oci_layout_honours_whiteouts(pd, tmp_path, tarball):
     archive = _oci(tarball, tmp_path, _layers(pd, tarball), "test/oci:2")
-    p = pd("load", "-i", str(archive))
+    p = pd("load", input=archive.read_bytes())  # from stdin, as `docker load < file`
     assert p.returncode == 0, p.stderr
     assert "Loaded image: test/oci:2" in p.stdout
     _check_whiteouts(pd, "test/oci:2")

@@ -248,3 +248,14 @@ def test_host_config_round_trip() -> None:
     assert hc["Memory"] == 1024**3 and hc["MemorySwap"] == -1 and hc["NanoCpus"] == 1_500_000_000
     assert cgroups.Limits.from_host_config(hc) == lim
     assert cgroups.with_docker_defaults(cgroups.Limits(memory=32 * MiB)).memory_swap == 64 * MiB
+
+
+def test_swap_support_is_detected_per_layout(fake_cgroupfs: FakeCgroupfs) -> None:
+    lay = cgroups.detect_layout(fake_cgroupfs.root)
+    assert not cgroups.swap_limit_supported(lay) if fake_cgroupfs.kind == "v2" else cgroups.swap_limit_supported(lay)
+    if fake_cgroupfs.kind == "v2":
+        fake_cgroupfs.kernel_mkdir(new_id())  # a child cgroup shows memory.swap.max when swap is accounted
+        assert cgroups.swap_limit_supported(lay)
+    else:
+        (fake_cgroupfs.root / "memory" / "memory.memsw.limit_in_bytes").unlink()
+        assert not cgroups.swap_limit_supported(lay)

@@ -101,10 +101,15 @@ def test_cpus_half_writes_quota_and_throttles_a_busy_loop(real_cgroup: list) -> 
     else:
         used_ns = fs.read_int(usage_file)
     share = used_ns / 1e9 / wall
-    print(f"busy loop under --cpus 0.5 used {share:.2f} of a core")
-    # Loosely: capped well below a whole core, and the kernel says it throttled.
+    cpu_stat = fs.parse_flat_keyed(stat)
+    print(f"busy loop under --cpus 0.5 used {share:.2f} of a core; {cpu_stat}")
+    # Loosely: capped well below a whole core, and the bandwidth controller was in force (it counts
+    # periods only for a group with a quota). On a busy host the loop may get less than its half
+    # core from the scheduler and never hit the quota; when it did get about half, it was throttled.
     assert share < 0.8
-    assert fs.parse_flat_keyed(stat)["nr_throttled"] > 0
+    assert cpu_stat["nr_periods"] > 0
+    if share >= 0.45:
+        assert cpu_stat["nr_throttled"] > 0
 
 
 def test_update_changes_a_live_limit(real_cgroup: list) -> None:

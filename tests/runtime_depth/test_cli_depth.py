@@ -75,6 +75,10 @@ def test_oom_shows_in_inspect_with_137(rt: Any) -> None:
     assert p.returncode == 137
     state = inspect("hog")["State"]
     assert state["OOMKilled"] is True and state["ExitCode"] == 137 and state["Status"] == "exited"
+    from pydock.runtime import cgroups
+
+    if cgroups.swap_limit_supported(cgroups.detect_layout()):  # dockerd's default: as much swap as memory
+        assert inspect("hog")["HostConfig"]["MemorySwap"] == 64 * MiB
     oom = json.loads(pd("events", "--since", "0", "--until", str(time.time()), "--filter", "event=oom",
                         "--format", "{{json .}}").stdout)
     assert oom["Actor"]["Attributes"]["name"] == "hog"
@@ -156,6 +160,41 @@ def test_daemon_json_defaults_and_ulimits(rt: Any, pydock_env: dict[str, str]) -
        "busybox", "sleep", "60")
     assert pd("exec", "d2", "sh", "-c", "ulimit -n; ulimit -Hn").stdout.split() == ["300", "400"]
     assert inspect("d2")["HostConfig"]["LogConfig"]["Config"] == {}  # daemon log-opts go with its default only
+    # cgroup-parent: where the container's cgroups go (a flag of the same name wins).
+    pd("run", "-d", "--name", "d3", "--cgroup-parent", "pydock-test-parent", "busybox", "sleep", "60")
+    paths = rt.store.get("d3").cgroup_paths
+    assert all("/pydock-test-parent/" in p for p in paths.values())
+    assert inspect("d3")["HostConfig"]["CgroupParent"] == "pydock-test-parent"
+    pd("rm", "-f", "d3")
+    assert not any(Path(p).exists() for p in paths.values())
+    for p in {Path(p).parent for p in paths.values()}:
+        p.rmdir()  # the parent is shared by design, so pydock leaves it: this test made it, it removes it
     Path(pydock_env["PYDOCK_CONFIG"]).write_text('{"log-driver": "json-file", "bogus": 1}')
     bad = pd("run", "-d", "busybox", "true", check=False)
     assert bad.returncode == 125 and "bogus" in bad.stderr
+
+
+def test_events_cli_streams_a_lifecycle_in_order(rt: Any) -> None:
+    import select
+
+    stream = subprocess.Popen([*CLI, "events", "--filter", "container=ev1", "--format", "{{json .}}"],
+                              stdout=subprocess.PIPE, bufsize=0)
+    try:
+        time.sleep(0.5)  # let it start following before anything happens
+        pd("run", "-d", "--name", "ev1", "busybox", "sleep", "60")
+        pd("pause", "ev1")
+        pd("unpause", "ev1")
+        pd("stop", "-t", "1", "ev1")
+        pd("rm", "ev1")
+        data = b""
+        deadline = time.monotonic() + 20
+        assert stream.stdout is not None
+        while data.count(b"\n") < 8 and time.monotonic() < deadline:
+            ready, _, _ = select.select([stream.stdout], [], [], 0.5)
+            if ready:
+                data += os.read(stream.stdout.fileno(), 65536)
+        got = [json.loads(line)["Action"] for line in data.splitlines()]
+        assert got == ["create", "start", "pause", "unpause", "kill", "die", "stop", "destroy"]
+    finally:
+        stream.kill()
+        stream.wait()

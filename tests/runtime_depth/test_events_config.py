@@ -127,6 +127,8 @@ def test_daemon_json_defaults_and_errors(tmp_path: Path) -> None:
         ('{"log-driver": \n', r"bad.json:2:1: invalid JSON"),
         ('{"default-ulimits": {"nofile": {"Soft": 10, "Hard": 5}}}', "exceeds the hard limit"),
         ('{"cgroup-parent": "../x"}', "not a usable cgroup path"),
+        ('{"log-driver": "no-such-driver"}', "no-such-driver"),
+        ('{"log-driver": "json-file", "log-opts": {"max-sise": "1m"}}', "max-sise"),
     ]:
         bad.write_text(content)
         with pytest.raises(ConfigError, match=reason):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import subprocess
 import sys
 import termios
@@ -90,10 +91,15 @@ def sessions() -> Any:
 def test_run_it_types_a_command_and_reads_its_output(rt: Any, sessions: Any) -> None:
     s = sessions("run", "-it", "--name", "term", "busybox", "sh")
     s.read_until(b"# ")
-    s.type("stty size; [ -t 0 ] && [ -t 1 ] && echo on-a-tty; echo hello-$((6*7))\r")
+    s.type("stty size; tty; echo hello-$((6*7))\r")
     out = s.read_until(b"hello-42\r\n")
     assert b"30 100" in out  # the window size followed the caller's
-    assert b"on-a-tty" in out  # a real terminal
+    assert b"/dev/pts/0" in out  # a real terminal, on the container's own devpts
+    rtty.set_winsize(s.slave, 40, 120)  # the user resizes the window: the terminal signals its owner
+    s.proc.send_signal(signal.SIGWINCH)
+    time.sleep(0.3)
+    s.type("stty size\r")
+    s.read_until(b"40 120")
     s.type("exit 5\r")
     assert s.wait() == 5
     assert termios.tcgetattr(s.slave) == s.before  # raw mode restored on exit
@@ -116,9 +122,10 @@ def test_exec_it_runs_in_a_terminal(rt: Any, sessions: Any) -> None:
     rec = run_container(rt, "sleep", "60", name="target")
     s = sessions("exec", "-it", "target", "sh")
     s.read_until(b"# ")
-    s.type("echo pid1=$(cat /proc/1/comm); [ -t 0 ] && echo on-a-tty\r")
+    s.type("echo pid1=$(cat /proc/1/comm); tty; stty size\r")
     out = s.read_until(b"pid1=sleep")
-    s.read_until(b"on-a-tty")
+    s.read_until(b"/dev/pts/")
+    s.read_until(b"30 100")
     s.type("exit 4\r")
     assert s.wait() == 4
     assert termios.tcgetattr(s.slave) == s.before
