@@ -2,10 +2,11 @@
 
 Run: `bench/run logs_tail [--sizes 10,100,1000] [--runs 10]`. Each log is one container's
 `<id>-json.log` (written through the json-file driver, lines of about 100 bytes) under a container
-record in a private state root. Three figures per size, medians of `--runs`: the whole `pydock
-logs --tail 100` command (Python start-up included), the reader alone in-process (what the command
-costs beyond start-up), and GNU `tail -n 100` on the same file (which prints raw records; pydock
-decodes them). The printed lines are checked to be the last 100. Timings are never asserted.
+record in a private state root. Figures per size, medians of `--runs`: the whole `pydock logs
+--tail 100` command (Python start-up included; wall time, and CPU time, which a loaded machine does
+not inflate), the reader alone in-process (what the command costs beyond start-up), and GNU `tail -n
+100` on the same file (which prints raw records; pydock decodes them); plus `--since` selecting the
+last 10,000 lines (found by binary search, then decoded). The printed lines are checked to be the last 100. Timings are never asserted.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -29,7 +31,7 @@ from pydock.logdrivers.jsonfile import JSONFileDriver
 CLI = [sys.executable, "-m", "pydock"]
 
 
-def make_log(root: Path, name: str, size_mb: int) -> tuple[str, int]:
+def make_log(root: Path, name: str, size_mb: int) -> tuple[str, int, int]:
     cid = (name.encode().hex() * 64)[:64]
     cdir = root / "containers" / cid
     cdir.mkdir(parents=True)
@@ -44,13 +46,13 @@ def make_log(root: Path, name: str, size_mb: int) -> tuple[str, int]:
     n = 0
     target = size_mb * 1_000_000
     path = cdir / f"{cid}-json.log"
-    ts = time.time_ns() - 10**12
+    ts = time.time_ns() - 10**15
     while path.stat().st_size < target:
         block = b"".join(b"%010d %s\n" % (i, b"x" * 88) for i in range(n, n + 10000))
-        drv.log_chunk("stdout", block, ts + n)
+        drv.log_chunk("stdout", block, ts + n * 100_000)  # 10,000 lines a second
         n += 10000
     drv.close()
-    return cid, n
+    return cid, n, ts
 
 
 def median_ms(f, runs: int) -> float:  # type: ignore[no-untyped-def]
@@ -72,19 +74,34 @@ def main() -> None:
     rows = []
     try:
         for size in (int(s) for s in args.sizes.split(",")):
-            cid, n = make_log(d, f"log{size}", size)
+            cid, n, ts0 = make_log(d, f"log{size}", size)
             path = d / "containers" / cid / f"{cid}-json.log"
             want = [b"%010d %s" % (i, b"x" * 88) for i in range(n - 100, n)]
             out = subprocess.run([*CLI, "logs", "--tail", "100", cid], env=env, capture_output=True, check=True).stdout
             assert out.splitlines() == want, "pydock logs --tail printed the wrong lines"
             argv = [*CLI, "logs", "--tail", "100", cid]
+            ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             cli = median_ms(lambda a=argv: subprocess.run(a, env=env, stdout=subprocess.DEVNULL, check=True), args.runs)
+            ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cli_cpu = (ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime) / args.runs * 1000
+            ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            median_ms(lambda p=str(path): subprocess.run(["tail", "-n", "100", p], stdout=subprocess.DEVNULL,
+                                                         check=True), args.runs)
+            ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            gnu_cpu = (ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime) / args.runs * 1000
             reader = JSONFileDriver.open_reader(path.parent, {})
             inproc = median_ms(lambda r=reader: list(r.read(ReadConfig(tail=100))), args.runs)
             gnu = median_ms(lambda p=str(path): subprocess.run(["tail", "-n", "100", p], stdout=subprocess.DEVNULL,
                                                                check=True), args.runs)
-            rows.append((f"{path.stat().st_size / 1e6:.0f} MB: whole command", "ms", [cli, gnu]))
-            rows.append((f"{path.stat().st_size / 1e6:.0f} MB: reader in-process", "ms", [inproc, gnu]))
+            since = ts0 + (n - 10000) * 100_000  # the last chunk written: 10,000 lines
+            got = list(reader.read(ReadConfig(since_ns=since)))
+            assert len(got) == 10000, len(got)
+            by_since = median_ms(lambda r=reader, s=since: list(r.read(ReadConfig(since_ns=s))), args.runs)
+            mb = f"{path.stat().st_size / 1e6:.0f} MB"
+            rows.append((f"{mb}: whole command, wall", "ms", [cli, gnu]))
+            rows.append((f"{mb}: whole command, CPU user+sys", "ms", [cli_cpu, gnu_cpu]))
+            rows.append((f"{mb}: reader in-process", "ms", [inproc, gnu]))
+            rows.append((f"{mb}: --since (last 10k lines) in-process", "ms", [by_since, None]))
             path.unlink()
         start = median_ms(lambda: subprocess.run([sys.executable, "-c", "import pydock.cli"], check=True), args.runs)
         print(table("logs --tail 100 (median ms)", ["pydock", "GNU tail"], rows))

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydock.collector.config import CollectorConfig, CollectorSettings, config_from_file
 from pydock.collector.notify import Notifier
+from pydock.collector.promql import Engine
 from pydock.collector.rulefiles import GroupSpec, load_rule_files
 from pydock.collector.rules import RuleManager
 from pydock.collector.scrape import ScrapeManager
@@ -39,16 +40,14 @@ def load_all(settings: CollectorSettings) -> Loaded:
 
 
 class Collector:
+    """The parts of one collector and their life: `start`, `reload`, `stop`, `close`."""
+
     def __init__(self, settings: CollectorSettings, engine_factory: Any = None) -> None:
         self.settings = settings
         self.loaded = load_all(settings)  # refuse a bad config before anything opens
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.tsdb = TSDB(settings.data_dir / "tsdb.sqlite", retention_ms=int(settings.retention_s * 1000))
-        if engine_factory is None:
-            from pydock.collector.promql import Engine
-
-            engine_factory = Engine
-        self.engine = engine_factory(self.tsdb)
+        self.engine = (engine_factory or Engine)(self.tsdb)
         self.notifier = Notifier(settings.data_dir / "notify.sqlite", self.loaded.config.alerting, settings.base_url)
         self.scrape = ScrapeManager(self.tsdb.append)
         self.rules = RuleManager(self.engine, self.tsdb.append, self.notifier.send)

@@ -24,21 +24,22 @@ from __future__ import annotations
 import json
 import math
 import operator
-import re
 import sqlite3
 import struct
 import threading
 import time
 from array import array
 from bisect import bisect_left, bisect_right
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeAlias
 
 from pydock.collector import chunkenc
+from pydock.collector.labelmatch import Matcher, compile_go_regex
 
-from pydock.errors import StorageError, UsageError
+from pydock.errors import StorageError
 
 STALE_NAN_BITS = 0x7FF0000000000002
 STALE_NAN: float = struct.unpack("<d", struct.pack("<Q", STALE_NAN_BITS))[0]
@@ -46,25 +47,11 @@ _STALE_BYTES = struct.pack("<Q", STALE_NAN_BITS)
 
 BLOCK_MS = 2 * 3600 * 1000  # chunks never straddle a 2-hour block, like Prometheus's head chunks
 CHUNK_MAX = 240  # samples per chunk: one hour at a 15 s interval
+CHUNK_CACHE = 4096  # decoded chunks kept in memory (about 4 KB each when full)
 MAINTENANCE_S = 60.0  # how often appends also pack stopped series and apply retention
 
 Labels = dict[str, str]
 Sample = tuple[Labels, int, float]
-
-
-_GO_FLAGS = re.compile(r"\(\?([imsU]+)\)")
-
-
-def compile_go_regex(pattern: str) -> re.Pattern[str]:
-    """A Prometheus (RE2) regex for Python's `re`, to be used with fullmatch (anchored both ends, as
-    Prometheus anchors; `$` would also match before a final newline). RE2 allows flags like `(?i)`
-    anywhere, applying to the rest of the pattern; Python wants them scoped, so a leading one becomes
-    `(?i:...)`."""
-    m = _GO_FLAGS.match(pattern)
-    if m:
-        flags = m.group(1).replace("U", "")  # RE2's ungreedy flag has no Python form
-        pattern = f"(?{flags}:{pattern[m.end():]})" if flags else pattern[m.end():]
-    return re.compile(f"(?:{pattern})")
 
 
 def is_stale_nan(v: float) -> bool:
@@ -72,36 +59,9 @@ def is_stale_nan(v: float) -> bool:
     return math.isnan(v) and struct.pack("<d", v) == _STALE_BYTES
 
 
-@dataclass(frozen=True)
-class Matcher:
-    """A label matcher as in PromQL: `op` is one of `=`, `!=`, `=~`, `!~`; a missing label is ""."""
+__all__ = ["STALE_NAN", "TSDB", "Matcher", "compile_go_regex", "is_stale_nan"]
 
-    name: str
-    op: str
-    value: str
-    _re: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.op not in ("=", "!=", "=~", "!~"):
-            raise UsageError(f"unknown matcher operator {self.op!r}")
-        if self.op in ("=~", "!~"):
-            try:
-                # Prometheus anchors every regex at both ends.
-                object.__setattr__(self, "_re", compile_go_regex(self.value))
-            except re.error as exc:
-                raise UsageError(f"invalid regular expression {self.value!r}: {exc}") from exc
-
-    def matches(self, v: str) -> bool:
-        if self.op == "=":
-            return v == self.value
-        if self.op == "!=":
-            return v != self.value
-        assert self._re is not None
-        found = self._re.fullmatch(v) is not None
-        return found if self.op == "=~" else not found
-
-
-MatcherLike = Matcher | tuple[str, str, str]
+MatcherLike: TypeAlias = Matcher | tuple[str, str, str]
 
 
 def _as_matchers(matchers: Iterable[MatcherLike]) -> list[Matcher]:
@@ -149,7 +109,7 @@ CREATE TABLE IF NOT EXISTS series_labels (
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY, series_id INTEGER NOT NULL, min_t INTEGER NOT NULL,
     max_t INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS chunks_by_series ON chunks (series_id, max_t, min_t);
+CREATE INDEX IF NOT EXISTS chunks_by_series ON chunks (series_id, max_t, min_t, n);
 CREATE TABLE IF NOT EXISTS head_chunks (
     id INTEGER PRIMARY KEY, series_id INTEGER NOT NULL, min_t INTEGER NOT NULL,
     max_t INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL);
@@ -188,6 +148,8 @@ class TSDB:
         self._closed = False
         self._readers: list[sqlite3.Connection] = []
         self._maintained = time.monotonic()
+        self._cache: OrderedDict[tuple[int, int, int, int], tuple[array[int], array[float]]] = OrderedDict()
+        self._cache_lock = threading.Lock()
         try:
             self._db = self._connect()
             self._db.executescript(_SCHEMA)
@@ -450,16 +412,36 @@ class TSDB:
                     out[sid] = (array("q", h[0]), array("d", h[1]))
             return out
 
+    def _chunk(self, db: sqlite3.Connection, cid: int, sid: int, min_t: int, n: int
+               ) -> tuple[array[int], array[float]]:
+        """A packed chunk, decoded, through a small LRU cache: dashboards ask for the same recent
+        chunks again and again. Packed chunks never change; the key also holds what identifies the
+        content, in case SQLite reuses the row id of a deleted chunk."""
+        key = (cid, sid, min_t, n)
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        (data,) = db.execute("SELECT data FROM chunks WHERE id = ?", (cid,)).fetchone()
+        ts, vs = chunkenc.decode(data, n)
+        got = (array("q", ts), array("d", vs))
+        with self._cache_lock:
+            self._cache[key] = got
+            if len(self._cache) > CHUNK_CACHE:
+                self._cache.popitem(last=False)
+        return got
+
     def _read(self, db: sqlite3.Connection, sid: int, start: int, end: int,
               head: tuple[array[int], array[float]] | None) -> tuple[list[int], list[float]]:
         ts: list[int] = []
         vs: list[float] = []
         if head is None or not head[0] or head[0][0] > start:
-            for n, data in db.execute(
-                "SELECT n, data FROM chunks WHERE series_id = ? AND max_t >= ? AND min_t <= ? ORDER BY max_t",
+            for cid, min_t, n in db.execute(
+                "SELECT id, min_t, n FROM chunks WHERE series_id = ? AND max_t >= ? AND min_t <= ? ORDER BY max_t",
                 (sid, start, end),
             ):
-                cts, cvs = chunkenc.decode(data, n)
+                cts, cvs = self._chunk(db, cid, sid, min_t, n)
                 ts.extend(cts)
                 vs.extend(cvs)
         if head is not None:

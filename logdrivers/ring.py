@@ -25,6 +25,10 @@ DEFAULT_MAX_BUFFER = 1_000_000
 # would be dropped though the driver keeps up on average. It is far shorter than the time the
 # container's 1 MiB pipe takes to fill, so the container never notices.
 GRACE = 0.02
+# At close, how long the queue may take to reach the driver before what is left is counted as
+# dropped: plenty for a live endpoint (a full 1 MB buffer drains in milliseconds), and short enough
+# that a dead one does not hold a stopping container's shim for long.
+CLOSE_TIMEOUT = 3.0
 
 
 class RingDriver:
@@ -120,7 +124,7 @@ class RingDriver:
         with self._cv:
             return self._cv.wait_for(lambda: self._bytes == 0, timeout)
 
-    def close(self, timeout: float = 10.0) -> None:
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
         """Flush for up to `timeout` seconds; what a dead endpoint still holds then is counted as
         dropped and the driver is closed (which aborts a send it is stuck in)."""
         with self._cv:

@@ -79,21 +79,25 @@ def timestamp(text: str, what: str = "time", now: float | None = None) -> float:
     frac = 0.0
     if m:  # Python's fromisoformat takes at most 6 fractional digits; Docker sends 9.
         iso, frac = m.group(1) + m.group(3), float("0." + m.group(2))
-    try:
-        dt = datetime.fromisoformat(iso)
-    except ValueError:
-        dt = None
-        for fmt in _PARTIAL_TIME_FORMATS:
-            try:
-                dt = datetime.strptime(iso, fmt)
-                break
-            except ValueError:
-                continue
-        if dt is None:
-            raise UsageError(f"invalid {what} {text!r}: expected RFC 3339, unix seconds or a duration like 10m")
+    dt = _parse_datetime(iso)
+    if dt is None:
+        raise UsageError(f"invalid {what} {text!r}: expected RFC 3339, unix seconds or a duration like 10m")
     if dt.tzinfo is None:
         dt = dt.astimezone()  # local zone, like Docker's client
     return dt.timestamp() + frac
+
+
+def _parse_datetime(iso: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(iso)
+    except ValueError:
+        pass
+    for fmt in _PARTIAL_TIME_FORMATS:
+        try:
+            return datetime.strptime(iso, fmt)
+        except ValueError:
+            continue
+    return None
 
 
 def rfc3339_nano(ns: int) -> str:

@@ -418,6 +418,7 @@ class Runtime:
         rec = self.stop(ref, timeout)
         started = self.start(rec.id)
         started.close()
+        emit_for(self.settings.root, "restart", rec)  # runtime depth: Docker's event for `restart`
         return started
 
     def wait(self, ref: str) -> int:

@@ -19,11 +19,11 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydock.collector.api.logs import require_read
+from pydock.collector.labelmatch import Matcher
 from pydock.collector.promql import Engine, PromQLError, seconds_to_ms, step_to_ms
 from pydock.collector.promql.ast import VectorSelector
 from pydock.collector.promql.lexer import parse_duration
 from pydock.collector.promql.parser import is_label_name, parse
-from pydock.collector.tsdb import Matcher
 
 from pydock.errors import PydockError
 

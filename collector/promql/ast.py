@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pydock.collector.tsdb import Matcher
+from pydock.collector.labelmatch import Matcher
 
 SCALAR, VECTOR, MATRIX, STRING = "scalar", "vector", "matrix", "string"
 TYPE_NAMES = {SCALAR: "scalar", VECTOR: "instant vector", MATRIX: "range vector", STRING: "string"}

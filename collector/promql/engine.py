@@ -151,6 +151,13 @@ def _go_round(x: float) -> int:
     return int(math.copysign(math.floor(abs(x) + 0.5), x))
 
 
+def _one_metric_name(arg: Node) -> bool:
+    """True when a range argument selects a single metric name, so dropping it cannot merge series."""
+    arg = _unparen(arg)
+    sel = arg.selector if isinstance(arg, MatrixSelector) else None
+    return sel is not None and any(m.name == "__name__" and m.op == "=" for m in sel.matchers)
+
+
 def _unparen(node: Node) -> Node:
     while isinstance(node, ParenExpr):
         node = node.expr
@@ -439,17 +446,18 @@ class _Evaluator:
         scalars = [self.eval(a, t) for i, a in enumerate(node.args) if i != idx]
         mat, lo, hi = self.matrix_arg(node.args[idx], t)
         rng = hi - lo
-        keep_name = node.func == "last_over_time"
+        keep_name = node.func == "last_over_time"  # the one function 2.42 leaves the name on
         out: VecT = []
         pairs = []
+        func = node.func
         for m, ts, vs in mat:
-            v = fn.range_function(node.func, ts, vs, lo, hi, rng, t, scalars)
+            v = fn.range_function(func, ts, vs, lo, hi, rng, t, scalars)
             if v is not None:
-                # Prometheus 2.42 keeps the metric name for last_over_time only.
                 dm = m if keep_name else drop_name(m)
                 out.append((dm, v))
                 pairs.append((dm, m))
-        self.track(node, pairs)
+        if not keep_name and not _one_metric_name(node.args[idx]):
+            self.track(node, pairs)  # dropping names may have made two series one
         return out
 
 

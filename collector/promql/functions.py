@@ -12,10 +12,10 @@ import operator
 import re
 from collections.abc import Callable, Sequence
 
+from pydock.collector.labelmatch import compile_go_regex
 from pydock.collector.promql import gomath
 from pydock.collector.promql.operators import VecT, drop_name, exec_error, quantile
 from pydock.collector.promql.parser import is_label_name
-from pydock.collector.tsdb import compile_go_regex
 
 RangeFn = Callable[[Sequence[int], Sequence[float], int, int, int, list[float]], float | None]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from pydock.collector.labelmatch import Matcher
 from pydock.collector.promql.ast import (
     COMPARISON,
     MATRIX,
@@ -33,7 +34,6 @@ from pydock.collector.promql.ast import (
 )
 from pydock.collector.promql.lexer import DURATION, EOF, IDENT, NUMBER, OP, Token, error_at, tokenize
 from pydock.collector.promql.lexer import STRING as T_STRING
-from pydock.collector.tsdb import Matcher
 
 from pydock.errors import PromQLError, UsageError
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from collector_helpers import WebhookReceiver, free_port, wait_until
@@ -13,7 +14,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from pydock.collector.app import create_app
 from pydock.collector.config import CollectorSettings
-from pydock.collector.notify.model import fingerprint_hex, go_time
+from pydock.collector.notify.model import fingerprint_hex, go_time, parse_go_time
 
 from pydock.errors import ConfigError
 
@@ -213,3 +214,44 @@ def test_grouping_and_repeat_end_to_end(tmp_path: Path, exporter: tuple[str, Gau
         # nothing changed: the same group again once repeat_interval passed
         assert [a["fingerprint"] for a in second["alerts"]] == [a["fingerprint"] for a in first["alerts"]]
         assert second["status"] == "firing"  # (the exact repeat timing is tested with a fixed clock)
+
+
+def test_forwarding_resends_firing_alerts_like_prometheus(tmp_path: Path, exporter: tuple[str, Gauge],
+                                                          webhook: WebhookReceiver) -> None:
+    """An `alertmanager_configs` receiver gets what Prometheus would POST to /api/v2/alerts: the firing
+    alert again every resend delay with endsAt = send time + 4 x max(resend delay, interval), then
+    the resolved alert with endsAt = its resolve time. (The webhook stands in for Alertmanager here;
+    test_alertmanager.py uses the real one.)"""
+    address, temp = exporter
+    temp.labels("lab3").set(70)
+    (tmp_path / "rules.yml").write_text(RULES)
+    am_base = webhook.url.rsplit("/", 1)[0]
+    (tmp_path / "collector.yml").write_text(f"""global: {{scrape_interval: 1s, evaluation_interval: 1s}}
+scrape_configs:
+  - job_name: app
+    static_configs: [{{targets: ['{address}']}}]
+rule_files: [rules.yml]
+alerting:
+  resend_delay: 1s
+  receivers: [{{name: am, alertmanager_configs: [{{url: '{am_base}'}}]}}]
+  route: {{receiver: am}}
+""")
+    def sends() -> list[tuple[dict[str, Any], float]]:
+        return [(r["body"][0], r["time"]) for r in list(webhook.requests)]
+
+    with TestClient(create_app(settings(tmp_path))):
+        webhook.wait_for(3, timeout=20)
+        temp.labels("lab3").set(0)
+        wait_until(lambda: [a for a, t in sends() if parse_go_time(a["endsAt"]) <= t], timeout=20)
+    assert all(r["path"] == "/api/v2/alerts" and len(r["body"]) == 1 for r in webhook.requests)
+    firing = [(a, t) for a, t in sends() if parse_go_time(a["endsAt"]) > t]
+    resolved = [a for a, t in sends() if parse_go_time(a["endsAt"]) <= t]
+    assert len(firing) >= 3 and resolved
+    assert len({a["startsAt"] for a, _ in firing + [(resolved[0], 0)]}) == 1  # one alert, re-sent
+    for a, t in firing:
+        assert a["labels"]["alertname"] == "Hot"
+        assert set(a) == {"labels", "annotations", "startsAt", "endsAt", "generatorURL"}
+        # ValidUntil = evaluation time + 4 x max(resend_delay 1s, interval 1s), and it was sent after that
+        assert parse_go_time(a["endsAt"]) <= t + 4.0 + 1e-3
+    ends = [parse_go_time(a["endsAt"]) for a, _ in firing]
+    assert ends == sorted(ends) and len(set(ends)) == len(ends)  # each re-send moves endsAt on

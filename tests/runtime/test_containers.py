@@ -120,7 +120,21 @@ def _cgroup_dirs(cid: str) -> list[str]:
     return found
 
 
-def test_rm_leaves_nothing(pd):
+def _has_open(pid: int, path: str) -> bool:
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == path:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def test_rm_leaves_nothing(pd, tmp_path):
     p = pd("run", "--rm", "busybox", "sh", "-c", "cat /proc/self/cgroup; hostname")
     assert p.returncode == 0, p.stderr
     short = p.stdout.split()[-1]
@@ -131,9 +145,17 @@ def test_rm_leaves_nothing(pd):
     assert not list((pd.settings.run / "containers").iterdir())
     full = cg[0].rsplit("/", 1)[-1]
     assert full.startswith(short) and not _cgroup_dirs(full)
-    # -d --rm: gone after exit too, and `wait` still learns its exit code.
-    cid = pd.out("run", "-d", "--rm", "busybox", "sh", "-c", "sleep 0.5; exit 5")
-    assert pd.out("wait", cid) == "5"
+    # -d --rm: gone after exit too, and a `wait` started while it ran still learns its exit code.
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    cid = pd.out("run", "-d", "--rm", "-v", f"{gate}:/gate", "busybox", "sh", "-c",
+                 "while [ ! -e /gate/go ]; do sleep 0.05; done; exit 5")
+    waiter = subprocess.Popen([*CLI, "wait", cid], env=pd.env, stdout=subprocess.PIPE, text=True)
+    lock = str(pd.settings.containers / cid / "shim.lock")
+    assert _wait_for(lambda: _has_open(waiter.pid, lock))  # the waiter holds the lock file open
+    (gate / "go").touch()
+    out, _ = waiter.communicate(timeout=30)
+    assert out.strip() == "5"
     assert _wait_for(lambda: not (pd.settings.containers / cid).exists())
     assert not _cgroup_dirs(cid)
 
