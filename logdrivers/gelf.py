@@ -121,8 +121,11 @@ class GelfDriver:
     def _compress(self, payload: bytes) -> bytes:
         if self.compression == "none":
             return payload
-        # wbits 31: a gzip member (header, deflate, CRC); 15: a zlib stream. One C call per message.
-        c = zlib.compressobj(self.level, zlib.DEFLATED, 31 if self.compression == "gzip" else 15)
+        # A window no larger than the message (zlib's set-up cost grows with the window and memLevel:
+        # about 100 us for the default 32 KiB against 10 us for 512 bytes, for the same output on a
+        # one-line message); +16 makes a gzip member instead of a zlib stream. Any inflater reads both.
+        bits = max(9, min(15, len(payload).bit_length()))
+        c = zlib.compressobj(self.level, zlib.DEFLATED, bits + 16 if self.compression == "gzip" else bits, 2)
         return c.compress(payload) + c.flush()
 
     def _send(self, payloads: list[bytes]) -> None:

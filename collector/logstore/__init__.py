@@ -93,17 +93,27 @@ class BadQueryError(LogStoreError):
     """The text query is not valid for the backend (FTS5 syntax or ES query string)."""
 
 
-def open_store(settings: Any) -> LogStore:
-    """The store the collector's settings ask for. Reads, when present: `log_store` ("sqlite", the
-    default, or "elasticsearch"), `data_dir` (logs.sqlite and the ES spool live there), `log_retention_s`
-    (default: `retention_s`, else 15 days), `log_max_bytes` (0: no size bound), `es_url`, `es_api_key`,
-    `es_basic_auth` ("user:password")."""
+def _setting(settings: Any, name: str, env: dict[str, str]) -> Any:
+    value = getattr(settings, name, None)
+    if value in (None, ""):
+        value = env.get("PYDOCK_" + name.upper())
+    return value
+
+
+def open_store(settings: Any, environ: dict[str, str] | None = None) -> LogStore:
+    """The store the collector's settings ask for. Each setting is an attribute of `settings` or,
+    when absent, the environment variable PYDOCK_<NAME>: `log_store` ("sqlite", the default, or
+    "elasticsearch"), `log_retention_s` (default: the collector's `retention_s`, else 15 days),
+    `log_max_bytes` (0: no size bound), `es_url`, `es_api_key`, `es_basic_auth` ("user:password").
+    `data_dir` holds logs.sqlite, or the Elasticsearch spool logs-spool.sqlite."""
+    import os
     from pathlib import Path
 
-    kind = getattr(settings, "log_store", "sqlite") or "sqlite"
+    env = dict(os.environ) if environ is None else environ
+    kind = _setting(settings, "log_store", env) or "sqlite"
     data_dir = Path(getattr(settings, "data_dir", "."))
-    age = float(getattr(settings, "log_retention_s", 0) or getattr(settings, "retention_s", 0) or 15 * 86400)
-    size = int(getattr(settings, "log_max_bytes", 0) or 0)
+    age = float(_setting(settings, "log_retention_s", env) or getattr(settings, "retention_s", 0) or 15 * 86400)
+    size = int(_setting(settings, "log_max_bytes", env) or 0)
     if kind == "sqlite":
         from .sqlite import SQLiteLogStore
 
@@ -111,11 +121,11 @@ def open_store(settings: Any) -> LogStore:
     if kind == "elasticsearch":
         from .elastic import ElasticsearchLogStore
 
-        url = getattr(settings, "es_url", None)
+        url = _setting(settings, "es_url", env)
         if not url:
-            raise LogStoreError("log_store elasticsearch needs es_url (for example http://es:9200)")
-        basic = getattr(settings, "es_basic_auth", None)
+            raise LogStoreError("log_store elasticsearch needs es_url (PYDOCK_ES_URL), for example http://es:9200")
+        basic = _setting(settings, "es_basic_auth", env)
         auth = tuple(str(basic).split(":", 1)) if basic else None
-        return ElasticsearchLogStore(url, data_dir / "logs-spool.db", api_key=getattr(settings, "es_api_key", None),
+        return ElasticsearchLogStore(url, data_dir / "logs-spool.sqlite", api_key=_setting(settings, "es_api_key", env),
                                      basic_auth=auth, max_age_s=age, max_bytes=size)  # type: ignore[arg-type]
     raise LogStoreError(f"unknown log store {kind!r}: expected sqlite or elasticsearch")

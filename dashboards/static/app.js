@@ -405,7 +405,8 @@
   function matcherOk(m, labels) {
     const v = labels[m.name] || "";
     const eq = m.isEqual !== false;
-    const hit = m.isRegex ? new RegExp("^(?:" + m.value + ")$").test(v) : v === m.value;
+    let hit;
+    try { hit = m.isRegex ? new RegExp("^(?:" + m.value + ")$").test(v) : v === m.value; } catch (e) { hit = false; }
     return eq ? hit : !hit;
   }
   function parseMatchers(text) {

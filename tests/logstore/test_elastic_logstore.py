@@ -121,3 +121,26 @@ def test_retention_deletes_old_daily_indices(es: FakeES, tmp_path: Path) -> None
         assert len(es.indices) == 1 and len(es.docs()) == 3
     finally:
         s.close()
+
+
+def test_open_store_picks_the_backend(es: FakeES, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from pydock.collector.logstore import LogStoreError, open_store
+    from pydock.collector.logstore.sqlite import SQLiteLogStore
+
+    s = open_store(SimpleNamespace(data_dir=tmp_path, retention_s=3600), environ={})
+    assert isinstance(s, SQLiteLogStore) and s.max_age_s == 3600 and (tmp_path / "logs.sqlite").exists()
+    s.close()
+    s = open_store(SimpleNamespace(data_dir=tmp_path), environ={"PYDOCK_LOG_STORE": "elasticsearch",
+                                                                 "PYDOCK_ES_URL": es.url})
+    try:
+        assert isinstance(s, ElasticsearchLogStore)
+        s.append([rec(1)])
+        assert s.wait_flushed(10) and len(es.docs()) == 1
+    finally:
+        s.close()
+    with pytest.raises(LogStoreError, match="es_url"):
+        open_store(SimpleNamespace(data_dir=tmp_path, log_store="elasticsearch"), environ={})
+    with pytest.raises(LogStoreError, match="unknown log store"):
+        open_store(SimpleNamespace(data_dir=tmp_path, log_store="mongodb"), environ={})

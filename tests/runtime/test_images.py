@@ -183,3 +183,27 @@ def test_bootstrap_is_reproducible(pd):
     first = pd.out("images", "-q", "--no-trunc", "busybox")
     out = pd.out("image", "bootstrap", "busybox")
     assert out == f"busybox:latest: {first}"
+
+
+def test_import_changes_and_inspect_any_object(pd, tmp_path):
+    base = pd.settings.images / "layers"
+    layer = next(p for p in base.iterdir() if p.is_dir())
+    rootfs = tmp_path / "rootfs.tar.gz"
+    with tarfile.open(rootfs, "w:gz") as tf:  # compressed, as `docker export | gzip` gives
+        tf.add(layer, arcname=".")
+    iid = pd.out("import", "-c", 'CMD ["sh", "-c", "echo $GREETING from $(pwd)"]', "-c", "ENV GREETING=hello",
+                 "-c", "WORKDIR /srv", "-c", "LABEL team=infra", str(rootfs), "greeter:1")
+    p = pd("run", "--rm", "greeter:1")
+    assert p.stdout == "hello from /srv\n", p.stderr
+    info = json.loads(pd.out("inspect", "greeter:1"))[0]  # `inspect` finds images too
+    assert info["Id"] == iid and info["Config"]["Labels"] == {"team": "infra"}
+    pd("volume", "create", "vv", check=True)
+    assert pd.out("inspect", "-f", "{{.Name}} {{.Driver}}", "vv") == "vv local"
+    p = pd("inspect", "nothing-by-this-name")
+    assert p.returncode == 1 and "No such object: nothing-by-this-name" in p.stderr
+    p = pd("import", "-c", "RUN rm -rf /", str(rootfs), "bad:1")
+    assert p.returncode == 125 and "RUN" in p.stderr
+    cid = pd.out("create", "greeter:1")
+    assert pd.out("ps", "-aq", "--filter", "ancestor=greeter:1") == cid[:12]
+    assert pd.out("ps", "-aq", "--filter", f"ancestor={iid[7:19]}") == cid[:12]
+    assert pd.out("ps", "-aq", "--filter", "ancestor=busybox") == ""

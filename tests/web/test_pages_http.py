@@ -1,0 +1,42 @@
+"""The pages through the ASGI test client: every page renders, a container name with markup is
+escaped by the template, static files are served and nothing outside dashboards/static is."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from webhelpers import logs_app
+
+from pydock.collector.logstore.sqlite import SQLiteLogStore
+
+
+@pytest.fixture
+def client(logstore: SQLiteLogStore):
+    with TestClient(logs_app(logstore)) as c:
+        yield c
+
+
+@pytest.mark.parametrize("path,title", [("/", "Overview"), ("/logs", "Logs"), ("/alerts", "Alerts"),
+                                        ("/targets", "Targets"), ("/rules", "Rules"), ("/query", "Query")])
+def test_pages_render(client: TestClient, path: str, title: str) -> None:
+    r = client.get(path)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert f"<title>{title} · pydock</title>" in r.text
+    assert 'aria-current="page"' in r.text and '<script src="/static/app.js" defer></script>' in r.text
+
+
+def test_container_name_is_escaped(client: TestClient) -> None:
+    r = client.get("/containers/%3Cscript%3Ealert(1)%3Cimg%20src=x%20onerror=alert(2)%3E%22x")
+    assert r.status_code == 200
+    assert "<script>alert(1)" not in r.text and "<img" not in r.text
+    assert 'data-container="&lt;script&gt;alert(1)&lt;img src=x onerror=alert(2)&gt;&#34;x"' in r.text
+    assert '<span class="mono">&lt;script&gt;alert(1)&lt;img src=x onerror=alert(2)&gt;&#34;x</span>' in r.text
+
+
+def test_static_files(client: TestClient) -> None:
+    for name, ctype in (("app.js", "javascript"), ("charts.js", "javascript"), ("app.css", "text/css")):
+        r = client.get(f"/static/{name}")
+        assert r.status_code == 200 and ctype in r.headers["content-type"], name
+    assert client.get("/static/nope.js").status_code == 404
+    assert client.get("/static/..%2F__init__.py").status_code == 404
+    assert client.get("/static/%2e%2e%2ftemplates%2fbase.html").status_code == 404
