@@ -35,7 +35,7 @@ class MetricDef:
     type: str  # "counter" or "gauge"
     get: Callable[[CgroupStats, Target], Values]
     labels: tuple[str, ...] = ()
-    when: Callable[[CgroupStats], bool] = lambda s: True  # cAdvisor's per-metric condition
+    when: Callable[[CgroupStats], bool] | None = None  # cAdvisor's per-metric condition; None: always
 
 
 def _one(v: float | None) -> Values:
@@ -46,8 +46,14 @@ def _cpu_usage(s: CgroupStats, t: Target) -> Values:
     if s.cpu is None:
         return ()
     if s.cpu.per_cpu_ns:  # cAdvisor: one series per CPU ("cpu00"), zeros left out
-        return [((f"cpu{i:02d}",), v / NS_PER_S) for i, v in enumerate(s.cpu.per_cpu_ns) if v > 0]
-    return ((("total",), s.cpu.usage_ns / NS_PER_S),)
+        return [((_CPU_LABELS[i] if i < len(_CPU_LABELS) else f"cpu{i:02d}",), v / NS_PER_S)
+                for i, v in enumerate(s.cpu.per_cpu_ns) if v > 0]
+    if s.cpu.usage_ns > 0:  # cAdvisor leaves out a zero total too
+        return ((("total",), s.cpu.usage_ns / NS_PER_S),)
+    return ()
+
+
+_CPU_LABELS = tuple(f"cpu{i:02d}" for i in range(256))
 
 
 def _has_quota(s: CgroupStats) -> bool:
@@ -186,7 +192,7 @@ CONTAINER_METRICS: tuple[MetricDef, ...] = (
     MetricDef("container_start_time_seconds", "Start time of the container since unix epoch in seconds.", G,
               lambda s, t: _one(t.start_time)),
     MetricDef("container_last_seen", "Last time a container was seen by the exporter", G,
-              lambda s, t: _one(s.timestamp)),
+              lambda s, t: _one(int(s.timestamp))),  # cAdvisor: time.Now().Unix(), whole seconds
 )
 
 PYDOCK_STATES = ("created", "running", "paused", "restarting", "exited", "dead")
@@ -245,17 +251,17 @@ def collect_series(snap: Snapshot) -> list[Series]:
     base = ("id", "image", "name", *(sanitize_label(k) for k in label_keys))
     bases = [(e.target.id, e.target.image, e.target.name, *(e.target.labels.get(k, "") for k in label_keys))
              for e in entries]
+    items = [(i, e.stats, e.target) for i, e in enumerate(entries)]
     out: list[Series] = []
     for d in CONTAINER_METRICS:
-        series = Series(d.name, d.help, d.type, base, d.labels, bases)
-        rows = series.rows
-        for i, e in enumerate(entries):
-            s = e.stats
-            assert s is not None
-            if d.when(s):
-                rows.extend((i, extra, value) for extra, value in d.get(s, e.target))
+        get, when = d.get, d.when
+        if when is None:
+            rows = [(i, extra, value) for i, s, t in items for extra, value in get(s, t)]  # type: ignore[arg-type]
+        else:
+            rows = [(i, extra, value) for i, s, t in items if when(s)  # type: ignore[arg-type]
+                    for extra, value in get(s, t)]  # type: ignore[arg-type]
         if rows:
-            out.append(series)
+            out.append(Series(d.name, d.help, d.type, base, d.labels, bases, rows))
     out.append(Series("container_scrape_error", "1 if there was an error while getting container metrics, 0 otherwise",
                       "gauge", (), (), [()], [(0, (), 1 if snap.errors else 0)]))
     out.extend(_machine(snap))

@@ -45,12 +45,15 @@ def _fmt(value: float) -> str:
 
 
 def render_text(series: Iterable[Series]) -> bytes:
-    """Prometheus text 0.0.4. Each container's base labels are escaped and joined once per group."""
+    """Prometheus text 0.0.4. Each container's base labels are escaped and joined once per group, each
+    distinct extra label value once per family, and every family's lines are made by one comprehension."""
     out: list[str] = []
     append = out.append
     label_cache: dict[int, list[str]] = {}  # id(bases list) -> formatted base labels, per container
+    fmt = _fmt
     for s in series:
-        if not s.rows:
+        rows = s.rows
+        if not rows:
             continue
         name = s.name
         help_text = s.help.replace("\\", r"\\").replace("\n", r"\n")
@@ -59,18 +62,23 @@ def render_text(series: Iterable[Series]) -> bytes:
         if bases is None:
             bases = [",".join([f'{k}="{_escape_value(v)}"' for k, v in zip(s.base_names, b)]) for b in s.bases]
             label_cache[id(s.bases)] = bases
-        prefixes = [f'{k}="' for k in s.extra_names]
-        one = prefixes[0] if len(prefixes) == 1 else None
-        for bi, extra, value in s.rows:
-            labels = bases[bi]
-            if extra:
-                if one is not None:
-                    more = f'{one}{_escape_value(extra[0])}"'
-                else:
-                    more = ",".join([f'{p}{_escape_value(v)}"' for p, v in zip(prefixes, extra)])
-                labels = f"{labels},{more}" if labels else more
-            v = str(value) if type(value) is int else _fmt(value)
-            append(f"{name}{{{labels}}} {v}\n" if labels else f"{name} {v}\n")
+        extra_names = s.extra_names
+        if not extra_names:
+            if s.base_names:  # the common case: base labels only
+                append("".join([f"{name}{{{bases[bi]}}} {str(v) if type(v) is int else fmt(v)}\n"
+                                for bi, _, v in rows]))
+            else:
+                append("".join([f"{name} {str(v) if type(v) is int else fmt(v)}\n" for _, _, v in rows]))
+            continue
+        # every distinct tuple of extra label values, formatted once: `k="v",k2="v2"`
+        extras = {extra: ",".join([f'{k}="{_escape_value(v)}"' for k, v in zip(extra_names, extra)])
+                  for extra in {r[1] for r in rows}}
+        if s.base_names:
+            append("".join([f"{name}{{{bases[bi]},{extras[extra]}}} {str(v) if type(v) is int else fmt(v)}\n"
+                            for bi, extra, v in rows]))
+        else:
+            append("".join([f"{name}{{{extras[extra]}}} {str(v) if type(v) is int else fmt(v)}\n"
+                            for _, extra, v in rows]))
     return "".join(out).encode("utf-8")
 
 

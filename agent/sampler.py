@@ -17,6 +17,7 @@ from pydock.errors import CgroupError
 
 from .cgroups import Hierarchies, read_stats
 from .discovery import Discovery, Target
+from .parsers import FILES
 from .host import DeviceNames, HostPaths, MachineInfo, machine_info, system_cpu_usage_ns
 from .stats import CgroupStats
 
@@ -106,7 +107,9 @@ class Sampler:
             if entry.error:
                 errors.append(entry.error)
             entries.append(entry)
-        return Snapshot(timestamp=now, machine=machine, system_cpu_ns=system_cpu_usage_ns(self.host.proc),
+        system_cpu_ns = system_cpu_usage_ns(self.host.proc)
+        FILES.sweep()  # close the fds of cgroups and processes this read no longer saw
+        return Snapshot(timestamp=now, machine=machine, system_cpu_ns=system_cpu_ns,
                         entries=tuple(entries), errors=tuple(errors))
 
     def read_target(self, t: Target, now: float | None = None) -> Entry:

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import table
+from harness import ensure_packages, table
 
 CLI = [sys.executable, "-m", "pydock"]
 PODMAN_STORAGE = '[storage]\ndriver = "overlay"\nrunroot = "{d}/run"\ngraphroot = "{d}/storage"\n'
@@ -102,6 +102,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     n = args.lines
+    ensure_packages(("podman", "podman"), ("conmon", "conmon"), ("runc", "runc"), ("busybox", "busybox-static"))
     d = Path(tempfile.mkdtemp(prefix="pydock-logbench-"))
     try:
         env = {**os.environ, "PYDOCK_ROOT": str(d / "root"), "PYDOCK_RUN": f"/run/pydock-bench-{d.name}"}

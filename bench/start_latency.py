@@ -1,7 +1,7 @@
 """Start latency: `run --rm busybox true` for pydock, podman and crun over one busybox rootfs.
 
 Run as root: `bench/run start_latency [--runs 20]`. Prints the median wall time of 20 runs of each
-(after one warm-up), the resident memory of pydock's shim next to podman's conmon, and the time of
+(after one warm-up; the three take turns, so load from elsewhere hits them alike), the resident memory of pydock's shim next to podman's conmon, and the time of
 `--help`, with pydock/peer ratios. podman runs the rootfs directory (`--rootfs`, runc as its OCI
 runtime, private storage and config: this host's hybrid cgroups need both, see PEERS.md); crun runs
 an OCI bundle over the same directory inside a private mount namespace without the empty v2
@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -44,23 +45,46 @@ def pydock_cmd() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "pydock"]
 
 
-def crun_inner(bundle: str, runs: int) -> None:
-    """Runs inside `unshare -m`: hides the empty v2 mount, times `crun run`, prints JSON samples."""
+def crun_inner(bundle: str) -> None:
+    """A helper inside `unshare -m` (the empty v2 mount hidden): times one `crun run` per input line,
+    so crun's samples interleave with the others' and all see the same load."""
     if os.path.ismount("/sys/fs/cgroup/unified"):
         subprocess.run(["umount", "/sys/fs/cgroup/unified"], check=True)
-    samples = time_command_ids(bundle, runs)
-    print(json.dumps(samples))
-
-
-def time_command_ids(bundle: str, runs: int) -> list[float]:
-    out = []
-    for i in range(runs + 1):
+    for i, _ in enumerate(sys.stdin):
         t0 = time.perf_counter()
         subprocess.run(["crun", "run", "-b", bundle, f"bench-{os.getpid()}-{i}"], check=True,
                        stdout=subprocess.DEVNULL)
-        if i:
-            out.append(time.perf_counter() - t0)
-    return out
+        print(time.perf_counter() - t0, flush=True)
+
+
+class CrunTimer:
+    def __init__(self, bundle: Path) -> None:
+        self.p = subprocess.Popen(["unshare", "-m", "--propagation", "private", sys.executable, __file__,
+                                   "--crun-inner", str(bundle)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  text=True)
+
+    def once(self) -> float:
+        assert self.p.stdin is not None and self.p.stdout is not None
+        self.p.stdin.write("run\n")
+        self.p.stdin.flush()
+        return float(self.p.stdout.readline())
+
+    def close(self) -> None:
+        assert self.p.stdin is not None
+        self.p.stdin.close()
+        self.p.wait()
+
+
+def interleaved(n: int, *runners: Callable[[], float]) -> list[list[float]]:
+    """`n` samples of each runner after one warm-up round, taken round-robin so that a change in
+    the host's load hits every runner alike."""
+    samples: list[list[float]] = [[] for _ in runners]
+    for i in range(n + 1):
+        for s, run in zip(samples, runners):
+            dt = run()
+            if i:
+                s.append(dt)
+    return samples
 
 
 def make_bundle(d: Path, rootfs: Path) -> Path:
@@ -82,7 +106,7 @@ def main() -> None:
     ap.add_argument("--crun-inner", default="")
     args = ap.parse_args()
     if args.crun_inner:
-        crun_inner(args.crun_inner, args.runs)
+        crun_inner(args.crun_inner)
         return
     if os.geteuid() != 0:
         raise SystemExit("bench: start_latency needs root (namespaces, cgroups)")
@@ -105,13 +129,17 @@ def main() -> None:
         subprocess.run(["cp", "-a", str(layer), str(rootfs)], check=True)
         n = args.runs
         print(f"timing {n} runs each (median after one warm-up) ...", file=sys.stderr)
-        t_pd = median_ms(time_command([*pd, "run", "--rm", "busybox", "true"], n, env))
-        t_pm = median_ms(time_command([*podman, "run", "--rm", "--rootfs", str(rootfs), "true"], n, pod_env))
-        bundle = make_bundle(d, rootfs)
-        inner = subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable, __file__,
-                                "--crun-inner", str(bundle), "--runs", str(n)], check=True,
-                               capture_output=True, text=True)
-        t_cr = median_ms(json.loads(inner.stdout))
+        crun = CrunTimer(make_bundle(d, rootfs))
+        try:
+            s_pd, s_pm, s_cr = interleaved(
+                n,
+                lambda: time_command([*pd, "run", "--rm", "busybox", "true"], 1, env, warmup=0)[0],
+                lambda: time_command([*podman, "run", "--rm", "--rootfs", str(rootfs), "true"], 1, pod_env,
+                                     warmup=0)[0],
+                crun.once)
+        finally:
+            crun.close()
+        t_pd, t_pm, t_cr = median_ms(s_pd), median_ms(s_pm), median_ms(s_cr)
 
         cid = subprocess.run([*pd, "run", "-d", "busybox", "sleep", "60"], env=env, check=True,
                              capture_output=True, text=True).stdout.strip()
@@ -127,9 +155,10 @@ def main() -> None:
         conmon_rss = rss_mb(conmon)
         subprocess.run([*podman, "rm", "-f", "-t", "0", pcid], env=pod_env, check=True, stdout=subprocess.DEVNULL)
 
-        h_pd = median_ms(time_command([*pd, "--help"], n, env))
-        h_pm = median_ms(time_command(["podman", "--help"], n, pod_env))
-        h_cr = median_ms(time_command(["crun", "--help"], n))
+        h_pd, h_pm, h_cr = (median_ms(s) for s in interleaved(
+            n, lambda: time_command([*pd, "--help"], 1, env, warmup=0)[0],
+            lambda: time_command(["podman", "--help"], 1, pod_env, warmup=0)[0],
+            lambda: time_command(["crun", "--help"], 1, warmup=0)[0]))
         print(table("start latency over one busybox rootfs (this host; noisy, for orientation only)",
                     ["pydock", "podman", "crun"],
                     [("run --rm busybox true, median", "ms", [t_pd, t_pm, t_cr]),

@@ -139,8 +139,11 @@ class TSDB:
         p = Path(path)
         # A directory (like Prometheus's --storage.tsdb.path) holds the file; a file path is used as is.
         if p.is_dir() or p.suffix == "":
-            p.mkdir(parents=True, exist_ok=True)
             p = p / "tsdb.sqlite"
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the TSDB directory {p.parent}: {exc}") from exc
         self.path = p
         self.retention_ms = retention_ms
         self._lock = threading.RLock()

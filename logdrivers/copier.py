@@ -15,6 +15,7 @@ and no closing part, as Docker does.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import secrets
@@ -91,6 +92,10 @@ class Copier:
                     data = os.read(fd, self.read_size)
                 except BlockingIOError:
                     continue
+                except OSError as exc:
+                    if exc.errno != errno.EIO:
+                        raise
+                    data = b""  # a pty master whose terminal side closed (`run -t`): that is EOF
                 if data:
                     self.feed(st, data, time.time_ns())
                 else:

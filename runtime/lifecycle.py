@@ -125,6 +125,23 @@ def remove_files(settings: Settings, record: ContainerRecord, volumes: bool) -> 
 
 
 @dataclass
+class ShimLaunch:
+    """A shim started ahead of its container (`Runtime.spawn_shim`), waiting on `id_w` for the id."""
+
+    proc: Any  # subprocess.Popen
+    id_w: int
+    status_r: int
+
+    def cancel(self) -> None:
+        """Ends an unused launch: the shim reads EOF instead of an id and exits."""
+        if self.id_w >= 0:
+            os.close(self.id_w)
+            self.id_w = -1
+            os.close(self.status_r)
+            self.proc.wait()
+
+
+@dataclass
 class Started:
     record: ContainerRecord
     pid: int
@@ -324,17 +341,22 @@ class Runtime:
 
     # -- start, stop, kill ---------------------------------------------------------------------
 
-    def start(self, ref: str, attach: tuple[int, int] | None = None) -> Started:
+    def start(self, ref: str, attach: tuple[int, int] | None = None, launch: ShimLaunch | None = None) -> Started:
         """Starts the container's shim and returns once the command runs (or failed to start).
 
         Starting a running container does nothing, as in Docker; concurrent starts of one container
         are serialised by `start.lock`, so only the first makes a shim."""
         require_root()
-        rec = self.store.get(ref)
-        with Lock(rec.dir / "start.lock"):
-            return self._start_locked(self.store.get(rec.id), attach)
+        try:
+            rec = self.store.get(ref)
+            with Lock(rec.dir / "start.lock"):
+                return self._start_locked(self.store.get(rec.id), attach, launch)
+        finally:
+            if launch is not None:
+                launch.cancel()
 
-    def _start_locked(self, rec: ContainerRecord, attach: tuple[int, int] | None) -> Started:
+    def _start_locked(self, rec: ContainerRecord, attach: tuple[int, int] | None,
+                      launch: ShimLaunch | None) -> Started:
         if rec.running:
             return Started(rec, rec.pid, -1)
         if rec.cgroup_paths:  # left by a shim that was killed: the new shim makes a fresh one
@@ -344,20 +366,14 @@ class Runtime:
             update_state(rec.dir, CgroupPaths={})
         run_dir = self.settings.run / "containers" / rec.id
         run_dir.mkdir(parents=True, exist_ok=True)
-        r, w = os.pipe2(os.O_CLOEXEC)
-        args = [sys.executable, "-m", "pydock.runtime.shim", "--root", str(self.settings.root),
-                "--run", str(self.settings.run), "--id", rec.id, "--status-fd", str(w)]
-        fds = [w]
-        if attach is not None:
-            args += ["--attach", f"{attach[0]},{attach[1]}"]
-            fds += list(attach)
-        with open(run_dir / "shim.log", "ab") as log:
-            import subprocess  # here: the shim imports this module and never spawns
-
-            proc = subprocess.Popen(args, pass_fds=fds, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                    close_fds=True)
-        proc.wait()  # the shim double-forks: this child exits at once
-        os.close(w)
+        launch = launch if launch is not None else self.spawn_shim(attach)
+        try:
+            os.write(launch.id_w, rec.id.encode() + b"\n")
+        finally:
+            os.close(launch.id_w)
+            launch.id_w = -1
+        launch.proc.wait()  # the shim double-forks: this child exits at once
+        r = launch.status_r
         line = b""
         while not line.endswith(b"\n"):
             chunk = os.read(r, 1)
@@ -371,7 +387,32 @@ class Runtime:
         if word == "error":
             raise _start_error(rest)
         raise RuntimeFailure(f"the shim of {rec.short_id} exited before starting the container "
-                             f"(see {run_dir / 'shim.log'})")
+                             f"(see {run_dir / 'shim.log'} and {self.settings.run / 'shim-launch.log'})")
+
+    def spawn_shim(self, attach: tuple[int, int] | None = None) -> ShimLaunch:
+        """Launches a shim that waits for the id of the container to run.
+
+        `pydock run` calls this before making the container, so the shim's interpreter starts while
+        the record is written; `start(..., launch=)` hands it the id. A launch never used is ended
+        by `ShimLaunch.cancel` (or by the caller's exit, which closes the pipe)."""
+        import subprocess  # here: the shim imports this module and never spawns
+
+        self.settings.run.mkdir(parents=True, exist_ok=True)
+        id_r, id_w = os.pipe2(os.O_CLOEXEC)
+        status_r, status_w = os.pipe2(os.O_CLOEXEC)
+        args = [sys.executable, "-m", "pydock.runtime.shim", "--root", str(self.settings.root),
+                "--run", str(self.settings.run), "--id-fd", str(id_r), "--status-fd", str(status_w)]
+        fds = [id_r, status_w]
+        if attach is not None:
+            args += ["--attach", f"{attach[0]},{attach[1]}"]
+            fds += list(attach)
+        # Until the shim knows its container it logs here; then to $RUN/containers/<id>/shim.log.
+        with open(self.settings.run / "shim-launch.log", "ab") as log:
+            proc = subprocess.Popen(args, pass_fds=fds, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                    close_fds=True)
+        os.close(id_r)
+        os.close(status_w)
+        return ShimLaunch(proc, id_w, status_r)
 
     def _signal(self, rec: ContainerRecord, sig: int) -> None:
         if rec.pid <= 0:

@@ -1,6 +1,7 @@
 """The shim: one small monitor per container, detached from the CLI, parent of the container.
 
-`python -m pydock.runtime.shim --root R --run D --id ID --status-fd N [--attach OUT,ERR]`
+`python -m pydock.runtime.shim --root R --run D (--id ID | --id-fd N) --status-fd N [--attach OUT,ERR]`
+(`--id-fd`: launched before its container exists, it reads the id from that pipe; EOF means "none").
 
 It double-forks away from its caller, holds `shim.lock` in the container's directory for as long as
 it lives (so readers can tell a live shim from a killed one), makes the container's cgroup, starts
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 import threading
@@ -304,15 +306,43 @@ def _daemonize() -> None:
         signal.signal(sig, signal.SIG_IGN)
 
 
+def _read_id(fd: int) -> str:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = os.read(fd, 128)
+        if not chunk:
+            break
+        data += chunk
+    os.close(fd)
+    return data.decode(errors="replace").strip()
+
+
+def _log_to(path: Path) -> None:
+    """From here on, the shim's own stdout/stderr (tracebacks) go to the container's shim.log."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="pydock-shim")
     p.add_argument("--root", required=True)
     p.add_argument("--run", required=True)
-    p.add_argument("--id", required=True)
+    p.add_argument("--id", default="")
+    p.add_argument("--id-fd", type=int, default=-1, help="read the container id from this fd (pre-spawned)")
     p.add_argument("--status-fd", type=int, default=-1)
     p.add_argument("--attach", default="")
     args = p.parse_args(argv)
     _daemonize()
+    if args.id_fd >= 0:
+        args.id = _read_id(args.id_fd)
+        if not args.id:
+            return 0  # the caller failed to make the container, or found it running: nothing to do
+    if not re.fullmatch(r"[0-9a-f]{64}", args.id):
+        raise SystemExit(f"pydock-shim: invalid container id {args.id!r}")
+    _log_to(Path(args.run) / "containers" / args.id / "shim.log")
     settings = Settings(root=Path(args.root), run=Path(args.run), config_file=Path("/dev/null"))
     container_dir = settings.containers / args.id
     lock = Lock(container_dir / SHIM_LOCK)

@@ -259,8 +259,8 @@ async def tail_events(
     yield b"retry: 1000\n\n"
     idle = 0.0
     while True:
-        for r in records:
-            yield sse_event(json.dumps(record_json(r)), pos, "log")
+        for rpos, r in records:
+            yield sse_event(json.dumps(record_json(r)), rpos, "log")
         if await is_disconnected():
             return
         if not records:

@@ -71,9 +71,9 @@ class LogStore(Protocol):
 
     def query(self, q: LogQuery) -> LogPage: ...
 
-    def tail(self, q: LogQuery, after: str) -> tuple[list[LogRecord], str]:
-        """Records stored after the position `after` (oldest first) and the new position; `after=""`
-        means "from now": no records, just the current position."""
+    def tail(self, q: LogQuery, after: str) -> tuple[list[tuple[str, LogRecord]], str]:
+        """Records stored after the position `after`, oldest first, each with its own position, and
+        the position to ask from next; `after=""` means "from now": no records, the current position."""
         ...
 
     def enforce_retention(self) -> int:

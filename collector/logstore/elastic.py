@@ -267,7 +267,7 @@ class ElasticsearchLogStore:
             page.next_cursor = base64.urlsafe_b64encode(json.dumps(hits[limit - 1]["sort"]).encode()).decode().rstrip("=")
         return page
 
-    def tail(self, q: LogQuery, after: str) -> tuple[list[LogRecord], str]:
+    def tail(self, q: LogQuery, after: str) -> tuple[list[tuple[str, LogRecord]], str]:
         if not after:
             return [], str(self._ingest_ns())
         try:
@@ -279,7 +279,8 @@ class ElasticsearchLogStore:
         hits = self._search(query=query, sort=[{"ingest_ns": "asc"}], size=max(1, min(q.limit, 5000)))
         if not hits:
             return [], str(pos)
-        return [self._rec(h["_source"]) for h in hits], str(hits[-1]["_source"]["ingest_ns"])
+        return ([(str(h["_source"]["ingest_ns"]), self._rec(h["_source"])) for h in hits],
+                str(hits[-1]["_source"]["ingest_ns"]))
 
     # -- retention and stats -------------------------------------------------------------------
     def enforce_retention(self) -> int:

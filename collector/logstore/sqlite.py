@@ -262,28 +262,26 @@ class SQLiteLogStore:
             raise BadQueryError(f"bad search text: {e}") from e
         return [it[2] for it in sorted(heap, key=lambda it: (it[0], it[1]), reverse=True)]
 
-    def tail(self, q: LogQuery, after: str) -> tuple[list[LogRecord], str]:
+    def tail(self, q: LogQuery, after: str) -> tuple[list[tuple[str, LogRecord]], str]:
+        top = int(self._run("SELECT coalesce(max(id), 0) FROM logs", [])[0][0])
         if not after:
-            row = self._run("SELECT coalesce(max(id), 0) FROM logs", [])
-            return [], str(row[0][0])
+            return [], str(top)
         try:
             pos = int(after)
         except ValueError as e:
             raise BadQueryError(f"bad tail position {after!r}") from e
         where, args = self._where(q)
-        where.append("id > ?")
-        args.append(pos)
+        # Bounded by `top`, read first: when nothing matches, the position can move to `top`
+        # without skipping a line stored while this query ran.
+        where.append("id > ? AND id <= ?")
+        args += [pos, top]
         limit = max(1, min(q.limit, 5000))
         rows = self._run(
             f"SELECT {_COLS}, id FROM logs WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", args + [limit]
         )
         if rows:
-            return [_row(r) for r in rows], str(rows[-1][8])
-        if q.text or q.container or q.host or q.stream:
-            # Nothing matched: move past what was scanned so the next poll does not scan it again.
-            top = self._run("SELECT coalesce(max(id), 0) FROM logs", [])[0][0]
-            return [], str(max(pos, int(top)))
-        return [], str(pos)
+            return [(str(r[8]), _row(r)) for r in rows], str(rows[-1][8])
+        return [], str(max(pos, top))
 
     def _size(self) -> int:
         c = self._w

@@ -27,6 +27,21 @@ log = logging.getLogger(__name__)
 USER_AGENT = "pydock-collector/0.1"
 
 
+def scrub(text: str, url: str) -> str:
+    """`text` without `url` or its parts: a webhook URL's userinfo, path and query may all be secrets
+    (Alertmanager treats webhook URLs as secrets), so logs and stored errors name the destination
+    (`receiver/kind/index`) instead."""
+    try:
+        parts = httpx.URL(url)
+    except httpx.InvalidURL:
+        return text.replace(url, "<secret>")
+    for secret in sorted({url, str(parts), parts.userinfo.decode(errors="replace"), parts.path,
+                          parts.query.decode(errors="replace"), parts.password or ""}, key=len, reverse=True):
+        if len(secret) > 1:
+            text = text.replace(secret, "<secret>")
+    return text
+
+
 @dataclass(frozen=True)
 class Endpoint:
     url: str
@@ -71,17 +86,17 @@ class Delivery:
         try:
             resp = await client.post(ep.url, content=item.body.encode(), headers=headers, timeout=ep.timeout)
         except httpx.HTTPError as exc:
-            return self._later(item, f"{type(exc).__name__}: {exc}")
+            return self._later(item, scrub(f"{type(exc).__name__}: {exc}", ep.url))
         if 200 <= resp.status_code < 300:
             self.store.delivered(item.id)
             self.sent += 1
             return 1
-        error = f"unexpected status code {resp.status_code}: {resp.text[:200]}"
+        error = scrub(f"unexpected status code {resp.status_code}: {resp.text[:200]}", ep.url)
         if resp.status_code >= 500:
             return self._later(item, error)
         self.failures += 1
         self.store.failed(item.id, error)
-        log.error("notification %d to %s failed for good: %s", item.id, ep.url, error)
+        log.error("notification %d to %s failed for good: %s", item.id, item.dest, error)
         return 0
 
     def _later(self, item: OutboxItem, error: str) -> int:

@@ -6,6 +6,7 @@ sorted order, each name and value followed by the separator byte 0xff; printed a
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -102,11 +103,35 @@ class Alert:
                 "generatorURL": self.generator_url, "fingerprint": fingerprint_hex(self.labels)}
 
 
-def sort_key(a: Alert) -> tuple[object, ...]:
-    """Alertmanager's alertsSlice order: by job, then instance (present before absent), then label set."""
-    key: list[object] = []
+def labelset_before(ls: Mapping[str, str], o: Mapping[str, str]) -> bool:
+    """prometheus/common's `LabelSet.Before`: fewer labels first; between sets of one size, walking the
+    names of both in order, the set that lacks a name the other has, or has the smaller value, first."""
+    if len(ls) != len(o):
+        return len(ls) < len(o)
+    for name in sorted({*ls, *o}):
+        if name not in ls:
+            return True
+        if name not in o:
+            return False
+        if ls[name] != o[name]:
+            return ls[name] < o[name]
+    return False
+
+
+def _alert_cmp(a: Alert, b: Alert) -> int:
+    """Alertmanager's `AlertSlice.Less` as a comparison: job, then instance (present before absent)."""
     for name in ("job", "instance"):
-        v = a.labels.get(name)
-        key.append((0, v) if v is not None else (1, ""))
-    key.append(labels_key(a.labels))
-    return tuple(key)
+        av, bv = a.labels.get(name), b.labels.get(name)
+        if av is None and bv is None:
+            continue
+        if av is None or bv is None:
+            return 1 if av is None else -1
+        if av != bv:
+            return -1 if av < bv else 1
+    if labelset_before(a.labels, b.labels):
+        return -1
+    return 1 if labelset_before(b.labels, a.labels) else 0
+
+
+# The order of a notification's `alerts[]` (and so which alerts `max_alerts` keeps).
+sort_key = functools.cmp_to_key(_alert_cmp)

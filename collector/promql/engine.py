@@ -173,6 +173,11 @@ class _Evaluator:
         self.data: dict[int, list[_Series]] = {}
         self.sources: dict[int, dict[Labels, Labels]] = {}
         self.sub_cache: dict[tuple[int, int], Any] = {}
+        # Range queries: the top-level steps, and results of range functions computed for all of them
+        # at once (one pass per series instead of one pass over all series per step).
+        self.steps: list[int] = list(range(start, end + 1, interval)) if interval > 0 else []
+        self.step_results: dict[int, dict[int, VecT]] = {}
+        self.in_subquery = 0
         self._plan(root, start, end)
         self._fetch()
 
@@ -332,17 +337,21 @@ class _Evaluator:
             first += step
         series: dict[Labels, tuple[list[int], list[float]]] = {}
         st = first
-        while st <= hi:
-            # Inner steps sit on a global grid, so successive outer steps share most of them.
-            key = (id(node), st)
-            inner = self.sub_cache.get(key)
-            if inner is None:
-                inner = self.sub_cache[key] = self.eval(node.expr, st)
-            for m, v in inner:
-                ts, vs = series.setdefault(m, ([], []))
-                ts.append(st)
-                vs.append(v)
-            st += step
+        self.in_subquery += 1
+        try:
+            while st <= hi:
+                # Inner steps sit on a global grid, so successive outer steps share most of them.
+                key = (id(node), st)
+                inner = self.sub_cache.get(key)
+                if inner is None:
+                    inner = self.sub_cache[key] = self.eval(node.expr, st)
+                for m, v in inner:
+                    ts, vs = series.setdefault(m, ([], []))
+                    ts.append(st)
+                    vs.append(v)
+                st += step
+        finally:
+            self.in_subquery -= 1
         return [(m, ts, vs) for m, (ts, vs) in series.items()], lo, hi
 
     def binary(self, node: BinaryExpr, t: int) -> Any:
@@ -443,6 +452,12 @@ class _Evaluator:
 
     def range_call(self, node: Call, t: int) -> VecT:
         idx = next(i for i, a in enumerate(node.args) if a.type == MATRIX)
+        if self.steps and not self.in_subquery:
+            done = self.step_results.get(id(node))
+            if done is None and self._all_steps_ok(node, idx):
+                done = self.step_results[id(node)] = self._range_call_all_steps(node, idx)
+            if done is not None:
+                return done.get(t, [])
         scalars = [self.eval(a, t) for i, a in enumerate(node.args) if i != idx]
         mat, lo, hi = self.matrix_arg(node.args[idx], t)
         rng = hi - lo
@@ -458,6 +473,48 @@ class _Evaluator:
                 pairs.append((dm, m))
         if not keep_name and not _one_metric_name(node.args[idx]):
             self.track(node, pairs)  # dropping names may have made two series one
+        return out
+
+
+    def _all_steps_ok(self, node: Call, idx: int) -> bool:
+        """The all-steps path needs a plain range selector and constant scalar arguments."""
+        return isinstance(_unparen(node.args[idx]), MatrixSelector) and all(
+            isinstance(_unparen(a), NumberLiteral) for i, a in enumerate(node.args) if i != idx)
+
+    def _range_call_all_steps(self, node: Call, idx: int) -> dict[int, VecT]:
+        """A range function over a selector for every step of a range query, series by series, as
+        Prometheus evaluates it; the values are the same as step by step."""
+        arg = _unparen(node.args[idx])
+        assert isinstance(arg, MatrixSelector)
+        sel = arg.selector
+        scalars = [_unparen(a).value for i, a in enumerate(node.args) if i != idx]  # type: ignore[attr-defined]
+        keep_name = node.func == "last_over_time"
+        func, rng = node.func, arg.range
+        windows = [(t, self.at_ms(sel.at, t) - sel.offset) for t in self.steps]
+        out: dict[int, VecT] = {t: [] for t in self.steps}
+        pairs = []
+        for s in self.data[id(sel)]:
+            ts, vs = s.ts, s.vs
+            if s.has_stale:
+                keep = [k for k, v in enumerate(vs) if not (math.isnan(v) and is_stale_nan(v))]
+                ts, vs = [ts[k] for k in keep], [vs[k] for k in keep]
+            dm = s.labels if keep_name else drop_name(s.labels)
+            produced = False
+            i = j = 0
+            for t, hi in windows:
+                lo = hi - rng
+                i = bisect_left(ts, lo, i) if i < len(ts) and ts[i] < lo else i
+                j = bisect_right(ts, hi, j)
+                if i >= j:
+                    continue
+                v = fn.range_function(func, ts[i:j], vs[i:j], lo, hi, rng, t, scalars)
+                if v is not None:
+                    out[t].append((dm, v))
+                    produced = True
+            if produced:
+                pairs.append((dm, s.labels))
+        if not keep_name and not _one_metric_name(arg):
+            self.track(node, pairs)
         return out
 
 

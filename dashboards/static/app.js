@@ -183,6 +183,8 @@
     return es;
   }
   function appendLive(box, rec, terms, max) {
+    const empty = box.querySelector(".empty");
+    if (empty) empty.remove();
     const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
     box.appendChild(logLine(rec, terms, true));
     while (box.childElementCount > (max || 2000)) box.firstElementChild.remove();
@@ -332,6 +334,7 @@
     const page = await getJSON("/api/v1/logs/query?" + params);
     const shown = new Set(page.data.lines.map(recKey));
     box.replaceChildren(...page.data.lines.reverse().map(r => logLine(r, [], false)));
+    if (!page.data.lines.length) box.appendChild(h("p", { class: "muted empty", text: "No log lines yet." }));
     box.scrollTop = box.scrollHeight;
     let es = null, after = page.data.tail_after;
     const toggle = () => {
@@ -370,9 +373,10 @@
         if (!append) { tailAfter = b.data.tail_after; shown = new Set(); }
         for (const r of b.data.lines) shown.add(recKey(r));
         if (append) box.append(...rows); else box.replaceChildren(...rows);
+        if (!box.childElementCount) box.appendChild(h("p", { class: "muted empty", text: "No matching lines." }));
         cursor = b.data.next_cursor;
         more.hidden = !cursor;
-        status.textContent = box.childElementCount + " lines, newest first (" + Math.round(performance.now() - t0) + " ms)";
+        status.textContent = box.querySelectorAll(".logline").length + " lines, newest first (" + Math.round(performance.now() - t0) + " ms)";
       } catch (e) { showError(String(e.message || e)); }
     };
     const tail = () => {
@@ -382,6 +386,8 @@
       if (tailAfter) p.set("after", tailAfter);
       es = liveTail(p, rec => {
         if (shown.has(recKey(rec))) return;  // the page's own lines, if the tail starts before them
+        const empty = box.querySelector(".empty");
+        if (empty) empty.remove();
         // newest first: live lines go on top
         box.prepend(logLine(rec, terms, true));
         while (box.childElementCount > 5000) box.lastElementChild.remove();

@@ -39,6 +39,17 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def setup_logging(level: str) -> None:
+    """The collector's log format; httpx and httpcore log every request's full URL at INFO, and webhook
+    and scrape URLs may carry credentials (user:password@, tokens in the path or query), so they
+    only log warnings."""
+    import logging
+
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 @click.group(name="collector", invoke_without_command=True)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="collector.yml (Prometheus's shape; see docs/collector.md)")
@@ -66,8 +77,6 @@ def collector(ctx: click.Context, config_path: Path | None, listen: str, data_di
     ctx.obj["data_dir"] = data_dir
     if ctx.invoked_subcommand is not None:
         return
-    import logging
-
     import uvicorn
 
     from pydock.collector.app import create_app
@@ -84,7 +93,7 @@ def collector(ctx: click.Context, config_path: Path | None, listen: str, data_di
                          "log pushes and admin calls are authenticated")
     if read_auth == "basic" and ":" not in basic_auth:
         raise UsageError("--read-auth basic needs --basic-auth USER:PASSWORD")
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(log_level)
     settings = CollectorSettings(config_path=config_path, data_dir=data_dir or _default_data(), listen=listen,
                                  retention_s=retention_s, token=token, external_url=external_url,
                                  token_file=token_file, read_auth=read_auth, basic_auth=basic_auth)

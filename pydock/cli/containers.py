@@ -116,22 +116,31 @@ def run(image: str, command: tuple[str, ...], detach: bool, **o: Any) -> None:
     """Create and run a new container from an image."""
     rt = _runtime(need_root=True)
     spec = build_spec(image, command, **o)
-    rec = rt.create(spec)
+    if spec.tty and not detach:
+        rec = rt.create(spec)
+        sys.exit(run_tty(rt, rec.id, spec.open_stdin))  # runtime depth: a real terminal
+    out, err = (None, None) if detach else (os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC))
+    # The shim's interpreter starts now, while the record is made: it waits for the container's id.
+    launch = rt.spawn_shim(None if out is None or err is None else (out[1], err[1]))
+    try:
+        rec = rt.create(spec)
+    except BaseException:
+        launch.cancel()
+        raise
     if detach:
-        rt.start(rec.id).close()
+        rt.start(rec.id, launch=launch).close()
         click.echo(rec.id)
         return
-    if spec.tty:
-        sys.exit(run_tty(rt, rec.id, spec.open_stdin))  # runtime depth: a real terminal
-    sys.exit(_run_attached(rt, rec.id))
+    sys.exit(_run_attached(rt, rec.id, launch, out, err))
 
 
-def _run_attached(rt: Any, cid: str) -> int:
+def _run_attached(rt: Any, cid: str, launch: Any = None, out: tuple[int, int] | None = None,
+                  err: tuple[int, int] | None = None) -> int:
     """Streams the container's output, forwards SIGINT/SIGTERM to it, returns its exit code."""
-    out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    out_r, out_w = out or os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = err or os.pipe2(os.O_CLOEXEC)
     try:
-        started = rt.start(cid, attach=(out_w, err_w))
+        started = rt.start(cid, attach=(out_w, err_w), launch=launch)
     finally:
         os.close(out_w)
         os.close(err_w)

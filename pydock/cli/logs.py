@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote_plus
 

@@ -3,6 +3,7 @@ reading files written by the real json-file driver, with rotation and compressio
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 from collections.abc import Iterator
@@ -48,10 +49,12 @@ class Collector:
         self.fail = 0
         self.store_then_fail = False
         self.pushes = 0
+        self.batch_sizes: list[int] = []
 
         @app.middleware("http")
         async def flaky(request: Any, call_next: Any) -> Any:
             self.pushes += 1
+            self.batch_sizes.append(len(gzip.decompress(await request.body()).splitlines()))
             if self.fail:
                 self.fail -= 1
                 if self.store_then_fail:
@@ -102,6 +105,8 @@ def test_ships_every_line_once_in_order(tmp_path: Path, collector: Collector) ->
     write(b, 0, 120, "db")
     s = shipper(tmp_path, collector, batch_lines=50)
     assert drain(s) == 420
+    # Back-pressure: one bounded batch at a time, the rest waits on disk.
+    assert max(collector.batch_sizes) == 50 and sum(collector.batch_sizes) == 420
     assert collector.lines("web") == [f"web line {i:06d} {'x' * 40}" for i in range(300)]
     assert len(collector.lines("db")) == 120
     rec = collector.store.query(LogQuery(container="db", limit=1)).records[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -9,7 +10,8 @@ import sys
 from pathlib import Path
 
 import httpx
-from collector_helpers import free_port, wait_until
+import pytest
+from collector_helpers import WebhookReceiver, free_port, wait_until
 from pydock.collector.tsdb import TSDB
 
 
@@ -108,3 +110,21 @@ def test_serve_reload_on_sighup_silences_and_import(tmp_path: Path) -> None:
         [(labels, points)] = list(tsdb.select([("__name__", "=", "temp")], 0, 2_000_000_000_000))
     assert labels == {"__name__": "temp", "room": "a"}
     assert [(t, v) for t, v in points] == [(1700000000000, 21.5), (1700000060000, 22.0)]
+
+
+def test_collector_logging_keeps_request_urls_out(caplog: pytest.LogCaptureFixture) -> None:
+    # httpx logs each request's URL at INFO; a webhook URL may carry a password or a token
+    from pydock.cli.collector import setup_logging
+
+    receiver = WebhookReceiver().start()
+    levels = {n: logging.getLogger(n).level for n in ("httpx", "httpcore")}
+    try:
+        setup_logging("info")
+        with caplog.at_level(logging.DEBUG):
+            resp = httpx.post(receiver.url.replace("http://", "http://bob:pw-s3cret@") + "?token=q-s3cret", json={})
+        assert resp.status_code == 200 and receiver.bodies == [{}]
+        assert "s3cret" not in caplog.text
+    finally:
+        receiver.stop()
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)

@@ -14,7 +14,7 @@ from pydock.collector.config import AlertingConfig, load_config
 from pydock.collector.notify import Notifier
 from pydock.collector.notify.delivery import Delivery
 from pydock.collector.notify.dispatch import match_routes, quote_meta
-from pydock.collector.notify.model import Alert, fingerprint_hex, go_time, parse_go_time
+from pydock.collector.notify.model import Alert, fingerprint_hex, go_time, parse_go_time, sort_key
 
 T0 = float(int(time.time())) - 1000  # in the past: delivery compares due times with the real clock
 
@@ -269,4 +269,50 @@ def test_delivery_class_is_the_notifiers(tmp_path: Path) -> None:
     cfg = alerting(tmp_path, "http://127.0.0.1:1/h", "    receiver: hook")
     n = Notifier(tmp_path / "n.db", cfg, "http://c")
     assert isinstance(n.delivery, Delivery) and n.delivery.retry.initial == 1
+    n.close()
+
+
+def test_alerts_are_ordered_as_alertmanager_orders_them(tmp_path: Path) -> None:
+    # Alertmanager's AlertSlice.Less: job, then instance (present before absent), then
+    # LabelSet.Before: fewer labels first; of two sets the same size, the one that lacks the first
+    # differing label name comes first. The order decides which alerts max_alerts keeps.
+    job = firing("Ord", job="j", x="1")
+    short = firing("Ord", z="9")
+    ab, bc = firing("Ord", a="1", c="1"), firing("Ord", b="1", c="1")
+    v1, v2 = firing("Ord", a="1", c="1", d="1"), firing("Ord", a="1", c="2", d="1")
+    assert [a.labels for a in sorted([v2, ab, v1, short, bc, job], key=sort_key)] == [
+        job.labels, short.labels, bc.labels, ab.labels, v1.labels, v2.labels]
+    cfg = alerting(tmp_path, "http://127.0.0.1:1/h", """    receiver: hook
+    group_by: [alertname]
+    group_wait: 0s""", hook=", max_alerts: 2")
+    n = Notifier(tmp_path / "n.db", cfg, "http://c")
+    n.send([ab, bc, short], now=T0)
+    n.tick(T0)
+    [body] = outbox(n)
+    assert [a["labels"] for a in body["alerts"]] == [short.labels, bc.labels]
+    assert body["truncatedAlerts"] == 1
+    n.close()
+
+
+def test_delivery_never_logs_webhook_credentials(tmp_path: Path, webhook: WebhookReceiver,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    # The webhook's userinfo, path and query may all be secrets (Slack-style URLs); Alertmanager
+    # keeps webhook URLs out of its logs, and so does the collector.
+    url = webhook.url.replace("http://", "http://bob:pw-s3cret@") + "/T0K3N-PATH?key=q-s3cret"
+    cfg = alerting(tmp_path, url, """    receiver: hook
+    group_by: [alertname]
+    group_wait: 0s""")
+    n = Notifier(tmp_path / "n.db", cfg, "http://c")
+    caplog.set_level("DEBUG", logger="pydock")  # httpx's own request log: test_collector_cli
+    n.send([firing("Leak")], now=T0)
+    n.tick(T0)
+    webhook.status = 503
+    asyncio.run(_deliver(n, until=0.3))
+    webhook.status = 400
+    asyncio.run(_deliver(n, until=3))
+    [failed] = n.store.pending()
+    assert failed.state == "failed" and webhook.attempts >= 2
+    for secret in ("pw-s3cret", "T0K3N-PATH", "q-s3cret"):
+        assert secret not in caplog.text
+        assert secret not in failed.last_error
     n.close()

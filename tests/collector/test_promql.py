@@ -245,3 +245,28 @@ def test_json_values_follow_go_formatting(store: TSDB) -> None:
     e = Engine(store)
     assert e.instant("1/0", 1.5).to_json() == {"resultType": "scalar", "result": [1.5, "+Inf"]}
     assert e.instant('"hi"', 2).to_json() == {"resultType": "string", "result": [2, "hi"]}
+
+
+@pytest.mark.parametrize("expr", [
+    "rate(c[1m])", "irate(c[45s])", "increase(c[2m] offset 30s)", "delta(c[1m])", "avg_over_time(c[2m])",
+    "quantile_over_time(0.3, c[2m])", "last_over_time(c[1m])", "predict_linear(c[2m], 60)",
+    "rate(c[1m] @ 200)", "max_over_time(rate(c[1m])[2m:20s])", 'rate({__name__=~"c"}[1m])', 'rate(d[1m])',
+])
+def test_range_queries_equal_instant_queries_at_each_step(store: TSDB, expr: str) -> None:
+    _counter(store, "c", [(t, float(t * 3 % 500)) for t in range(0, 600, 15)])  # with resets
+    store.append([({"__name__": "c"}, 700_000, STALE_NAN)])
+    _counter(store, "d", [(t, 1.0) for t in range(600, 900, 15)])
+    e = Engine(store)
+    by_step = {}
+    for t in range(30, 901, 45):
+        for s in e.instant(expr, t).samples:
+            by_step.setdefault(s.metric, []).append((t * 1000, s.v))
+    got = {s.metric: list(s.points) for s in e.range(expr, 30, 900, 45).series}
+    assert got == by_step
+
+
+def test_duplicate_series_after_dropping_names_fail_range_queries_too(store: TSDB) -> None:
+    _counter(store, "a", [(t, float(t)) for t in range(0, 301, 15)])
+    _counter(store, "b", [(t, float(t)) for t in range(0, 301, 15)])
+    with pytest.raises(PromQLError, match="same labelset"):
+        Engine(store).range('rate({__name__=~"a|b"}[1m])', 60, 120, 30)

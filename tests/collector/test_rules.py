@@ -15,7 +15,7 @@ from pydock.collector.rules import RuleManager, go_e_format
 from pydock.collector.templating import expand, go_float
 from pydock.collector.tsdb import STALE_NAN, TSDB, is_stale_nan
 
-from pydock.errors import ConfigError
+from pydock.errors import ConfigError, PromQLError
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = 1_700_000_000.0
@@ -287,3 +287,31 @@ def test_for_state_is_restored_after_a_restart(  # type: ignore[no-untyped-def]
         assert [a.active_at for a in rule.active.values()] == [expect(ts, T0, down)]
     finally:
         tsdb.close()
+
+
+def test_failed_evaluation_neither_ends_series_nor_sends(world) -> None:  # type: ignore[no-untyped-def]
+    # Prometheus's Group.Eval returns on a rule's error before sendAlerts and before marking the
+    # series of the previous evaluation stale: a query that fails once is no gap in ALERTS.
+    tsdb, mgr, written, sent = world
+    put(tsdb, T0, a=9)
+    evaluate(mgr, T0, only=None)
+    assert [a.labels["alertname"] for a in sent] == ["Sticky"]
+    real = mgr.engine
+
+    class Failing:
+        storage = real.storage
+
+        def instant(self, expr: str, t: float) -> None:
+            raise PromQLError("query timed out", kind="execution")
+
+    mgr.engine = Failing()
+    written.clear()
+    put(tsdb, T0 + 70, a=9)
+    evaluate(mgr, T0 + 70, only=None)  # past the resend delay: a good evaluation would re-send Sticky
+    assert [r.health for r in mgr.groups[0].rules] == ["err", "err", "err"]
+    assert not any(is_stale_nan(v) for _, _, v in written)
+    assert len(sent) == 1
+    mgr.engine = real
+    evaluate(mgr, T0 + 80, only=None)
+    assert [a.labels["alertname"] for a in sent] == ["Sticky", "Sticky"]
+    assert not any(is_stale_nan(v) for _, _, v in written)

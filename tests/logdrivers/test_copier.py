@@ -102,3 +102,19 @@ def test_no_byte_lost_on_a_large_mixed_stream() -> None:
             rebuilt.append(cur)
             cur = b""
     assert rebuilt == text
+
+
+def test_a_terminal_reads_to_its_end() -> None:
+    """With `run -t` the copier reads a pty master, which says EIO, not EOF, when the container ends."""
+    import os
+    import pty
+
+    from pydock.logdrivers.copier import Copier
+
+    master, slave = pty.openpty()
+    os.write(slave, b"tty line 1\ntty line 2\n")  # the terminal turns each \n into \r\n
+    os.close(slave)
+    rec = ChunkRecorder()
+    Copier(rec, {"stdout": master}).run()
+    os.close(master)
+    assert [m.line for m in rec.messages] == [b"tty line 1\r", b"tty line 2\r"]  # Docker keeps the \r too

@@ -171,3 +171,21 @@ def test_server_restart_loses_nothing_in_sync_mode(tmp_path: Path) -> None:
         assert [e[3]["log"] for e in srv2.wait(1)] == ["second"]
     finally:
         srv2.stop()
+
+
+def test_slow_server_non_blocking_counts_what_it_drops(tmp_path: Path) -> None:
+    srv = Fluentd(slow=1.5).start()  # accepts, then reads nothing for 1.5 s
+    try:
+        stack = registry.create_driver("fluentd", make_info(tmp_path),
+                                       {"fluentd-address": f"127.0.0.1:{srv.port}", "mode": "non-blocking",
+                                        "max-buffer-size": "64k", "cache-disabled": "true"})
+        t0 = time.monotonic()
+        for _ in range(50):
+            stack.log_chunk("stdout", (b"f" * 1000 + b"\n") * 100, time.time_ns())  # type: ignore[attr-defined]
+        assert time.monotonic() - t0 < 1.5  # never waited for the slow server
+        stack.close()
+        dropped = stack.dropped  # type: ignore[attr-defined]
+        assert dropped > 0
+        assert len(srv.wait(5000 - dropped, timeout=15)) + dropped == 5000
+    finally:
+        srv.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -94,7 +95,7 @@ def test_rsyslog_parses_every_format_and_transport(rs, tls_files: TLSFiles, tmp_
     assert all(r["fac"] == "19" for r in got)
     for r in got:
         assert r["app"] == "web"
-        assert r["procid"] == str(__import__("os").getpid())
+        assert r["procid"] == str(os.getpid())
         if fmt.startswith("rfc5424"):
             assert r["host"] == "pydock-host" and r["msgid"] == "web"
         elif fmt == "rfc3164":

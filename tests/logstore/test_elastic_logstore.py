@@ -61,7 +61,7 @@ def test_template_daily_indices_and_search(es: FakeES, tmp_path: Path) -> None:
         s.append([rec(200, line="tail me")])
         assert s.wait_flushed(10)
         got, _ = s.tail(LogQuery(), pos)
-        assert [r.line for r in got] == ["tail me"]
+        assert [r.line for _, r in got] == ["tail me"]
     finally:
         s.close()
 

@@ -124,9 +124,10 @@ def test_tail_positions(store: SQLiteLogStore) -> None:
     assert got == []
     store.append([rec(5), rec(6, name="db", cid="d" * 64)])
     got, pos2 = store.tail(LogQuery(), pos)
-    assert [r.line for r in got] == ["line 5 ok", "line 6 ok"]
+    assert [r.line for _, r in got] == ["line 5 ok", "line 6 ok"]
+    assert [int(p) for p, _ in got] == [int(pos) + 1, int(pos) + 2] and pos2 == got[-1][0]
     got, pos3 = store.tail(LogQuery(container="db"), pos)
-    assert [r.container_name for r in got] == ["db"]
+    assert [r.container_name for _, r in got] == ["db"]
     assert store.tail(LogQuery(), pos2) == ([], pos2)
     store.append([rec(7)])
     got, _ = store.tail(LogQuery(container="db"), pos3)

@@ -340,7 +340,10 @@ def test_concurrent_starts_make_one_shim(pd):
         results = list(pool.map(lambda _: pd("start", cid), range(4)))
     assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
     state = json.loads((pd.settings.containers / cid / "state.json").read_text())
-    shims = [p for p in os.listdir("/proc") if p.isdigit() and cid in _cmdline(p)]
+    # Every shim of this test's state root (one container): exactly the one recorded.
+    root = str(pd.settings.root)
+    shims = [p for p in os.listdir("/proc") if p.isdigit() and "pydock.runtime.shim" in _cmdline(p)
+             and f"--root\0{root}\0" in _cmdline(p)]
     assert state["Status"] == "running" and shims == [str(state["ShimPid"])]
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from webhelpers import logs_app
-
 from pydock.collector.logstore.sqlite import SQLiteLogStore
+from webhelpers import logs_app
 
 
 @pytest.fixture
