@@ -38,6 +38,11 @@ def _read_fd(fd: int) -> bytes:
     return data
 
 
+# v1 keeps the pid list of cgroup.procs and tasks with the open file and reloads it only once it has been
+# unused for a second (kernel/cgroup/cgroup-v1.c, CGROUP_PIDLIST_DESTROY_DELAY): a re-read of a kept fd
+# would then miss processes that joined. These files are opened afresh on every read.
+_MEMBER_FILES = ("/cgroup.procs", "/tasks", "/cgroup.threads")
+
 # pread on an fd whose file went away: the cgroup was removed (ENODEV) or the process died (ESRCH).
 _GONE = (errno.ENODEV, errno.ESRCH, errno.ENOENT)
 
@@ -46,7 +51,8 @@ class FileCache:
     """Open fds of cgroupfs and procfs files, re-read with pread: one syscall a read instead of three.
 
     Only files under a mount of type cgroup, cgroup2 or proc are kept (their content is made by the
-    kernel at each read from offset 0, and they are never replaced, only removed); regular files, such
+    kernel at each read from offset 0, and they are never replaced, only removed), except the member
+    lists (see `_MEMBER_FILES`); regular files, such
     as the fixture trees of the tests, are opened and closed every time. A removed cgroup's file reads
     ENODEV and a dead process's ESRCH (never a newer process that reuses the pid): the fd is then closed
     and the path opened afresh. `sweep()`, called after every full read, closes the fds that no read
@@ -57,7 +63,8 @@ class FileCache:
         self._fds: dict[str, list[int]] = {}  # path -> [fd, generation of its last read]
         self._gen = 0
         self._lock = threading.Lock()
-        self._prefixes = _pseudo_mounts(mountinfo)
+        self._mountinfo = mountinfo
+        self._prefixes: tuple[str, ...] | None = None  # read at the first miss, not at import
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         self.capacity = (1 << 16) if soft == resource.RLIM_INFINITY else soft // 2
 
@@ -67,14 +74,18 @@ class FileCache:
             if hit is not None:
                 hit[1] = self._gen
                 try:
-                    return _read_fd(hit[0])
+                    data = os.pread(hit[0], 65536, 0)
+                    return data if len(data) < 65536 else _read_fd(hit[0])
                 except OSError as exc:
                     del self._fds[path]
                     os.close(hit[0])
                     if exc.errno not in _GONE:
                         raise
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            keep = path.startswith(self._prefixes) and len(self._fds) < self.capacity
+            if self._prefixes is None:
+                self._prefixes = _pseudo_mounts(self._mountinfo)
+            keep = (path.startswith(self._prefixes) and not path.endswith(_MEMBER_FILES)
+                    and len(self._fds) < self.capacity)
             try:
                 data = _read_fd(fd)
             except BaseException:

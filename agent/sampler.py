@@ -17,8 +17,8 @@ from pydock.errors import CgroupError
 
 from .cgroups import Hierarchies, read_stats
 from .discovery import Discovery, Target
-from .parsers import FILES
 from .host import DeviceNames, HostPaths, MachineInfo, machine_info, system_cpu_usage_ns
+from .parsers import FILES
 from .stats import CgroupStats
 
 

@@ -30,8 +30,10 @@ import glob
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
+import yaml
 from pydock.collector.matchers import Matcher, parse_matchers
 from pydock.collector.yamlconf import LDict, Where, load_yaml, valid_label_name
 
@@ -160,6 +162,7 @@ class CollectorConfig:
     scrape_configs: tuple[ScrapeConfig, ...] = ()
     rule_files: tuple[str, ...] = ()  # absolute globs
     alerting: AlertingConfig = AlertingConfig()
+    shown: str = field(default="", compare=False, repr=False)  # for /api/v1/status/config, secrets hidden
 
     def rule_paths(self) -> list[Path]:
         out: list[Path] = []
@@ -202,7 +205,30 @@ def load_config(path: Path) -> CollectorConfig:
     alerting = _alerting(w, w.mapping(root.get("alerting"), "alerting",
                                       {"receivers", "route", "resend_delay", "retry"}, root, "alerting"))
     return CollectorConfig(path=path, global_=g, scrape_configs=tuple(jobs), rule_files=tuple(rule_files),
-                           alerting=alerting)
+                           alerting=alerting, shown=yaml.safe_dump(redacted(doc), sort_keys=False))
+
+
+SECRET = "<secret>"
+
+
+def redacted(node: Any, key: str = "", in_webhook: bool = False) -> Any:
+    """The config as plain data with its secrets replaced, as Prometheus prints `<secret>`: passwords,
+    bearer tokens, webhook URLs (whole: their path or query is often the credential, so Alertmanager
+    treats them as secret URLs) and the password of any other URL."""
+    if isinstance(node, Mapping):
+        return {str(k): redacted(v, str(k), in_webhook or key == "webhook_configs") for k, v in node.items()}
+    if isinstance(node, list):
+        return [redacted(v, key, in_webhook) for v in node]
+    if key in ("password", "bearer_token") and node:
+        return SECRET
+    if key == "url" and isinstance(node, str):
+        if in_webhook:
+            return SECRET
+        parsed = urlparse(node)
+        if parsed.password:
+            host = parsed.netloc.rpartition("@")[2]
+            return parsed._replace(netloc=f"{parsed.username}:{SECRET}@{host}").geturl()
+    return node
 
 
 def _global(w: Where, node: LDict) -> GlobalConfig:

@@ -9,7 +9,8 @@ Semantics are Prometheus 2.42's rules/alerting.go and rules/manager.go (referenc
   ResolvedAt = ts unless `keep_firing_for` (counted from the first eval without it) still runs;
   resolved alerts are kept 15 minutes so they are re-sent.
 - `ALERTS{alertstate}` = 1 and `ALERTS_FOR_STATE` = ActiveAt (unix seconds) for pending and firing
-  alerts; series a rule stops producing get the stale NaN.
+  alerts; series a rule stops producing get the stale NaN. A rule whose evaluation fails neither
+  marks its series stale nor sends (Group.Eval returns early).
 - sending (Alert.needsSending): never pending ones; a resolved alert at once; a firing one when
   `LastSentAt + resend_delay < ts`. Each send sets ValidUntil = ts + 4 * max(resend_delay, interval);
   `endsAt` is ResolvedAt for resolved alerts, ValidUntil otherwise; startsAt is FiredAt.
@@ -26,6 +27,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote_plus
@@ -213,40 +215,57 @@ class Group:
         return (self.spec.file, self.spec.name)
 
     def evaluate(self, engine: QueryEngine, ts: float, external_labels: Mapping[str, str], external_url: str,
-                 resend_delay: float) -> tuple[Samples, list[Alert]]:
-        """One evaluation at `ts`: samples to write (incl. stale markers) and alerts to send."""
+                 resend_delay: float, lock: AbstractContextManager[Any] | None = None
+                 ) -> tuple[Samples, list[Alert]]:
+        """One evaluation at `ts`: samples to write (incl. stale markers) and alerts to send.
+
+        Queries run without `lock`; it is held only while a rule's state changes, so readers of the
+        alert state (the API, on the event loop) never wait for a query."""
+        lock = lock if lock is not None else nullcontext()
         started = time.monotonic()
         samples: Samples = []
         to_send: list[Alert] = []
         t_ms = int(ts * 1000)
         for rule in self.rules:
             r_start = time.monotonic()
-            produced: Samples = []
             try:
                 result = _vector(engine.instant(rule.spec.expr, ts), t_ms)
-                if rule.spec.alert is not None:
-                    produced = rule.eval_alert(result, ts, external_labels, external_url)
-                    if self.spec.limit and len(produced) // 2 > self.spec.limit:
-                        rule.active.clear()
-                        raise PydockError(f"exceeded limit of {self.spec.limit} with {len(produced) // 2} alerts")
-                else:
-                    produced = rule.eval_record(result, ts)
-                    if self.spec.limit and len(produced) > self.spec.limit:
-                        raise PydockError(f"exceeded limit of {self.spec.limit} with {len(produced)} series")
-                rule.health, rule.last_error = "ok", ""
             except PydockError as exc:
-                rule.health, rule.last_error = "err", str(exc)
-                produced = []
-                log.warning("rule %s in group %s failed: %s", rule.spec.name, self.spec.name, exc)
-            if rule.spec.alert is not None:
-                to_send.extend(self._to_send(rule, ts, external_labels, external_url, resend_delay))
-            keys = {tuple(sorted(lbs.items())) for lbs, _, _ in produced}
-            samples.extend(produced)
-            samples.extend((dict(k), t_ms, STALE_NAN) for k in sorted(rule.series - keys))
-            rule.series = keys
-            rule.last_evaluation, rule.evaluation_time = ts, time.monotonic() - r_start
+                with lock:
+                    self._failed(rule, exc, ts, r_start)
+                continue
+            with lock:
+                try:
+                    if rule.spec.alert is not None:
+                        produced = rule.eval_alert(result, ts, external_labels, external_url)
+                        active = sum(1 for a in rule.active.values() if a.state != "inactive")
+                        if self.spec.limit and active > self.spec.limit:
+                            rule.active.clear()
+                            raise PydockError(f"exceeded limit of {self.spec.limit} with {active} alerts")
+                    else:
+                        produced = rule.eval_record(result, ts)
+                        if self.spec.limit and len(produced) > self.spec.limit:
+                            raise PydockError(f"exceeded limit of {self.spec.limit} with {len(produced)} series")
+                except PydockError as exc:
+                    self._failed(rule, exc, ts, r_start)
+                    continue
+                rule.health, rule.last_error = "ok", ""
+                if rule.spec.alert is not None:
+                    to_send.extend(self._to_send(rule, ts, external_labels, external_url, resend_delay))
+                keys = {tuple(sorted(lbs.items())) for lbs, _, _ in produced}
+                samples.extend(produced)
+                samples.extend((dict(k), t_ms, STALE_NAN) for k in sorted(rule.series - keys))
+                rule.series = keys
+                rule.last_evaluation, rule.evaluation_time = ts, time.monotonic() - r_start
         self.last_evaluation, self.evaluation_time = ts, time.monotonic() - started
         return samples, to_send
+
+    def _failed(self, rule: Rule, exc: PydockError, ts: float, r_start: float) -> None:
+        # As Prometheus's Group.Eval: a failed rule sends nothing and leaves the series of its last
+        # good evaluation alone (no stale markers), so one failed query is no gap.
+        rule.health, rule.last_error = "err", str(exc)
+        rule.last_evaluation, rule.evaluation_time = ts, time.monotonic() - r_start
+        log.warning("rule %s in group %s failed: %s", rule.spec.name, self.spec.name, exc)
 
     def _to_send(self, rule: Rule, ts: float, external_labels: Mapping[str, str], external_url: str,
                  resend_delay: float) -> list[Alert]:
@@ -318,8 +337,8 @@ class RuleManager:
         self.external_labels, self.external_url, self.resend_delay = external_labels, external_url, resend_delay
 
     def evaluate_group(self, group: Group, ts: float) -> tuple[Samples, list[Alert]]:
-        with self.lock:
-            return group.evaluate(self.engine, ts, self.external_labels, self.external_url, self.resend_delay)
+        return group.evaluate(self.engine, ts, self.external_labels, self.external_url, self.resend_delay,
+                              self.lock)
 
     async def _run_group(self, group: Group, stop: asyncio.Event) -> None:
         interval = group.spec.interval
@@ -337,8 +356,8 @@ class RuleManager:
                 samples, alerts = await asyncio.to_thread(self.evaluate_group, group, time.time())
                 if samples:
                     await asyncio.to_thread(self.append, samples)
-                if alerts:
-                    self.send(alerts)
+                if alerts:  # forwarding to an Alertmanager persists batches: an fsync each
+                    await asyncio.to_thread(self.send, alerts)
                 evaluations += 1
                 # Restore after the second evaluation: the first may run before enough is scraped.
                 if evaluations == 2 and not all(r.restored for r in group.rules):

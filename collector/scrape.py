@@ -133,19 +133,8 @@ class ScrapeLoop:
                 raise httpx.HTTPStatusError(f"server returned HTTP status {resp.status_code} {resp.reason_phrase}",
                                             request=resp.request, response=resp)
             openmetrics = resp.headers.get("content-type", "").startswith("application/openmetrics-text")
-            seen: set[LabelKey] = set()
-            for labels, value, sample_ts in parse_exposition(resp.text, openmetrics):
-                scraped += 1
-                final = mutate_labels(labels, t.labels, t.job.honor_labels)
-                key = tuple(sorted(final.items()))
-                if key in seen:
-                    continue  # Prometheus drops duplicates within one scrape
-                seen.add(key)
-                if sample_ts is not None and t.job.honor_timestamps:
-                    samples.append((final, sample_ts, value))
-                else:
-                    current.add(key)
-                    samples.append((final, ts, value))
+            # ~0.1 ms a series: a big exposition would stall the event loop for seconds
+            samples, current, scraped = await asyncio.to_thread(self._samples, resp.text, openmetrics, ts)
         except (httpx.HTTPError, ParseError, UnicodeDecodeError) as exc:
             error = str(exc) or type(exc).__name__
             if isinstance(exc, httpx.TimeoutException):
@@ -164,6 +153,29 @@ class ScrapeLoop:
         await asyncio.to_thread(self.append, samples)
         t.health, t.last_error = ("down", error) if error else ("up", "")
         t.last_scrape, t.last_duration, t.samples = start, duration, scraped
+
+    def _samples(self, text: str, openmetrics: bool, ts: int) -> tuple[list[tuple[dict[str, str], int, float]],
+                                                                       set[LabelKey], int]:
+        """Parse one scrape: its samples with the target's labels, the series it has (those with
+        explicit timestamps are exempt from staleness) and how many samples it had."""
+        t = self.target
+        samples: list[tuple[dict[str, str], int, float]] = []
+        current: set[LabelKey] = set()
+        seen: set[LabelKey] = set()
+        scraped = 0
+        for labels, value, sample_ts in parse_exposition(text, openmetrics):
+            scraped += 1
+            final = mutate_labels(labels, t.labels, t.job.honor_labels)
+            key = tuple(sorted(final.items()))
+            if key in seen:
+                continue  # Prometheus drops duplicates within one scrape
+            seen.add(key)
+            if sample_ts is not None and t.job.honor_timestamps:
+                samples.append((final, sample_ts, value))
+            else:
+                current.add(key)
+                samples.append((final, ts, value))
+        return samples, current, scraped
 
     async def stop_staleness(self) -> None:
         """The target went away: its series and report series end now (Prometheus's end-of-run staleness)."""
@@ -218,7 +230,7 @@ class ScrapeManager:
         self.loops: dict[tuple[str, str, LabelKey], tuple[ScrapeLoop, asyncio.Task[None], asyncio.Event]] = {}
         self.config: CollectorConfig | None = None
         self.client: httpx.AsyncClient | None = None
-        self._sd_state: dict[str, tuple[float, int]] = {}
+        self._sd_state: dict[str, tuple[int, ...]] = {}
         self._sd_cache: dict[str, list[tuple[list[str], dict[str, str]]]] = {}
         self.sd_errors: dict[str, str] = {}
 
@@ -238,7 +250,7 @@ class ScrapeManager:
         return list(targets.values())
 
     def refresh_sd(self, config: CollectorConfig, force: bool = False) -> bool:
-        """Re-read changed file_sd files (by mtime and size); returns whether anything changed."""
+        """Re-read changed file_sd files (by their stat); returns whether anything changed."""
         changed = False
         live: set[str] = set()
         for job in config.scrape_configs:
@@ -250,7 +262,8 @@ class ScrapeManager:
                             st = os.stat(p)
                         except OSError:
                             continue
-                        sig = (st.st_mtime, st.st_size)
+                        # ctime and inode too: an atomic replace or a rewrite may keep mtime and size
+                        sig = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_dev)
                         if not force and self._sd_state.get(p) == sig:
                             continue
                         try:
@@ -280,6 +293,9 @@ class ScrapeManager:
     async def _sync(self) -> None:
         assert self.config is not None and self.client is not None
         wanted = {t.key: t for t in self.discover(self.config)}
+        # A target whose job changed gets a new loop that inherits the old one's series, as
+        # Prometheus's scrapePool.reload hands over the scrape cache: staleness tracking goes on.
+        carried: dict[tuple[str, str, LabelKey], set[LabelKey]] = {}
         for key in list(self.loops):
             loop, task, stop = self.loops[key]
             if key not in wanted or wanted[key].job != loop.target.job:
@@ -288,10 +304,12 @@ class ScrapeManager:
                 del self.loops[key]
                 if key not in wanted:
                     await loop.stop_staleness()
+                else:
+                    carried[key] = loop.previous
         for key, target in wanted.items():
             if key in self.loops:
                 continue
-            loop = ScrapeLoop(target, self.append)
+            loop = ScrapeLoop(target, self.append, carried.get(key, set()))
             stop = asyncio.Event()
             self.loops[key] = (loop, asyncio.create_task(loop.run(self.client, stop)), stop)
 

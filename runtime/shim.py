@@ -64,6 +64,20 @@ class Shim:
         self.copier_thread: threading.Thread | None = None
         self.supervisor: Any = None  # runtime depth: events, OOM, health, restart (runtime/supervise.py)
         self.console: Any = None  # runtime depth: the pty of a -t container (runtime/tty.py)
+        self.pid = 0  # the container's PID 1 while it runs
+        self.terminating = False
+
+    def terminate(self, signum: int, _frame: Any) -> None:
+        """SIGTERM to the shim (shutdown, a stray kill): the container is killed and the usual exit
+        path records it and cleans up (cgroup, --rm), instead of the shim vanishing mid-way."""
+        self.terminating = True
+        if self.pid > 0:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        else:
+            raise SystemExit(128 + signum)
 
     # -- reporting -----------------------------------------------------------------------------
 
@@ -215,7 +229,7 @@ class Shim:
 
     def should_restart(self, code: int) -> bool:
         """The hook for restart policies (`--restart`): True starts the container again."""
-        return self.supervisor is not None and self.supervisor.should_restart(code)
+        return not self.terminating and self.supervisor is not None and self.supervisor.should_restart(code)
 
     def finish(self) -> None:
         if self.supervisor is not None:
@@ -247,6 +261,7 @@ class Shim:
                     final = f"error {exc.exit_code} {exc}"
                     return exc.exit_code
                 started = True
+                self.pid = proc.pid
                 self.update_state(Status="running", Running=True, Pid=proc.pid, ShimPid=os.getpid(),
                                   ExitCode=0, Error="", StartedAt=utc_iso(), FinishedAt=lifecycle.ZERO_TIME,
                                   CgroupPaths=self.cgroup.paths, OOMKilled=False)
@@ -254,6 +269,7 @@ class Shim:
                 self.report(f"started {proc.pid}")
                 self.copy_output(proc)
                 code = self.wait_process(proc)
+                self.pid = 0
                 self.record_exit(code)
                 self.supervisor.exited(code)
                 if not self.should_restart(code):
@@ -350,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     attach = tuple(int(x) for x in args.attach.split(",")) if args.attach else None
     try:
         shim = Shim(settings, args.id, args.status_fd, attach)  # type: ignore[arg-type]
+        signal.signal(signal.SIGTERM, shim.terminate)
         return shim.run()
     except PydockError as exc:
         if args.status_fd >= 0:

@@ -211,7 +211,14 @@ def record_json(r: LogRecord) -> dict[str, Any]:
 
 @router.post("/api/v1/logs/push", dependencies=[Depends(require_write)])
 async def push(request: Request, store: StoreDep) -> JSONResponse:
-    body = await request.body()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return JSONResponse({"status": "error", "error": f"body over {MAX_BODY} bytes"}, status_code=413)
+        chunks.append(chunk)
+    body = b"".join(chunks)
     try:
         records = await run_in_threadpool(parse_push, body, request.headers.get("content-encoding", ""))
     except UsageError as e:

@@ -97,8 +97,7 @@ async def buildinfo() -> JSONResponse:
 
 @router.get("/api/v1/status/config", dependencies=[Depends(require_read)])
 async def status_config(c: CollectorDep) -> JSONResponse:
-    path = c.config.path
-    return _ok({"yaml": path.read_text(encoding="utf-8") if path is not None and path.exists() else ""})
+    return _ok({"yaml": c.config.shown})  # the running config (not the file, which may have changed)
 
 
 @router.get("/api/v1/status/runtimeinfo", dependencies=[Depends(require_read)])
@@ -182,20 +181,19 @@ async def notifier_alerts(c: CollectorDep) -> JSONResponse:
     d = c.notifier.dispatcher
     seen: dict[int, dict[str, Any]] = {}
     if d is not None:
-        for ag in d.groups.values():
-            for a in ag.alerts.values():
-                if a.resolved(now):
-                    continue
-                entry = seen.get(a.fingerprint)
-                if entry is None:
-                    silenced = c.notifier.silences.silenced_by(a.labels, now)
-                    receivers = sorted({r.receiver for r, _ in match_routes(d.route, a.labels)})
-                    entry = {"labels": dict(a.labels), "annotations": dict(a.annotations),
-                             "startsAt": go_time(a.starts_at), "endsAt": go_time(a.ends_at),
-                             "updatedAt": go_time(a.updated_at), "generatorURL": a.generator_url,
-                             "fingerprint": fingerprint_hex(a.labels),
-                             "receivers": [{"name": r} for r in receivers],
-                             "status": {"state": "suppressed" if silenced else "active",
-                                        "silencedBy": silenced, "inhibitedBy": []}}
-                    seen[a.fingerprint] = entry
+        for a in d.alerts():  # a copy: the groups change in the notifier's flushing thread
+            if a.resolved(now):
+                continue
+            entry = seen.get(a.fingerprint)
+            if entry is None:
+                silenced = c.notifier.silences.silenced_by(a.labels, now)
+                receivers = sorted({r.receiver for r, _ in match_routes(d.route, a.labels)})
+                entry = {"labels": dict(a.labels), "annotations": dict(a.annotations),
+                         "startsAt": go_time(a.starts_at), "endsAt": go_time(a.ends_at),
+                         "updatedAt": go_time(a.updated_at), "generatorURL": a.generator_url,
+                         "fingerprint": fingerprint_hex(a.labels),
+                         "receivers": [{"name": r} for r in receivers],
+                         "status": {"state": "suppressed" if silenced else "active",
+                                    "silencedBy": silenced, "inhibitedBy": []}}
+                seen[a.fingerprint] = entry
     return JSONResponse(sorted(seen.values(), key=lambda e: e["fingerprint"]))

@@ -271,6 +271,9 @@ class SQLiteLogStore:
         except ValueError as e:
             raise BadQueryError(f"bad tail position {after!r}") from e
         where, args = self._where(q)
+        if q.text:  # only the new part of the FTS index, not every match of the text
+            where[0] = "id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ? AND rowid > ? AND rowid <= ?)"
+            args[1:1] = [pos, top]
         # Bounded by `top`, read first: when nothing matches, the position can move to `top`
         # without skipping a line stored while this query ran.
         where.append("id > ? AND id <= ?")

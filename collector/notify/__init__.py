@@ -27,6 +27,7 @@ from pydock.collector.notify.store import NotifyStore, OutboxItem
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 256  # Prometheus's notifier DefaultMaxBatchSize
+GC_INTERVAL = 15 * 60.0  # Alertmanager's nflog/silence maintenance interval
 
 __all__ = ["Alert", "Notifier"]
 
@@ -38,6 +39,7 @@ class Notifier:
         self.external_url = external_url
         self.config = config
         self.dispatcher: Dispatcher | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.delivery = Delivery(self.store, self._endpoint, config.retry)
         self.apply_config(config)
 
@@ -55,8 +57,7 @@ class Notifier:
             self.dispatcher = Dispatcher(config.route, config.receivers, self.store, self._silenced,
                                          self.external_url)
             if old is not None:
-                for ag in old.groups.values():
-                    self.dispatcher.put(ag.alerts.values())
+                self.dispatcher.put(old.alerts())
 
     def _endpoint(self, item: OutboxItem) -> Endpoint:
         receiver: Receiver | None = self.config.receivers.get(item.receiver)
@@ -93,19 +94,37 @@ class Notifier:
                 body = json.dumps([a.to_api() for a in items[i:i + MAX_BATCH]])
                 self.store.enqueue(receiver, "alertmanager", idx, url, body, now)
         if forward or self.dispatcher is not None:
+            self._wake()
+
+    def _wake(self) -> None:
+        """Wake the delivery task; callable from any thread (send and tick may run in workers)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.delivery.wake.set)
+        else:
             self.delivery.wake.set()
 
     def tick(self, now: float | None = None) -> None:
         if self.dispatcher is not None and self.dispatcher.tick(now):
-            self.delivery.wake.set()
+            self._wake()
+
+    def maintenance(self, now: float | None = None) -> None:
+        self.store.gc(time.time() if now is None else now)
 
     async def run(self, stop: asyncio.Event, poll: float = 0.1) -> None:
         """Group timers and delivery, until `stop` is set."""
+        self._loop = asyncio.get_running_loop()
         deliver = asyncio.create_task(self.delivery.run(stop))
+        next_gc = time.monotonic()
         try:
             while not stop.is_set():
                 try:
-                    self.tick()
+                    if time.monotonic() >= next_gc:
+                        next_gc = time.monotonic() + GC_INTERVAL
+                        await asyncio.to_thread(self.maintenance)
+                    d = self.dispatcher
+                    if d is not None and d.due(time.time()):
+                        await asyncio.to_thread(self.tick)  # each queued notification is an fsync
                 except Exception:  # a storage error must not stop the group timers; logged with its cause
                     log.exception("flushing alert groups failed")
                 try:
@@ -114,6 +133,7 @@ class Notifier:
                     pass
         finally:
             await deliver
+            self._loop = None
 
     def close(self) -> None:
         self.store.close()

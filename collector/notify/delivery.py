@@ -65,17 +65,18 @@ class Delivery:
     async def run_once(self, client: httpx.AsyncClient, now: float | None = None) -> int:
         """Try the due head of every destination once; returns how many were delivered."""
         now = time.time() if now is None else now
-        due = [item for item in self.store.heads() if item.next_at <= now]
+        due = [item for item in await asyncio.to_thread(self.store.heads) if item.next_at <= now]
         results = await asyncio.gather(*(self._attempt(client, item, now) for item in due))
         return sum(results)
 
     async def _attempt(self, client: httpx.AsyncClient, item: OutboxItem, now: float) -> int:
         if item.kind == "alertmanager" and now - item.created > self.alertmanager_ttl:
-            self.store.delivered(item.id)
+            await asyncio.to_thread(self.store.delivered, item.id)
             log.info("alert batch %d to %s superseded by newer sends; dropped", item.id, item.dest)
             return 0
         if now - item.created > self.retry.max_age:
-            self.store.failed(item.id, f"gave up after {item.attempts} attempts: {item.last_error}")
+            await asyncio.to_thread(self.store.failed, item.id,
+                                    f"gave up after {item.attempts} attempts: {item.last_error}")
             log.error("notification %d to %s dropped after %d attempts", item.id, item.dest, item.attempts)
             return 0
         ep = self.endpoint(item)
@@ -86,23 +87,23 @@ class Delivery:
         try:
             resp = await client.post(ep.url, content=item.body.encode(), headers=headers, timeout=ep.timeout)
         except httpx.HTTPError as exc:
-            return self._later(item, scrub(f"{type(exc).__name__}: {exc}", ep.url))
+            return await self._later(item, scrub(f"{type(exc).__name__}: {exc}", ep.url))
         if 200 <= resp.status_code < 300:
-            self.store.delivered(item.id)
+            await asyncio.to_thread(self.store.delivered, item.id)
             self.sent += 1
             return 1
         error = scrub(f"unexpected status code {resp.status_code}: {resp.text[:200]}", ep.url)
         if resp.status_code >= 500:
-            return self._later(item, error)
+            return await self._later(item, error)
         self.failures += 1
-        self.store.failed(item.id, error)
+        await asyncio.to_thread(self.store.failed, item.id, error)
         log.error("notification %d to %s failed for good: %s", item.id, item.dest, error)
         return 0
 
-    def _later(self, item: OutboxItem, error: str) -> int:
+    async def _later(self, item: OutboxItem, error: str) -> int:
         delay = min(self.retry.initial * (2 ** min(item.attempts, 30)), self.retry.max)
         self.failures += 1
-        self.store.retry_later(item.id, time.time() + delay, error)
+        await asyncio.to_thread(self.store.retry_later, item.id, time.time() + delay, error)
         log.warning("notification %d to %s failed (%s); retrying in %.1fs", item.id, item.dest, error, delay)
         return 0
 

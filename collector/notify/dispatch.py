@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -119,9 +120,14 @@ class Dispatcher:
         self.external_url = external_url
         # Keyed by the route node itself, as Alertmanager keys aggrGroupsPerRoute by *Route.
         self.groups: dict[tuple[int, int], AggregationGroup] = {}
+        self.lock = threading.Lock()  # guards `groups`: put() runs on the event loop, tick() in a thread
 
     def put(self, alerts: Iterable[Alert], now: float | None = None) -> None:
         now = time.time() if now is None else now
+        with self.lock:
+            self._put(alerts, now)
+
+    def _put(self, alerts: Iterable[Alert], now: float) -> None:
         for alert in alerts:
             for route, rkey in match_routes(self.route, alert.labels):
                 if not self.receivers[route.receiver].webhooks:
@@ -140,23 +146,44 @@ class Dispatcher:
                 if not ag.has_flushed and alert.starts_at + route.group_wait < now:
                     ag.next_flush = min(ag.next_flush, now)
 
+    def alerts(self) -> list[Alert]:
+        """Every alert held in a group now (a consistent copy, for the API)."""
+        with self.lock:
+            return [a for ag in self.groups.values() for a in ag.alerts.values()]
+
+    def due(self, now: float) -> bool:
+        with self.lock:
+            return any(ag.next_flush <= now for ag in self.groups.values())
+
     def tick(self, now: float | None = None) -> int:
-        """Flush every group whose timer ran out; returns how many notifications were queued."""
+        """Flush every group whose timer ran out; returns how many notifications were queued.
+
+        The lock covers only the in-memory groups; the notification log and the outbox are read and
+        written outside it (the notifier runs this in a worker thread), so `put` never waits on an
+        fsync. As in Alertmanager, an alert that changes during the flush is kept (DeleteIfNotModified).
+        """
         now = time.time() if now is None else now
+        with self.lock:
+            due = []
+            for gid, ag in self.groups.items():
+                if ag.next_flush > now:
+                    continue
+                ag.next_flush = now + ag.route.group_interval
+                ag.has_flushed = True
+                due.append((gid, ag, sorted(ag.alerts.values(), key=sort_key)))
         queued = 0
-        for gid, ag in list(self.groups.items()):
-            if ag.next_flush > now:
-                continue
-            ag.next_flush = now + ag.route.group_interval
-            ag.has_flushed = True
-            queued += self._flush(ag, now)
-            if not ag.alerts:
-                del self.groups[gid]
+        for gid, ag, alerts in due:
+            queued += self._flush(ag, alerts, now)
+            with self.lock:
+                for flushed in alerts:
+                    fp = flushed.fingerprint
+                    if flushed.resolved(now) and ag.alerts.get(fp) is flushed:
+                        del ag.alerts[fp]
+                if not ag.alerts and self.groups.get(gid) is ag:
+                    del self.groups[gid]
         return queued
 
-    def _flush(self, ag: AggregationGroup, now: float) -> int:
-        alerts = sorted(ag.alerts.values(), key=sort_key)
-        resolved_now = [a for a in alerts if a.resolved(now)]
+    def _flush(self, ag: AggregationGroup, alerts: list[Alert], now: float) -> int:
         active = [a for a in alerts if not self.is_silenced(a.labels, now)]
         queued = 0
         if active:
@@ -165,10 +192,6 @@ class Dispatcher:
             receiver = self.receivers[ag.route.receiver]
             for idx, hook in enumerate(receiver.webhooks):
                 queued += self._notify(ag, receiver.name, idx, hook, active, firing, resolved, now)
-        for gone in resolved_now:
-            fp = gone.fingerprint
-            if ag.alerts.get(fp) is gone:  # unchanged since the flush began (DeleteIfNotModified)
-                del ag.alerts[fp]
         return queued
 
     def _notify(self, ag: AggregationGroup, receiver: str, idx: int, hook: WebhookConfig, alerts: list[Alert],

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from pydock.errors import StorageError
 
+RETENTION = 120 * 3600.0  # Alertmanager's --data.retention: how long nflog entries are kept
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -153,6 +155,13 @@ class NotifyStore:
     def put_log(self, key: str, entry: LogEntry) -> None:
         with self._tx() as db:
             self._put_log(db, key, entry)
+
+    def gc(self, now: float) -> None:
+        """Forget nflog entries and failed notifications older than RETENTION, as Alertmanager's
+        nflog maintenance does (a group silent that long is notified afresh)."""
+        with self._tx() as db:
+            db.execute("DELETE FROM nflog WHERE ts < ?", (now - RETENTION,))
+            db.execute("DELETE FROM outbox WHERE state='failed' AND created < ?", (now - RETENTION,))
 
     def get_log(self, key: str) -> LogEntry | None:
         with self._lock:

@@ -39,9 +39,14 @@ NAV = [
 ]
 
 
+# The script of each page, beside the shared pydock.js (dashboards/static/).
+SCRIPTS = {"overview": "overview.js", "container": "container.js", "logs": "logs.js", "alerts": "alerts.js",
+           "targets": "status.js", "rules": "status.js", "query": "status.js"}
+
+
 def _render(request: Request, template: str, page: str, title: str, **ctx: object) -> HTMLResponse:
     return templates.TemplateResponse(
-        request, template, {"page": page, "title": title, "nav": NAV, **ctx}
+        request, template, {"page": page, "title": title, "nav": NAV, "script": SCRIPTS[page], **ctx}
     )
 
 

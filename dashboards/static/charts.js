@@ -71,15 +71,22 @@
       lab.textContent = fmtTime(t, span);
     }
     series.forEach((s, i) => {
-      let d = "", pen = false, prev = null;
+      let d = "", pen = false, prev = null, run = [];
+      const dots = [];
+      const endRun = () => { if (run.length === 1) dots.push(run[0]); run = []; };
       for (const [t, v] of s.points) {
         // A gap longer than 3 steps breaks the line, as Prometheus's graph does.
-        if (!isFinite(v) || (prev !== null && opts.gap && t - prev > opts.gap)) pen = false;
-        if (isFinite(v)) { d += (pen ? "L" : "M") + X(t).toFixed(1) + " " + Y(v).toFixed(1); pen = true; prev = t; }
+        if (!isFinite(v) || (prev !== null && opts.gap && t - prev > opts.gap)) { pen = false; endRun(); }
+        if (isFinite(v)) {
+          d += (pen ? "L" : "M") + X(t).toFixed(1) + " " + Y(v).toFixed(1);
+          pen = true; prev = t; run.push([X(t), Y(v)]);
+        }
       }
+      endRun();
       const p = el("path", { class: "series", d: d, stroke: color(i) }, svg);
       const tt = el("title", {}, p);
       tt.textContent = s.name;
+      for (const [x, y] of dots) el("circle", { cx: x.toFixed(1), cy: y.toFixed(1), r: 2.5, fill: color(i) }, svg);
     });
     if (series.length > 1 || opts.legend) {
       const leg = document.createElement("div");

@@ -20,6 +20,7 @@ from pydock.settings import Settings
 COLUMNS = (("CONTAINER ID", "ID"), ("NAME", "Name"), ("CPU %", "CPUPerc"), ("MEM USAGE / LIMIT", "MemUsage"),
            ("MEM %", "MemPerc"), ("NET I/O", "NetIO"), ("BLOCK I/O", "BlockIO"), ("PIDS", "PIDs"))
 HEADERS = {"Container": "CONTAINER", **{field: title for title, field in COLUMNS}}
+TAB_MINWIDTH, TAB_PADDING = 10, 3  # docker/cli formatter: tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)
 _FIELD = re.compile(r"\{\{\s*(json\s+)?\.(\w*)\s*\}\}")
 
 
@@ -47,9 +48,12 @@ def render_rows(rows: list[dict[str, str]], fmt: str | None) -> str:
     lines += [fill(r, False) for r in rows]
     if not table:
         return "".join(ln + "\n" for ln in lines)
-    cells = [ln.split("\t") for ln in lines]  # tabwriter: columns padded to the widest cell + 3
-    widths = [max(len(c[i]) for c in cells if i < len(c)) for i in range(max(len(c) for c in cells))]
-    return "".join("   ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip() + "\n" for row in cells)
+    # Docker's tabwriter (minwidth 10, padding 3): a tab-terminated cell is padded to its column's widest
+    # cell + 3, at least 10; the text after a line's last tab is not a column cell and is left as it is.
+    cells = [ln.split("\t") for ln in lines]
+    ncols = max(len(c) for c in cells) - 1
+    widths = [max([TAB_MINWIDTH] + [len(c[i]) + TAB_PADDING for c in cells if i < len(c) - 1]) for i in range(ncols)]
+    return "".join("".join(c.ljust(widths[i]) for i, c in enumerate(row[:-1])) + row[-1] + "\n" for row in cells)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

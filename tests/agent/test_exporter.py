@@ -155,3 +155,18 @@ def test_records_are_reread_when_they_change_or_the_shim_dies(records: Records) 
     records.close()  # the shim's lock is gone: the store reports the container exited
     (e,) = sampler.snapshot().entries
     assert e.target.state == "exited" and e.stats is None
+
+
+def test_zero_cpu_total_is_left_out_and_last_seen_is_whole_seconds(records: Records, tmp_path: Path) -> None:
+    # cAdvisor emits cpu="total" only when the total is above 0, and container_last_seen as Unix() seconds
+    cg = tmp_path / "cg"
+    shutil.copytree(V2, cg)
+    stat = (cg / CTR / "cpu.stat").read_text()
+    (cg / CTR / "cpu.stat").write_text(stat.replace("usage_usec 1161513", "usage_usec 0"))
+    records.add(ID_A, "idle", cgroup_paths=v2_paths(cg), pid=443)
+    sampler = Sampler(records.root, fixture_host(cg), cache_seconds=0, foreign=False, root=False,
+                      clock=lambda: CLOCK + 0.75)
+    text = render_text(collect_series(sampler.snapshot())).decode()
+    assert "container_cpu_usage_seconds_total" not in text
+    assert 'container_cpu_user_seconds_total{id="/pydock-capture/ctr",image="busybox",name="idle"} 1.071875\n' in text
+    assert f'container_last_seen{{id="/pydock-capture/ctr",image="busybox",name="idle"}} {int(CLOCK)}\n' in text

@@ -102,11 +102,17 @@ def test_stats_table_and_formats() -> None:
     rows = [{"Container": "aaaaaaaaaaaa", "ID": "aaaaaaaaaaaa", "Name": "web", "CPUPerc": "0.00%",
              "MemUsage": "1.148MiB / 256MiB", "MemPerc": "0.45%", "NetIO": "2.098kB / 0B",
              "BlockIO": "1.233MB / 67.11MB", "PIDs": "2"}]
-    table = render_rows(rows, None).splitlines()
-    assert table[0].split("   ")[:3] == ["CONTAINER ID", "NAME", "CPU %"]
-    assert table[1].startswith("aaaaaaaaaaaa   web    0.00%")
+    # docker stats' own layout (tabwriter minwidth 10, padding 3): narrow columns are 10 wide
+    assert render_rows(rows, None).splitlines() == [
+        "CONTAINER ID   NAME      CPU %     MEM USAGE / LIMIT   MEM %     NET I/O        BLOCK I/O           PIDS",
+        "aaaaaaaaaaaa   web       0.00%     1.148MiB / 256MiB   0.45%     2.098kB / 0B   1.233MB / 67.11MB   2",
+    ]
+    assert render_rows([], None) == (
+        "CONTAINER ID   NAME      CPU %     MEM USAGE / LIMIT   MEM %     NET I/O   BLOCK I/O   PIDS\n")
     assert render_rows(rows, "{{.Name}}: {{.CPUPerc}}") == "web: 0.00%\n"
-    assert render_rows(rows, "table {{.Name}}\\t{{.MemPerc}}") == "NAME   MEM %\nweb    0.45%\n"
+    assert render_rows(rows, "table {{.Name}}\\t{{.MemPerc}}") == "NAME      MEM %\nweb       0.45%\n"
+    long_name = [{**rows[0], "Name": "a-rather-long-name"}]
+    assert render_rows(long_name, "table {{.Name}}\\t{{.PIDs}}") == "NAME                 PIDS\na-rather-long-name   2\n"
     assert json.loads(render_rows(rows, "json")) == rows[0]
 
 

@@ -20,19 +20,21 @@ from pydock.collector.logstore import LogQuery
 from pydock.collector.logstore.sqlite import SQLiteLogStore
 from pydock.logdrivers.base import LogInfo, LogMessage
 from pydock.logdrivers.jsonfile import JSONFileDriver
+from pydock.logdrivers.local import LocalDriver
 
 
-def make_container(root: Path, cid: str, name: str, opts: dict[str, str] | None = None) -> JSONFileDriver:
+def make_container(root: Path, cid: str, name: str, opts: dict[str, str] | None = None,
+                   log_type: str = "json-file") -> Any:
     d = root / "containers" / cid
     d.mkdir(parents=True)
     (d / "config.json").write_text(json.dumps({"Id": cid, "Name": name, "HostConfig": {
-        "LogConfig": {"Type": "json-file", "Config": opts or {}}}}))
+        "LogConfig": {"Type": log_type, "Config": opts or {}}}}))
     info = LogInfo(container_id=cid, container_name=name, image_name="busybox", image_id="sha256:" + "0" * 64,
                    command=["sh"], created_ns=0, labels={}, env=[], log_dir=str(d))
-    return JSONFileDriver(info, opts or {})
+    return (LocalDriver if log_type == "local" else JSONFileDriver)(info, opts or {})
 
 
-def write(drv: JSONFileDriver, start: int, n: int, tag: str) -> None:
+def write(drv: Any, start: int, n: int, tag: str) -> None:
     for i in range(start, start + n):
         drv.log(LogMessage(f"{tag} line {i:06d} {'x' * 40}".encode(), "stdout" if i % 7 else "stderr",
                            time.time_ns()))
@@ -167,4 +169,17 @@ def test_unreachable_collector_is_a_push_error(tmp_path: Path) -> None:
     with pytest.raises(PushError):
         s.ship_once()
     s.close()
+    drv.close()
+
+
+def test_local_driver_files_with_rotation(tmp_path: Path, collector: Collector) -> None:
+    drv = make_container(tmp_path, "f" * 64, "loc", {"max-size": "8k", "max-file": "30", "compress": "true"},
+                         log_type="local")
+    write(drv, 0, 250, "loc")
+    s = shipper(tmp_path, collector, batch_lines=60)
+    s.ship_once()
+    write(drv, 250, 250, "loc")
+    drain(s)
+    assert any(p.name.endswith(".gz") for p in (tmp_path / "containers" / ("f" * 64)).rglob("*"))
+    assert collector.lines("loc") == [f"loc line {i:06d} {'x' * 40}" for i in range(500)]
     drv.close()

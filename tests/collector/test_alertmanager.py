@@ -9,13 +9,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from collector_helpers import Peer, WebhookReceiver, free_port, wait_until
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from pydock.collector.app import create_app
 from pydock.collector.config import CollectorSettings
-from pydock.collector.notify.model import fingerprint_hex
+from pydock.collector.notify.dispatch import webhook_payload
+from pydock.collector.notify.model import Alert, fingerprint_hex, go_time, sort_key
 
 pytestmark = pytest.mark.peer
 AM = shutil.which("prometheus-alertmanager")
@@ -126,3 +128,23 @@ alerting:
         direct.stop()
         server.shutdown()
         server.server_close()
+
+
+def test_alert_order_and_group_key_match_alertmanager(alertmanager: str, webhook: WebhookReceiver) -> None:
+    # Alertmanager orders a notification's alerts by job, instance, then LabelSet.Before (fewer labels
+    # first, ...); the collector's webhook must list them in the same order (max_alerts keeps a prefix).
+    sets = [{"alertname": "Ord", "a": "1", "c": "1"}, {"alertname": "Ord", "b": "1", "c": "1"},
+            {"alertname": "Ord", "z": "9"}, {"alertname": "Ord", "job": "j", "x": "1"},
+            {"alertname": "Ord", "a": "1", "c": "2", "d": "1"}, {"alertname": "Ord", "a": "1", "c": "1", "d": "1"},
+            {"alertname": "Ord", "instance": "i", "y": "1"}]
+    now = time.time()
+    resp = httpx.post(alertmanager + "/api/v2/alerts", timeout=10, json=[
+        {"labels": s, "startsAt": go_time(now - 5), "endsAt": go_time(now + 300)} for s in sets])
+    assert resp.status_code == 200, resp.text
+    body = wait_until(lambda: next((b for b in webhook.bodies if len(b["alerts"]) == len(sets)), None), timeout=20)
+    ours = [Alert(s, {}, now - 5, now + 300) for s in sets]
+    payload = webhook_payload("ops.hook", body["groupKey"], {"alertname": "Ord"}, sorted(ours, key=sort_key),
+                              alertmanager, 0, now)
+    assert [a["labels"] for a in payload["alerts"]] == [a["labels"] for a in body["alerts"]]  # type: ignore[union-attr]
+    assert [a["fingerprint"] for a in payload["alerts"]] == [a["fingerprint"] for a in body["alerts"]]  # type: ignore[union-attr]
+    assert body["groupKey"] == '{}:{alertname="Ord"}'

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -315,4 +317,74 @@ def test_delivery_never_logs_webhook_credentials(tmp_path: Path, webhook: Webhoo
     for secret in ("pw-s3cret", "T0K3N-PATH", "q-s3cret"):
         assert secret not in caplog.text
         assert secret not in failed.last_error
+    n.close()
+
+
+def test_notification_database_writes_stay_off_the_event_loop(tmp_path: Path, webhook: WebhookReceiver) -> None:
+    # Each commit fsyncs (synchronous=FULL, ~10 ms here): flushing many groups, or delivering many
+    # notifications, on the event loop would stall the API and the scrapes.
+    cfg = alerting(tmp_path, webhook.url, """    receiver: hook
+    group_by: [alertname]
+    group_wait: 0s""")
+    n = Notifier(tmp_path / "n.db", cfg, "http://c")
+    writers: list[threading.Thread] = []
+    def spying(real: Any) -> Any:
+        def spy(*args: object, **kwargs: object) -> Any:
+            writers.append(threading.current_thread())
+            return real(*args, **kwargs)
+        return spy
+
+    for name in ("enqueue", "put_log", "delivered", "retry_later", "failed"):
+        setattr(n.store, name, spying(getattr(n.store, name)))
+
+    async def go() -> threading.Thread:
+        stop = asyncio.Event()
+        task = asyncio.create_task(n.run(stop, poll=0.02))
+        n.send([firing(f"OffLoop{i}", t=time.time()) for i in range(3)])
+        for _ in range(300):
+            if len(webhook.bodies) == 3:
+                break
+            await asyncio.sleep(0.02)
+        stop.set()
+        await task
+        return threading.current_thread()
+
+    loop_thread = asyncio.run(go())
+    assert len(webhook.bodies) == 3 and len(writers) >= 6  # 3 queued, 3 delivered
+    assert loop_thread not in writers
+    n.close()
+
+
+def test_notification_log_and_failed_notifications_expire(tmp_path: Path) -> None:
+    # Alertmanager's nflog keeps entries for --data.retention (120h): with group_by ['...'] every
+    # distinct alert is a group key, and the log must not grow for ever; nor may failed notifications.
+    from pydock.collector.notify.store import RETENTION, LogEntry, NotifyStore
+
+    store = NotifyStore(tmp_path / "n.db")
+    store.put_log("old", LogEntry(frozenset({1}), frozenset(), T0 - RETENTION - 10))
+    old = store.enqueue("r", "webhook", 0, "http://h", "{}", T0 - RETENTION - 10)
+    store.failed(old, "400")
+    kept = store.enqueue("r", "webhook", 1, "http://h", "{}", T0 - RETENTION - 10)  # still pending: kept
+    store.put_log("new", LogEntry(frozenset({2}), frozenset(), T0))
+    store.gc(T0)
+    assert store.get_log("old") is None and store.get_log("new") is not None
+    assert [i.id for i in store.pending()] == [kept]
+    store.close()
+
+
+def test_group_key_quotes_as_alertmanager_does(tmp_path: Path) -> None:
+    # Seen from Alertmanager 0.25 (Debian's) for this route and alert: route matchers unescape only
+    # \n, \" and \\ (other escapes stay literal) and print with those three escaped; the group's label
+    # set prints with Go's %q (\x01, \x7f, \u2028 escaped; printable non-ASCII as is).
+    cfg = alerting(tmp_path, "http://127.0.0.1:1/h", r"""    receiver: hook
+    group_by: [x]
+    routes:
+      - {receiver: hook, matchers: ['team=~"a\tb.*"', 'zone!="q\"z"']}""")
+    value = 'a\tb"c\\d\u00e9\u2028\x01\x7f'
+    n = Notifier(tmp_path / "n.db", cfg, "http://c")
+    n.send([firing("Q", t=T0 - 100, team="a\\tbx", x=value)], now=T0)
+    n.tick(T0)
+    [body] = outbox(n)
+    seen = r'"{}/{team=~\"a\\\\tb.*\",zone!=\"q\\\"z\"}:{x=\"a\\tb\\\"c\\\\d\u00e9\\u2028\\x01\\x7f\"}"'
+    assert body["groupKey"] == json.loads(seen)
     n.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -313,5 +314,41 @@ def test_failed_evaluation_neither_ends_series_nor_sends(world) -> None:  # type
     assert len(sent) == 1
     mgr.engine = real
     evaluate(mgr, T0 + 80, only=None)
-    assert [a.labels["alertname"] for a in sent] == ["Sticky", "Sticky"]
-    assert not any(is_stale_nan(v) for _, _, v in written)
+    assert [a.labels["alertname"] for a in sent] == ["Sticky", "High", "Sticky"]  # High's for: 20s is over
+    # only High's pending series ends (it fires now); Sticky's and the recorded series go on
+    assert [lbs for lbs, _, v in written if is_stale_nan(v)] == [
+        {"__name__": "ALERTS", "alertname": "High", "alertstate": "pending", "host": "a", "severity": "page",
+         "where": "a"}]
+
+
+def test_api_reads_do_not_wait_for_rule_queries(world) -> None:  # type: ignore[no-untyped-def]
+    # The API reads alert state under the manager's lock from async handlers, i.e. on the event
+    # loop: if evaluations held that lock while their queries run, every slow query would stall
+    # the whole server. Only the state update may hold it.
+    tsdb, mgr, _, _ = world
+    entered, release = threading.Event(), threading.Event()
+    real = mgr.engine
+
+    class Slow:
+        storage = real.storage
+
+        def instant(self, expr: str, t: float) -> object:
+            entered.set()
+            release.wait(10)
+            return real.instant(expr, t)
+
+    mgr.engine = Slow()
+    put(tsdb, T0, a=9)
+    worker = threading.Thread(target=mgr.evaluate_group, args=(mgr.groups[0], T0))
+    worker.start()
+    try:
+        assert entered.wait(5)
+        got: list[object] = []
+        reader = threading.Thread(target=lambda: got.append((mgr.active_alerts(), mgr.groups_api())))
+        reader.start()
+        reader.join(5)
+        assert got, "reading the alerts waited for a running query"
+    finally:
+        release.set()
+        worker.join()
+    assert [a.labels["alertname"] for a in mgr.active_alerts()] == ["High", "Sticky"]

@@ -255,3 +255,31 @@ alerting:
         assert parse_go_time(a["endsAt"]) <= t + 4.0 + 1e-3
     ends = [parse_go_time(a["endsAt"]) for a, _ in firing]
     assert ends == sorted(ends) and len(set(ends)) == len(ends)  # each re-send moves endsAt on
+
+
+def test_status_config_shows_the_running_config_without_secrets(tmp_path: Path) -> None:
+    # Prometheus's /api/v1/status/config prints the loaded config with secrets as <secret>; the
+    # collector's webhook URLs, passwords and bearer tokens must not leak to anyone who can read.
+    cfg = tmp_path / "collector.yml"
+    cfg.write_text("""alerting:
+  receivers:
+    - name: hook
+      webhook_configs:
+        - url: 'https://hooks.example/T0K3N-PATH'
+          http_config: {basic_auth: {username: bob, password: pw-s3cret}}
+        - {url: 'http://h/x', http_config: {bearer_token: bt-s3cret}}
+    - name: am
+      alertmanager_configs: [{url: 'http://amuser:am-s3cret@am.example:9093'}]
+  route: {receiver: hook}
+scrape_configs:
+  - job_name: running
+""")
+    with TestClient(create_app(settings(tmp_path))) as client:
+        shown = client.get("/api/v1/status/config").json()["data"]["yaml"]
+        for secret in ("T0K3N-PATH", "pw-s3cret", "bt-s3cret", "am-s3cret"):
+            assert secret not in shown
+        assert "job_name: running" in shown and "username: bob" in shown and "<secret>" in shown
+        assert "am.example:9093" in shown
+        cfg.write_text("scrape_configs: [{job_name: broken, scheme: gopher}]\n")
+        assert client.post("/-/reload").status_code == 500
+        assert client.get("/api/v1/status/config").json()["data"]["yaml"] == shown  # still the running one

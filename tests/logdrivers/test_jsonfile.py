@@ -157,3 +157,21 @@ def test_reopening_appends(cdir: Path) -> None:
         _write_lines(drv, 10, start=start)
         drv.close()
     assert _all_lines(cdir) == list(range(20))
+
+
+def test_fast_decode_agrees_with_the_json_parser() -> None:
+    """Plain records skip the JSON parser; every kind of record must decode as json.loads reads it."""
+    enc, tagged = jsonlog.ChunkEncoder({}), jsonlog.ChunkEncoder({"tag": "t"})
+    lines = [b"plain", b"", b"back\\slash", b'"quoted"', b"caf\xc3\xa9", b"\xff", b"a\\nb", b"tab\there",
+             b'x","stream":"stderr","time":"2001-01-01T00:00:00Z"}']
+    for e in (enc, tagged):
+        for line in lines:
+            for partial in (None, PartialMeta("p" * 64, 1, False)):
+                rec = e.message(LogMessage(line, "stderr", T0, partial))
+                got = jsonlog.decode(rec)
+                obj = json.loads(rec)
+                assert got.line + (b"" if partial else b"\n") == obj.get("log", "").encode("utf-8", "surrogatepass")
+                assert got.source == obj["stream"] and got.timestamp_ns == T0
+                assert dict(got.attrs) == obj.get("attrs", {})
+                assert (got.partial is not None) == (partial is not None)
+    assert jsonlog._decode_plain(enc.message(LogMessage(b"plain", "stdout", T0))) is not None  # the fast path ran

@@ -132,6 +132,13 @@ def test_tail_positions(store: SQLiteLogStore) -> None:
     store.append([rec(7)])
     got, _ = store.tail(LogQuery(container="db"), pos3)
     assert got == []
+    store.append([rec(8, line="needle here"), rec(9, line="hay"), rec(10, line="needle again", name="db",
+                                                                  cid="d" * 64)])
+    got, pos4 = store.tail(LogQuery(text="needle"), pos2)
+    assert [r.line for _, r in got] == ["needle here", "needle again"]
+    got, _ = store.tail(LogQuery(text="needle", container="db"), pos2)
+    assert [r.line for _, r in got] == ["needle again"]
+    assert store.tail(LogQuery(text="needle"), pos4) == ([], pos4)
 
 
 def test_retention_by_age_and_size(tmp_path: Path) -> None:

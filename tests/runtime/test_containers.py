@@ -352,3 +352,18 @@ def _cmdline(pid: str) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return ""
+
+
+def test_sigterm_to_shim_cleans_up(pd):
+    cid = pd.out("run", "-d", "busybox", "sleep", "60")
+    rm_id = pd.out("run", "-d", "--rm", "busybox", "sleep", "60")
+    shims = {}
+    for c in (cid, rm_id):
+        state = json.loads((pd.settings.containers / c / "state.json").read_text())
+        shims[c] = state["ShimPid"]
+        os.kill(state["ShimPid"], signal.SIGTERM)
+    assert _wait_for(lambda: not any(os.path.exists(f"/proc/{p}") for p in shims.values()))
+    info = json.loads(pd.out("inspect", cid))[0]["State"]
+    assert info["Status"] == "exited" and info["ExitCode"] == 137 and info["Error"] == ""
+    assert not _cgroup_dirs(cid) and not _cgroup_dirs(rm_id)
+    assert not (pd.settings.containers / rm_id).exists()

@@ -27,7 +27,7 @@ def logs_server(logstore: SQLiteLogStore) -> Iterator[LiveServer]:
     srv.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not os.path.exists(CHROMIUM):
         if os.environ.get("CI"):

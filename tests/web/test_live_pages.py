@@ -127,6 +127,7 @@ def test_targets_rules_and_query_pages(stack: Stack, page: Any) -> None:
     page.press("#expr", "Control+Enter")
     page.wait_for_selector("#qtable tbody tr")
     page.wait_for_selector("#qgraph svg")
+    assert int(page.locator("#qgraph svg").get_attribute("data-points")) > 0
     assert "burner" in page.locator("#qtable").inner_text()
     screenshot(page, "query")
     assert page.js_errors == []

@@ -71,6 +71,16 @@ def test_push_rejects_bad_bodies(client: TestClient) -> None:
     # Nothing of a rejected batch is stored.
     assert client.get("/api/v1/logs/query").json()["data"]["lines"] == []
     assert client.get("/api/v1/logs/query", params={"query": '"open'}).status_code == 400
+    import pydock.collector.api.logs as logs_mod
+
+    big = gzip.compress(b"x" * 5000)
+    old_max, logs_mod.MAX_BODY = logs_mod.MAX_BODY, 1000
+    try:
+        assert client.post("/api/v1/logs/push", content=b"y" * 2000).status_code == 413
+        r = client.post("/api/v1/logs/push", content=big, headers={"Content-Encoding": "gzip"})
+        assert r.status_code == 400 and "over 1000 bytes once decompressed" in r.json()["error"]
+    finally:
+        logs_mod.MAX_BODY = old_max
     assert client.get("/api/v1/logs/query", params={"stream": "stdin"}).status_code == 400
     assert client.get("/api/v1/logs/query", params={"start": "yesterday-ish"}).status_code == 400
 

@@ -15,13 +15,16 @@ def client(logstore: SQLiteLogStore):
         yield c
 
 
-@pytest.mark.parametrize("path,title", [("/", "Overview"), ("/logs", "Logs"), ("/alerts", "Alerts"),
-                                        ("/targets", "Targets"), ("/rules", "Rules"), ("/query", "Query")])
-def test_pages_render(client: TestClient, path: str, title: str) -> None:
+@pytest.mark.parametrize("path,title,script", [
+    ("/", "Overview", "overview.js"), ("/logs", "Logs", "logs.js"), ("/alerts", "Alerts", "alerts.js"),
+    ("/targets", "Targets", "status.js"), ("/rules", "Rules", "status.js"), ("/query", "Query", "status.js"),
+    ("/containers/web", "Container web", "container.js")])
+def test_pages_render(client: TestClient, path: str, title: str, script: str) -> None:
     r = client.get(path)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert f"<title>{title} · pydock</title>" in r.text
-    assert 'aria-current="page"' in r.text and '<script src="/static/app.js" defer></script>' in r.text
+    assert '<script src="/static/app.js" defer></script>' in r.text
+    assert f'<script src="/static/{script}" defer></script>' in r.text
 
 
 def test_container_name_is_escaped(client: TestClient) -> None:
@@ -33,6 +36,9 @@ def test_container_name_is_escaped(client: TestClient) -> None:
 
 
 def test_static_files(client: TestClient) -> None:
+    for name in ("pydock.js", "overview.js", "container.js", "logs.js", "alerts.js", "status.js"):
+        r = client.get(f"/static/{name}")
+        assert r.status_code == 200 and "window.pydock" in r.text, name
     for name, ctype in (("app.js", "javascript"), ("charts.js", "javascript"), ("app.css", "text/css")):
         r = client.get(f"/static/{name}")
         assert r.status_code == 200 and ctype in r.headers["content-type"], name
