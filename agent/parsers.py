@@ -14,6 +14,9 @@ import os
 import resource
 import threading
 import time
+from collections.abc import Callable
+from functools import wraps
+from typing import TypeVar
 
 from pydock.errors import CgroupError
 
@@ -177,6 +180,33 @@ def parse_limit(text: str, path: str) -> Limit:
     return v
 
 
+T = TypeVar("T")
+MEMO_LIMIT = 20000  # paths remembered per parser; cleared past that (cgroups come and go)
+
+
+def unchanged(parse: Callable[[str, str], T]) -> Callable[[str, str], T]:
+    """Reuse the last result for `path` while the file's text is the same, byte for byte.
+
+    Most containers sit idle between two scrapes, and then most of their files read the same (memory.stat,
+    cpu.stat, net/dev, blkio); comparing the text is far cheaper than splitting and converting it again.
+    The result is shared between calls: callers only read it."""
+    memo: dict[str, tuple[str, T]] = {}
+
+    @wraps(parse)
+    def cached(text: str, path: str) -> T:
+        hit = memo.get(path)
+        if hit is not None and hit[0] == text:
+            return hit[1]
+        value = parse(text, path)
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        memo[path] = (text, value)
+        return value
+
+    return cached
+
+
+@unchanged
 def parse_flat_keyed(text: str, path: str) -> dict[str, int]:
     """`key value` lines (memory.stat, cpu.stat, memory.events, cpuacct.stat)."""
     parts = text.split()
@@ -199,6 +229,7 @@ def parse_flat_keyed(text: str, path: str) -> dict[str, int]:
     return out
 
 
+@unchanged
 def parse_ints(text: str, path: str) -> tuple[int, ...]:
     """Space-separated integers on one line (cpuacct.usage_percpu)."""
     try:
@@ -207,6 +238,7 @@ def parse_ints(text: str, path: str) -> tuple[int, ...]:
         raise CgroupParseError(path, f"expected integers, got {text.strip()[:60]!r}") from None
 
 
+@unchanged
 def parse_nested_keyed(text: str, path: str) -> dict[tuple[int, int], dict[str, int]]:
     """v2 io.stat: `MAJ:MIN key=value ...`; a device line without fields has no figures yet."""
     out: dict[tuple[int, int], dict[str, int]] = {}
@@ -232,6 +264,7 @@ def parse_nested_keyed(text: str, path: str) -> dict[tuple[int, int], dict[str, 
     return out
 
 
+@unchanged
 def parse_blkio_v1(text: str, path: str) -> dict[tuple[int, int], dict[str, int]]:
     """v1 blkio.*io_service*: `MAJ:MIN Op value` lines, then a `Total n` line for all devices."""
     out: dict[tuple[int, int], dict[str, int]] = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .parsers import CgroupParseError, read_optional, read_text
+from .parsers import CgroupParseError, read_optional, read_text, unchanged
 from .stats import TASK_STATES, NetInterface, ProcessStats
 
 # cAdvisor leaves these out of container network stats (container/libcontainer/handler.go).
@@ -67,6 +67,7 @@ def process_stats(proc: Path, pids: list[int], tids: list[int]) -> ProcessStats:
     return ProcessStats(processes=len(pids), threads=threads, fds=fds, sockets=sockets, task_states=states)
 
 
+@unchanged
 def parse_net_dev(text: str, path: str) -> tuple[NetInterface, ...]:
     """/proc/PID/net/dev: two header lines, then `iface: rx(8 fields) tx(8 fields)`."""
     out = []

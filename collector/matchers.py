@@ -1,13 +1,13 @@
 """Label matchers as Alertmanager writes them (`severity="critical"`, `team=~"a|b"`), for routes and silences.
 
 A missing label matches as the empty string and regexes are anchored at both ends, as in Alertmanager
-and Prometheus. `str(matcher)` is Alertmanager's form (`name="value"`, Go's %q quoting), which goes
-into the webhook's `groupKey`.
+and Prometheus. Quoted values unescape only `\\n`, `\\"` and `\\\\` (other backslashes are literal), and
+`str(matcher)` escapes just those three, as Alertmanager 0.25 does; that form goes into the webhook's
+`groupKey` (checked against a real Alertmanager).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -54,7 +54,28 @@ class Matcher:
         return self.op in ("=", "=~")
 
     def __str__(self) -> str:
-        return f"{self.name}{self.op}{json.dumps(self.value, ensure_ascii=False)}"
+        return f'{self.name}{self.op}"{_escape(self.value)}"'
+
+
+def _escape(value: str) -> str:
+    """Alertmanager's openMetricsEscape: only backslash, newline and double quote are escaped."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _unescape(raw: str) -> str:
+    """Alertmanager's matcher parser: `\\n`, `\\"` and `\\\\` are escapes; any other backslash is literal."""
+    out: list[str] = []
+    i = 0
+    while i < len(raw):
+        c = raw[i]
+        if c == "\\" and i + 1 < len(raw):
+            nxt = raw[i + 1]
+            out.append("\n" if nxt == "n" else nxt if nxt in '"\\' else c + nxt)
+            i += 2
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
 
 
 def matches_all(matchers: Iterable[Matcher], labels: Mapping[str, str]) -> bool:
@@ -85,7 +106,7 @@ def parse_matchers(text: str) -> list[Matcher]:
                 end += 2 if s[end] == "\\" else 1
             if end >= len(s):
                 raise ValueError(f"unterminated quoted value in {text!r}")
-            value = json.loads(s[pos:end + 1])
+            value = _unescape(s[pos + 1:end])
             pos = end + 1
         else:
             end = pos

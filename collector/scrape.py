@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import yaml
@@ -94,7 +95,8 @@ class Target:
     @property
     def url(self) -> str:
         d = self.discovered
-        query = "&".join(f"{k}={v}" for k, vs in self.job.params.items() for v in vs)
+        # Go's url.Values.Encode: keys sorted, each name and value query-escaped
+        query = urlencode([(k, v) for k in sorted(self.job.params) for v in self.job.params[k]])
         return f"{d['__scheme__']}://{d['__address__']}{d['__metrics_path__']}" + (f"?{query}" if query else "")
 
     @property

@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from pydock.collector.matchers import Matcher  # Go's %q quoting, shared with the route key
-
 _FNV_OFFSET = 14695981039346656037
 _FNV_PRIME = 1099511628211
 _SEP = 0xFF
@@ -65,9 +63,32 @@ def labels_key(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(labels.items()))
 
 
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
+               "\v": "\\v", "\\": "\\\\", '"': '\\"'}
+
+
+def go_quote(s: str) -> str:
+    """Go's strconv.Quote (`%q`): printable runes as they are, the rest escaped."""
+    out = ['"']
+    for ch in s:
+        if ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif ch.isprintable():  # Go's unicode.IsPrint: letters, marks, numbers, punctuation, symbols, ' '
+            out.append(ch)
+        elif ord(ch) < 0x80:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    out.append('"')
+    return "".join(out)
+
+
 def labelset_str(labels: Mapping[str, str]) -> str:
-    """prometheus/common's `LabelSet.String()`: `{a="b", c="d"}` in name order (the groupKey's half)."""
-    return "{" + ", ".join(str(Matcher(k, "=", labels[k])) for k in sorted(labels)) + "}"
+    """prometheus/common's `LabelSet.String()`: `{a="b", c="d"}` in name order, values `%q`-quoted
+    (the groupKey's second half)."""
+    return "{" + ", ".join(f"{k}={go_quote(labels[k])}" for k in sorted(labels)) + "}"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import math
 import operator
 import re
 from collections.abc import Callable, Sequence
+from itertools import islice
 
 from pydock.collector.labelmatch import compile_go_regex
 from pydock.collector.promql import gomath
@@ -31,7 +32,7 @@ def extrapolated_rate(ts: Sequence[int], vs: Sequence[float], range_start: int, 
     result = vs[-1] - vs[0]
     # Add the value before each reset, in order, as Prometheus does (the float sum's order matters).
     # map(operator.lt) finds whether there is any reset at C speed; most windows have none.
-    if is_counter and (vs[0] < 0 or any(map(operator.lt, vs[1:], vs[:-1]))):
+    if is_counter and (vs[0] < 0 or any(map(operator.gt, vs, islice(vs, 1, None)))):
         last = 0.0
         for v in vs:
             if v < last:

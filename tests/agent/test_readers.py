@@ -206,3 +206,32 @@ def test_limits_are_reread_after_the_spec_ttl(tmp_path: Path, monkeypatch: pytes
     assert cached.limit == 256 * MIB  # a limit is re-read at most every SPEC_TTL_SECONDS
     monkeypatch.setattr(parsers, "_spec_cache", {})  # as if the TTL had passed
     assert cgroupv2.read(str(d), host, DeviceNames(host)).memory.limit == 128 * MIB  # type: ignore[union-attr]
+
+
+def test_parse_results_are_reused_only_while_the_text_is_the_same(tmp_path: Path) -> None:
+    from pydock.agent.parsers import parse_flat_keyed
+
+    path = str(tmp_path / "memory.stat")
+    first = parse_flat_keyed("anon 1\nfile 2\n", path)
+    assert parse_flat_keyed("anon 1\nfile 2\n", path) is first  # same text: not parsed again
+    changed = parse_flat_keyed("anon 1\nfile 3\n", path)
+    assert changed == {"anon": 1, "file": 3}
+    assert parse_flat_keyed("anon 1\nfile 2\n", str(tmp_path / "other")) == first  # keyed by path too
+    with pytest.raises(CgroupParseError):
+        parse_flat_keyed("anon 1\nfile x\n", path)
+    with pytest.raises(CgroupParseError):  # a failure is never remembered as a result
+        parse_flat_keyed("anon 1\nfile x\n", path)
+    assert parse_flat_keyed("anon 1\nfile 3\n", path) == changed
+
+
+def test_an_idle_container_reads_the_same_twice_and_a_changed_file_shows(tmp_path: Path) -> None:
+    d = tmp_path / "ctr"
+    shutil.copytree(V2 / CTR, d)
+    host = fixture_host(V2)
+    a = cgroupv2.read(str(d), host, DeviceNames(host))
+    assert cgroupv2.read(str(d), host, DeviceNames(host)) == a
+    stat = (d / "memory.stat").read_text()
+    assert "\nfile_mapped 0\n" in stat and a.memory is not None and a.memory.mapped_file == 0
+    (d / "memory.stat").write_text(stat.replace("\nfile_mapped 0\n", "\nfile_mapped 4096\n"))
+    b = cgroupv2.read(str(d), host, DeviceNames(host)).memory
+    assert b is not None and b.mapped_file == 4096

@@ -382,7 +382,7 @@ def test_group_key_quotes_as_alertmanager_does(tmp_path: Path) -> None:
       - {receiver: hook, matchers: ['team=~"a\tb.*"', 'zone!="q\"z"']}""")
     value = 'a\tb"c\\d\u00e9\u2028\x01\x7f'
     n = Notifier(tmp_path / "n.db", cfg, "http://c")
-    n.send([firing("Q", t=T0 - 100, team="a\\tbx", x=value)], now=T0)
+    n.send([firing("Q", t=T0 - 100, team="a\tbx", x=value)], now=T0)
     n.tick(T0)
     [body] = outbox(n)
     seen = r'"{}/{team=~\"a\\\\tb.*\",zone!=\"q\\\"z\"}:{x=\"a\\tb\\\"c\\\\d\u00e9\\u2028\\x01\\x7f\"}"'

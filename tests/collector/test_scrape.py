@@ -303,3 +303,27 @@ def test_scrape_parses_off_the_event_loop(tmp_path: Path, exporter: Exporter,
     loop_thread = asyncio.run(go())
     assert [s[2] for s in by_name(out, "g")] == [1.0] and threads
     assert loop_thread not in threads
+
+
+def test_scrape_url_encodes_params_as_prometheus() -> None:
+    # url.Values.Encode: keys sorted, names and values query-escaped (an `&` or a space in a value
+    # must not split or break the query)
+    cfg = load_config_text("""scrape_configs:
+  - job_name: probe
+    params: {target: ['http://x/?a=1&b=2'], 'collect[]': [cpu, 'mem info']}
+    static_configs: [{targets: ['127.0.0.1:9115']}]
+""")
+    job = cfg.scrape_configs[0]
+    discovered, labels = target_labels(job, "127.0.0.1:9115", {})
+    url = Target(job, "127.0.0.1:9115", discovered, labels).url
+    assert url == ("http://127.0.0.1:9115/metrics?collect%5B%5D=cpu&collect%5B%5D=mem+info"
+                   "&target=http%3A%2F%2Fx%2F%3Fa%3D1%26b%3D2")
+
+
+def load_config_text(text: str) -> Any:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "c.yml"
+        p.write_text(text)
+        return load_config(p)
