@@ -32,7 +32,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pydock_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """A private PYDOCK_ROOT / PYDOCK_RUN / PYDOCK_CONFIG for one test, set in os.environ."""
     root = tmp_path / "root"
-    run = Path("/run/pydock-test") / tmp_path.name  # short: unix socket paths are limited to 108 bytes
+    run = Path("/run/pydock-test") / f"{os.getpid()}-{tmp_path.name}"  # short: unix socket paths are limited to 108 bytes
     root.mkdir()
     run.mkdir(parents=True, exist_ok=True)
     env = {"PYDOCK_ROOT": str(root), "PYDOCK_RUN": str(run), "PYDOCK_CONFIG": str(tmp_path / "daemon.json")}
