@@ -62,14 +62,20 @@ class FileCache:
     used since the sweep before, so containers that are gone do not pin fds (or their netns, for
     /proc/PID/net/dev). At most half the soft RLIMIT_NOFILE is kept open."""
 
-    def __init__(self, mountinfo: str = "/proc/self/mountinfo") -> None:
+    def __init__(self, mountinfo: str = "/proc/self/mountinfo", capacity: int | None = None) -> None:
         self._fds: dict[str, list[int]] = {}  # path -> [fd, generation of its last read]
         self._gen = 0
         self._lock = threading.Lock()
         self._mountinfo = mountinfo
         self._prefixes: tuple[str, ...] | None = None  # read at the first miss, not at import
-        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-        self.capacity = (1 << 16) if soft == resource.RLIM_INFINITY else soft // 2
+        self.capacity = capacity  # None: half the soft RLIMIT_NOFILE at the first miss
+
+    def _setup(self) -> tuple[str, ...]:
+        self._prefixes = _pseudo_mounts(self._mountinfo)
+        if self.capacity is None:
+            soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+            self.capacity = (1 << 16) if soft == resource.RLIM_INFINITY else soft // 2
+        return self._prefixes
 
     def read(self, path: str) -> bytes:
         with self._lock:
@@ -85,10 +91,9 @@ class FileCache:
                     if exc.errno not in _GONE:
                         raise
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            if self._prefixes is None:
-                self._prefixes = _pseudo_mounts(self._mountinfo)
-            keep = (path.startswith(self._prefixes) and not path.endswith(_MEMBER_FILES)
-                    and len(self._fds) < self.capacity)
+            prefixes = self._prefixes if self._prefixes is not None else self._setup()
+            keep = (path.startswith(prefixes) and not path.endswith(_MEMBER_FILES)
+                    and len(self._fds) < (self.capacity or 0))
             try:
                 data = _read_fd(fd)
             except BaseException:

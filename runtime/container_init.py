@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydock.runtime import rootfs, syscalls, tty
+from pydock.runtime.volumes import fill_volume
 from pydock.runtime.syscalls import (
     MS_BIND,
     MS_NODEV,
@@ -69,6 +70,7 @@ class Mount:
     target: str
     read_only: bool = False
     data: str = ""
+    copy_up: bool = False  # a named volume: filled with the image's content at `target` while empty
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,8 @@ def _setup_mounts(cfg: InitConfig) -> None:
             syscalls.mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, m.data or None)
             continue
         dst = _mount_target(root, m.target, os.path.isdir(m.source))
+        if m.copy_up:
+            fill_volume(dst, Path(m.source))
         syscalls.mount(m.source, dst, None, MS_BIND | MS_REC)
         if m.read_only:
             syscalls.mount(None, dst, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC)

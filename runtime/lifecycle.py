@@ -9,11 +9,13 @@ error nothing stays behind: no record, no volume made for it, no cgroup, no shim
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import shutil
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +27,7 @@ from pydock.runtime.events import emit_for
 from pydock.runtime.names import new_id, random_name
 from pydock.runtime.resources import before_stop
 from pydock.runtime.spec import DEFAULT_PATH, ContainerSpec, check_name, parse_signal
-from pydock.runtime.store import SHIM_LOCK, STATE_LOCK, ZERO_TIME, ContainerRecord, ContainerStore
+from pydock.runtime.store import SHIM_LOCK, STATE_LOCK, ZERO_TIME, ContainerRecord, ContainerStore, load_record
 from pydock.runtime.volumes import VolumeStore
 
 from pydock.errors import (
@@ -87,8 +89,10 @@ def init_config(settings: Settings, record: ContainerRecord) -> InitConfig:
     mounts = []
     for m in record.config.get("Mounts", []):
         kind = "tmpfs" if m["Type"] == "tmpfs" else "bind"
+        # A volume is filled from the image on first use (when empty), as Docker does, unless nocopy.
+        copy_up = m["Type"] == "volume" and not m.get("NoCopy")
         mounts.append(Mount(kind, m.get("Source", ""), m["Destination"], not m.get("RW", True),
-                            m.get("Options", "")))
+                            m.get("Options", ""), copy_up))
     etc = tuple((f"/etc/{n}", record.dir / n) for n in ("hostname", "hosts", "resolv.conf"))
     return InitConfig(
         container_dir=record.dir, target=settings.run / "containers" / record.id / "rootfs",
@@ -152,16 +156,24 @@ class Started:
         if self.status_fd < 0:
             raise RuntimeFailure("not attached to the container's shim")
         data = b""
-        while chunk := os.read(self.status_fd, 4096):
-            data += chunk
-        os.close(self.status_fd)
-        self.status_fd = -1
-        for line in data.decode(errors="replace").splitlines():
-            word, _, rest = line.partition(" ")
-            if word == "exited":
-                return int(rest)
-            if word == "error":
-                raise _start_error(rest)
+        try:
+            # The first `exited` line: a container with a restart policy goes on without us.
+            while True:
+                line, nl, rest_data = data.partition(b"\n")
+                if nl:
+                    data = rest_data
+                    word, _, rest = line.decode(errors="replace").partition(" ")
+                    if word == "exited":
+                        return int(rest)
+                    if word == "error":
+                        raise _start_error(rest)
+                    continue
+                chunk = os.read(self.status_fd, 4096)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            self.close()
         raise RuntimeFailure(f"the shim of {self.record.short_id} died before the container exited")
 
     def close(self) -> None:
@@ -266,6 +278,8 @@ class Runtime:
                         mounts.append({"Type": "volume", "Name": vol.name, "Source": str(vol.mountpoint),
                                        "Destination": m.target, "Driver": "local", "RW": not m.read_only,
                                        "Anonymous": not m.source})
+                        if m.options.get("volume-nocopy"):
+                            mounts[-1]["NoCopy"] = True
                     elif m.type == "bind":
                         os.makedirs(m.source, exist_ok=True)
                         mounts.append({"Type": "bind", "Source": m.source, "Destination": m.target,
@@ -341,8 +355,12 @@ class Runtime:
 
     # -- start, stop, kill ---------------------------------------------------------------------
 
-    def start(self, ref: str, attach: tuple[int, int] | None = None, launch: ShimLaunch | None = None) -> Started:
+    def start(self, ref: str, attach: tuple[int, int] | None = None, launch: ShimLaunch | None = None,
+              stdin: int = -1) -> Started:
         """Starts the container's shim and returns once the command runs (or failed to start).
+
+        `attach`: pipes for the container's stdout/stderr (a foreground caller); `stdin`: the read end
+        of a pipe that becomes the container's stdin (`-i`), if the shim is launched here.
 
         Starting a running container does nothing, as in Docker; concurrent starts of one container
         are serialised by `start.lock`, so only the first makes a shim."""
@@ -350,13 +368,13 @@ class Runtime:
         try:
             rec = self.store.get(ref)
             with Lock(rec.dir / "start.lock"):
-                return self._start_locked(self.store.get(rec.id), attach, launch)
+                return self._start_locked(self.store.get(rec.id), attach, launch, stdin)
         finally:
             if launch is not None:
                 launch.cancel()
 
     def _start_locked(self, rec: ContainerRecord, attach: tuple[int, int] | None,
-                      launch: ShimLaunch | None) -> Started:
+                      launch: ShimLaunch | None, stdin: int = -1) -> Started:
         if rec.running:
             return Started(rec, rec.pid, -1)
         if rec.cgroup_paths:  # left by a shim that was killed: the new shim makes a fresh one
@@ -366,7 +384,7 @@ class Runtime:
             update_state(rec.dir, CgroupPaths={})
         run_dir = self.settings.run / "containers" / rec.id
         run_dir.mkdir(parents=True, exist_ok=True)
-        launch = launch if launch is not None else self.spawn_shim(attach)
+        launch = launch if launch is not None else self.spawn_shim(attach, stdin)
         try:
             os.write(launch.id_w, rec.id.encode() + b"\n")
         finally:
@@ -389,7 +407,7 @@ class Runtime:
         raise RuntimeFailure(f"the shim of {rec.short_id} exited before starting the container "
                              f"(see {run_dir / 'shim.log'} and {self.settings.run / 'shim-launch.log'})")
 
-    def spawn_shim(self, attach: tuple[int, int] | None = None) -> ShimLaunch:
+    def spawn_shim(self, attach: tuple[int, int] | None = None, stdin: int = -1) -> ShimLaunch:
         """Launches a shim that waits for the id of the container to run.
 
         `pydock run` calls this before making the container, so the shim's interpreter starts while
@@ -404,8 +422,8 @@ class Runtime:
                 "--run", str(self.settings.run), "--id-fd", str(id_r), "--status-fd", str(status_w)]
         fds = [id_r, status_w]
         if attach is not None:
-            args += ["--attach", f"{attach[0]},{attach[1]}"]
-            fds += list(attach)
+            args += ["--attach", ",".join(str(fd) for fd in (*attach, stdin) if fd >= 0)]
+            fds += [fd for fd in (*attach, stdin) if fd >= 0]
         # Until the shim knows its container it logs here; then to $RUN/containers/<id>/shim.log.
         with open(self.settings.run / "shim-launch.log", "ab") as log:
             proc = subprocess.Popen(args, pass_fds=fds, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
@@ -462,23 +480,30 @@ class Runtime:
         emit_for(self.settings.root, "restart", rec)  # runtime depth: Docker's event for `restart`
         return started
 
-    def wait(self, ref: str) -> int:
-        """Blocks until the container's shim is gone; its exit code (even if --rm removed it)."""
+    def wait(self, ref: str, poll: float = 0.05) -> int:
+        """Blocks until the container's shim is gone; its exit code (even if --rm removed it).
+
+        A container created but never started is waited for too, as by Docker: until it has run and
+        exited, or until it is removed (then its code is 0, as Docker's)."""
         rec = self.store.get(ref)
         lock = Lock(rec.dir / SHIM_LOCK, shared=True)
+        # Opened now, before any shim runs: the file keeps the last exit code even once --rm removed
+        # the directory (the shim writes the code into this same inode).
         try:
-            lock.acquire()
+            lock.fd = os.open(rec.dir / SHIM_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except FileNotFoundError:  # removed between our lookup and now
             raise NotFoundError(f"No such container: {ref}") from None
         try:
             try:
-                return int(self.store.get(rec.id).state.get("ExitCode", 0))
+                while rec.status == "created" and not is_locked(rec.dir / SHIM_LOCK):
+                    time.sleep(poll)
+                    rec = load_record(rec.dir)
+                fcntl.flock(lock.fd, fcntl.LOCK_SH)
+                return int(load_record(rec.dir).state.get("ExitCode", 0))
             except NotFoundError:
-                # --rm removed it; the shim left the code in the lock file we still hold open.
+                # --rm (or rm) removed it; a shim that ran left the code in the file we hold open.
                 text = os.pread(lock.fd, 32, 0).decode(errors="replace").strip()
-                if not text.isdigit():
-                    raise NotFoundError(f"No such container: {ref} (removed before it exited)") from None
-                return int(text)
+                return int(text) if text.isdigit() else 0
         finally:
             lock.release()
 

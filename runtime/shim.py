@@ -1,17 +1,21 @@
 """The shim: one small monitor per container, detached from the CLI, parent of the container.
 
-`python -m pydock.runtime.shim --root R --run D (--id ID | --id-fd N) --status-fd N [--attach OUT,ERR]`
-(`--id-fd`: launched before its container exists, it reads the id from that pipe; EOF means "none").
+`python -m pydock.runtime.shim --root R --run D (--id ID | --id-fd N) --status-fd N [--attach OUT,ERR[,IN]]`
+(`--id-fd`: launched before its container exists, it reads the id from that pipe; EOF means "none";
+`IN`: a foreground `run -i`'s stdin, the container's fd 0 on its first run).
 
 It double-forks away from its caller, holds `shim.lock` in the container's directory for as long as
 it lives (so readers can tell a live shim from a killed one), makes the container's cgroup, starts
 the container (container_init.py) and owns its stdout/stderr pipes, handing every line to the log
 driver through the copier. It reports to its caller on the status pipe, one line each:
 `started <pid>`, `error <code> <message>`, and later `exited <code>`; it records exit code and times
-atomically in state.json, and removes a `--rm` container after it exits.
+atomically in state.json, and removes a `--rm` container after it exits. At each exit the log driver
+is closed (every line flushed) before the exit is recorded, so whoever sees the exited state sees
+every line in the logs; a restart opens the driver again, as Docker does.
 
 The life of the container is the loop in `Shim.run`: `start_process`, `wait_process`,
-`record_exit`, then `should_restart` (the hook restart policies plug into), then `finish`.
+`close_output`, `record_exit`, then `should_restart` (the hook restart policies plug into), then
+`finish`.
 """
 
 from __future__ import annotations
@@ -51,13 +55,14 @@ class StartError(PydockError):
 
 class Shim:
     def __init__(self, settings: Settings, container_id: str, status_fd: int,
-                 attach: tuple[int, int] | None = None) -> None:
+                 attach: tuple[int, int] | None = None, stdin: int = -1) -> None:
         self.settings = settings
         self.id = container_id
         self.dir = settings.containers / container_id
         self.run_dir = settings.run / "containers" / container_id
         self.status_fd = status_fd
         self.attach = attach
+        self.stdin = stdin  # the caller's stdin pipe (`run -i`): fd 0 of the first run only
         self.record = load_record(self.dir)
         self.cgroup: Any = None
         self.driver: Any = None
@@ -90,23 +95,34 @@ class Shim:
             os.close(self.status_fd)
             self.status_fd = -1
 
+    def detach_caller(self) -> None:
+        if self.status_fd >= 0:
+            os.close(self.status_fd)
+            self.status_fd = -1
+
     def update_state(self, **changes: Any) -> None:
         lifecycle.update_state(self.dir, **changes)
 
     # -- the container's life ------------------------------------------------------------------
 
     def prepare(self) -> None:
-        from pydock.logdrivers import registry
         from pydock.runtime import cgroups
 
-        self.driver = registry.create_driver(self.record.log_driver, lifecycle.log_info(self.record),
-                                             self.record.log_opts)
+        self.open_driver()  # first: a bad option fails before a cgroup is made
         limits = cgroups.Limits.from_host_config(self.record.config.get("HostConfig", {}))
         parent = self.record.config.get("HostConfig", {}).get("CgroupParent") or cgroups.DEFAULT_PARENT
         self.cgroup = cgroups.create(self.id, limits, parent=parent)  # runtime depth: --cgroup-parent
         self.supervisor = Supervisor(self.settings, self.dir, self.cgroup)  # runtime depth: events, health, restart
 
+    def open_driver(self) -> None:
+        from pydock.logdrivers import registry
+
+        self.driver = registry.create_driver(self.record.log_driver, lifecycle.log_info(self.record),
+                                             self.record.log_opts)
+
     def start_process(self) -> Process:
+        if self.driver is None:  # closed at the previous exit (a restart)
+            self.open_driver()
         cfg = lifecycle.init_config(self.settings, self.record)
         (self.dir / EXIT_FILE).unlink(missing_ok=True)  # a previous run's code must not outlive it
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -128,8 +144,7 @@ class Shim:
             pid = os.fork()
             if pid == 0:
                 try:
-                    devnull = os.open("/dev/null", os.O_RDONLY)
-                    os.dup2(devnull, 0)
+                    os.dup2(self.stdin if self.stdin >= 0 else os.open("/dev/null", os.O_RDONLY), 0)
                     os.dup2(out_w, 1)
                     os.dup2(err_w, 2)
                     if self.console is not None:
@@ -143,6 +158,9 @@ class Shim:
             os.close(own)
         for fd in (out_w, err_w, sync_r, fail_w):
             os.close(fd)
+        if self.stdin >= 0:  # the container holds it now; a restart reads /dev/null
+            os.close(self.stdin)
+            self.stdin = -1
         if self.console is not None:
             self.console.after_fork()  # runtime depth: only the container holds its end now
         try:
@@ -182,6 +200,7 @@ class Shim:
                 t = threading.Thread(target=_tee, args=(src, dst, w), daemon=True)
                 t.start()
                 tees.append(t)
+            self.attach = None  # the tees own (and close) the caller's pipes: a restart is not attached
 
         def work() -> None:
             Copier(self.driver, streams=streams).run()
@@ -205,10 +224,22 @@ class Shim:
                 return 255
             except InterruptedError:
                 continue
-        if self.copier_thread is not None:
-            # PID 1's exit killed the whole namespace, so the pipes reach EOF promptly.
-            self.copier_thread.join()
         return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+    def close_output(self) -> None:
+        """Flushes and closes the log driver once the copier has handed it every line.
+
+        PID 1's exit killed the whole namespace, so the pipes reach EOF promptly; a copier stuck on
+        a dead endpoint (blocking mode) is given COPIER_GRACE seconds, as dockerd gives its copier,
+        then `close()` aborts the stuck send and the lines left are counted as dropped."""
+        if self.copier_thread is not None:
+            self.copier_thread.join(COPIER_GRACE)
+        if self.driver is not None:
+            driver, self.driver = self.driver, None
+            driver.close()
+        if self.copier_thread is not None:
+            self.copier_thread.join(COPIER_GRACE)  # what is left is dropped now: it ends promptly
+            self.copier_thread = None
 
     def record_exit(self, code: int) -> None:
         finished = utc_iso()
@@ -236,8 +267,7 @@ class Shim:
             self.supervisor.close()
         if self.console is not None:
             self.console.close()
-        if self.driver is not None:
-            self.driver.close()
+        self.close_output()
         if self.cgroup is not None:
             self.cgroup.remove()
             self.update_state(CgroupPaths={})
@@ -270,8 +300,14 @@ class Shim:
                 self.copy_output(proc)
                 code = self.wait_process(proc)
                 self.pid = 0
+                self.close_output()
                 self.record_exit(code)
                 self.supervisor.exited(code)
+                if self.supervisor.may_restart():
+                    # A foreground `run` returns at the first exit, as Docker's client does; the
+                    # container goes on being restarted here.
+                    self.report(f"exited {code}")
+                    self.detach_caller()
                 if not self.should_restart(code):
                     return code
         except PydockError as exc:
@@ -287,6 +323,9 @@ class Shim:
                 self.report(final)
             elif started:
                 self.report(f"exited {code}")
+
+
+COPIER_GRACE = 10.0  # seconds; dockerd's loggerCloseTimeout
 
 
 def _tee(src: int, attach: int, dst: int) -> None:
@@ -363,9 +402,10 @@ def main(argv: list[str] | None = None) -> int:
     container_dir = settings.containers / args.id
     lock = Lock(container_dir / SHIM_LOCK)
     lock.acquire()
-    attach = tuple(int(x) for x in args.attach.split(",")) if args.attach else None
+    fds = [int(x) for x in args.attach.split(",")] if args.attach else []
+    attach = (fds[0], fds[1]) if len(fds) >= 2 else None
     try:
-        shim = Shim(settings, args.id, args.status_fd, attach)  # type: ignore[arg-type]
+        shim = Shim(settings, args.id, args.status_fd, attach, fds[2] if len(fds) == 3 else -1)
         signal.signal(signal.SIGTERM, shim.terminate)
         return shim.run()
     except PydockError as exc:

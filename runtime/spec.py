@@ -98,7 +98,7 @@ def parse_volume(text: str) -> MountSpec:
         return MountSpec("bind", dst, src, "ro" in opts)
     if src.startswith("."):
         raise UsageError(f"invalid volume specification {text!r}: a bind mount source must be an absolute path")
-    return MountSpec("volume", dst, src, "ro" in opts)
+    return MountSpec("volume", dst, src, "ro" in opts, {"volume-nocopy": "true"} if "nocopy" in opts else {})
 
 
 def parse_mount(text: str) -> MountSpec:
@@ -122,7 +122,8 @@ def parse_mount(text: str) -> MountSpec:
     _check_target(dst, f"--mount {text!r}")
     options = {k: kv.pop(k) for k in list(kv) if k in ("tmpfs-size", "tmpfs-mode")}
     kv.pop("bind-propagation", None)
-    kv.pop("volume-nocopy", None)
+    if kv.pop("volume-nocopy", "false").lower() in ("1", "true"):
+        options["volume-nocopy"] = "true"
     if kv:
         raise UsageError(f"unexpected key {next(iter(kv))!r} in --mount {text!r}")
     if kind == "bind":

@@ -94,6 +94,11 @@ class Supervisor:
             self._event("oom")
         self._event("die", exitCode=code)
 
+    def may_restart(self) -> bool:
+        """Whether the container has a restart policy at all (a foreground caller is then let go at
+        the first exit instead of waiting for the last)."""
+        return self._policy().name != "no"
+
     def should_restart(self, code: int) -> bool:
         state = self._read_state()
         self.manager.policy = self._policy()

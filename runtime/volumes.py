@@ -1,5 +1,9 @@
 """Named volumes: `$ROOT/volumes/<name>/_data` plus `meta.json` (created time, labels, anonymous flag).
 
+A named volume that is empty when a container mounts it is first filled with what the image has at
+the mount point (`fill_volume`, called by container_init before the bind mount), as Docker does;
+`-v name:/dst:nocopy` or `--mount ...,volume-nocopy=true` leaves it empty.
+
 Volumes outlive containers; `rm -v` and `--rm` remove a container's anonymous volumes only, and a
 volume in use by any container (running or not) is never removed.
 """
@@ -7,8 +11,10 @@ volume in use by any container (running or not) is never removed.
 from __future__ import annotations
 
 import builtins
+import os
 import re
 import shutil
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,3 +99,43 @@ class VolumeStore:
                 self.remove(vol.name, users)
                 gone.append(vol.name)
         return gone
+
+
+def fill_volume(src: Path, volume_data: Path) -> bool:
+    """Copies the tree at `src` (the image's content at the mount point, seen through the container's
+    root) into an empty volume, keeping modes, owners, times, symlinks and device nodes; the volume's
+    root takes the owner and mode of `src`. A volume with anything in it is left alone. True if copied."""
+    with Lock(volume_data.parent / "copy.lock"):  # two containers starting on one new volume
+        if not src.is_dir() or src.is_symlink() or any(os.scandir(volume_data)):
+            return False
+        if not any(os.scandir(src)):
+            return False
+        for dirpath, dirnames, filenames in os.walk(src):
+            rel = os.path.relpath(dirpath, src)
+            out = volume_data if rel == "." else volume_data / rel
+            for name in [*dirnames, *filenames]:
+                s, d = os.path.join(dirpath, name), out / name
+                st = os.lstat(s)
+                if stat.S_ISDIR(st.st_mode):
+                    os.mkdir(d)
+                elif stat.S_ISLNK(st.st_mode):
+                    os.symlink(os.readlink(s), d)
+                elif stat.S_ISREG(st.st_mode):
+                    shutil.copyfile(s, d, follow_symlinks=False)
+                else:
+                    os.mknod(d, st.st_mode, st.st_rdev)  # fifos, sockets, device nodes
+                _copy_meta(st, d)
+            dirnames[:] = [n for n in dirnames if not os.path.islink(os.path.join(dirpath, n))]
+        _copy_meta(os.lstat(src), volume_data)
+        for dirpath, _dirs, _files in os.walk(volume_data, topdown=False):
+            # directory times last: filling a directory changed its mtime
+            st_src = os.lstat(src / os.path.relpath(dirpath, volume_data))
+            os.utime(dirpath, ns=(st_src.st_atime_ns, st_src.st_mtime_ns))
+        return True
+
+
+def _copy_meta(st: os.stat_result, dst: Path) -> None:
+    os.lchown(dst, st.st_uid, st.st_gid)
+    if not stat.S_ISLNK(st.st_mode):
+        os.chmod(dst, stat.S_IMODE(st.st_mode))
+    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)

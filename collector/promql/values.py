@@ -28,7 +28,7 @@ def format_value(v: float) -> str:
         return "-Inf"
     r = repr(v)
     if "e" not in r:  # repr's shortest digits, already positional: only Go's "2" for "2.0" differs
-        return r[:-2] if r.endswith(".0") else r
+        return r.removesuffix(".0")
     s = format(Decimal(r), "f")
     if "." in s:
         s = s.rstrip("0").rstrip(".")

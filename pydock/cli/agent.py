@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import resource
 from pathlib import Path
 
 import click
@@ -16,6 +17,14 @@ def parse_listen(text: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise UsageError(f"invalid --listen {text!r}: expected HOST:PORT, e.g. 127.0.0.1:9338")
     return (host.strip("[]") or "127.0.0.1"), int(port)
+
+
+def raise_fd_limit() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit, as Go's runtime does for node-exporter and cAdvisor: the
+    agent keeps the cgroup and /proc files of every container open between scrapes (agent.parsers)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != soft and (soft != resource.RLIM_INFINITY):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -48,6 +57,7 @@ def agent(listen: str, state_root: Path | None, cache_seconds: float, token: str
     from pydock.agent.server import AgentSettings, create_app
 
     host, port = parse_listen(listen)
+    raise_fd_limit()
     if cache_seconds < 0:
         raise UsageError("--cache-seconds must not be negative")
     settings = AgentSettings(

@@ -120,8 +120,15 @@ def run(image: str, command: tuple[str, ...], detach: bool, **o: Any) -> None:
         rec = rt.create(spec)
         sys.exit(run_tty(rt, rec.id, spec.open_stdin))  # runtime depth: a real terminal
     out, err = (None, None) if detach else (os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC))
+    # -i: the caller's stdin goes to the container through a pipe (its read end is the shim's).
+    stdin = os.pipe2(os.O_CLOEXEC) if spec.open_stdin and not detach else None
     # The shim's interpreter starts now, while the record is made: it waits for the container's id.
-    launch = rt.spawn_shim(None if out is None or err is None else (out[1], err[1]))
+    try:
+        launch = rt.spawn_shim(None if out is None or err is None else (out[1], err[1]),
+                               stdin[0] if stdin else -1)
+    finally:
+        if stdin:
+            os.close(stdin[0])
     try:
         rec = rt.create(spec)
     except BaseException:
@@ -131,19 +138,34 @@ def run(image: str, command: tuple[str, ...], detach: bool, **o: Any) -> None:
         rt.start(rec.id, launch=launch).close()
         click.echo(rec.id)
         return
-    sys.exit(_run_attached(rt, rec.id, launch, out, err))
+    sys.exit(_run_attached(rt, rec.id, launch, out, err, stdin[1] if stdin else -1))
 
 
 def _run_attached(rt: Any, cid: str, launch: Any = None, out: tuple[int, int] | None = None,
-                  err: tuple[int, int] | None = None) -> int:
-    """Streams the container's output, forwards SIGINT/SIGTERM to it, returns its exit code."""
+                  err: tuple[int, int] | None = None, stdin_w: int = -1, interactive: bool = False) -> int:
+    """Streams the container's output, forwards SIGINT/SIGTERM to it, returns its exit code.
+
+    `stdin_w`: the write end of the container's stdin pipe (the shim already has its read end);
+    `interactive` without it: make that pipe here, for the shim `start` launches."""
     out_r, out_w = out or os.pipe2(os.O_CLOEXEC)
     err_r, err_w = err or os.pipe2(os.O_CLOEXEC)
+    stdin_r = -1
+    if interactive and stdin_w < 0:
+        stdin_r, stdin_w = os.pipe2(os.O_CLOEXEC)
     try:
-        started = rt.start(cid, attach=(out_w, err_w), launch=launch)
+        started = rt.start(cid, attach=(out_w, err_w), launch=launch, stdin=stdin_r)
+    except BaseException:
+        if stdin_w >= 0:
+            os.close(stdin_w)
+        raise
     finally:
         os.close(out_w)
         os.close(err_w)
+        if stdin_r >= 0:
+            os.close(stdin_r)
+    if stdin_w >= 0:
+        # A daemon thread: a container that exits before stdin ends does not wait for it.
+        threading.Thread(target=_feed, args=(sys.stdin.fileno(), stdin_w), daemon=True).start()
 
     def forward(signum: int, _frame: Any) -> None:
         try:
@@ -161,6 +183,19 @@ def _run_attached(rt: Any, cid: str, launch: Any = None, out: tuple[int, int] | 
         while p.is_alive():
             p.join(0.2)  # joined in slices so Ctrl-C reaches the handler
     return int(started.wait_exit())
+
+
+def _feed(src: int, dst: int) -> None:
+    """The caller's stdin into the container's; EOF (or the container gone) closes it."""
+    try:
+        while data := os.read(src, 65536):
+            view = memoryview(data)
+            while view:
+                view = view[os.write(dst, view):]
+    except OSError:  # EPIPE: the container closed its stdin or exited
+        pass
+    finally:
+        os.close(dst)
 
 
 def _pump(fd: int, stream: Any) -> None:
@@ -203,14 +238,15 @@ def _each(refs: tuple[str, ...], action: Callable[[str], Any], echo_ref: bool = 
 
 @click.command()
 @click.option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR and forward signals")
+@click.option("-i", "--interactive", is_flag=True, help="Attach container's STDIN")
 @click.argument("containers", nargs=-1, required=True)
-def start(containers: tuple[str, ...], attach: bool) -> None:
+def start(containers: tuple[str, ...], attach: bool, interactive: bool) -> None:
     """Start one or more stopped containers."""
     rt = _runtime()
-    if attach:
+    if attach or interactive:
         if len(containers) != 1:
             raise UsageError("you cannot start and attach multiple containers at once")
-        sys.exit(_run_attached(rt, rt.store.get(containers[0]).id))
+        sys.exit(_run_attached(rt, rt.store.get(containers[0]).id, interactive=interactive))
     _each(containers, lambda ref: rt.start(ref).close())
 
 
@@ -374,7 +410,7 @@ def inspect_record(rec: Any) -> dict[str, Any]:
         "HostsPath": str(rec.dir / "hosts"), "LogPath": rec.log_path, "Name": "/" + rec.name,
         "RestartCount": rec.state.get("RestartCount", 0), "Driver": c.get("Driver", ""), "Platform": "linux",
         "HostConfig": c.get("HostConfig", {}), "GraphDriver": c.get("GraphDriver", {}),
-        "Mounts": [{k: v for k, v in m.items() if k != "Anonymous"} for m in c.get("Mounts", [])],
+        "Mounts": [{k: v for k, v in m.items() if k not in ("Anonymous", "NoCopy")} for m in c.get("Mounts", [])],
         "Config": c.get("Config", {}),
         "NetworkSettings": {"Networks": {c.get("HostConfig", {}).get("NetworkMode", "none"): {}}},
     }

@@ -72,8 +72,7 @@ def test_sweep_closes_fds_that_no_read_used(tmp_path: Path) -> None:
 def test_capacity_bounds_the_open_fds(tmp_path: Path) -> None:
     cg = tmp_path / "cg"
     cg.mkdir()
-    cache = FileCache(_mountinfo(tmp_path, cg, "cgroup2"))
-    cache.capacity = 3
+    cache = FileCache(_mountinfo(tmp_path, cg, "cgroup2"), capacity=3)
     try:
         for i in range(5):
             (cg / str(i)).write_text(str(i))

@@ -144,3 +144,30 @@ def test_open_store_picks_the_backend(es: FakeES, tmp_path: Path) -> None:
         open_store(SimpleNamespace(data_dir=tmp_path, log_store="elasticsearch"), environ={})
     with pytest.raises(LogStoreError, match="unknown log store"):
         open_store(SimpleNamespace(data_dir=tmp_path, log_store="mongodb"), environ={})
+
+
+def test_push_api_on_the_elasticsearch_backend(es: FakeES, tmp_path: Path) -> None:
+    import gzip
+    import json
+
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from pydock.collector.api import logs as logs_api
+
+    app = FastAPI()
+    s = open_store(es, tmp_path)
+    app.state.logstore = s
+    app.include_router(logs_api.router)
+    body = gzip.compress(b"".join(json.dumps(rec(i).to_json()).encode() + b"\n" for i in range(20)))
+    try:
+        with TestClient(app) as c:
+            es.fail_requests = [503]  # the cluster is busy: the push is still acknowledged (spooled)
+            r = c.post("/api/v1/logs/push", content=body, headers={"Content-Encoding": "gzip"})
+            assert r.status_code == 200 and r.json()["accepted"] == 20
+            assert s.wait_flushed(10)
+            got = c.get("/api/v1/logs/query", params={"query": "served", "limit": 5}).json()["data"]["lines"]
+            assert [g["line"] for g in got] == [f"request {i} served" for i in range(19, 14, -1)]
+            assert c.post("/api/v1/logs/push", content=body, headers={"Content-Encoding": "gzip"}).status_code == 200
+            assert s.wait_flushed(10) and len(es.docs()) == 20
+    finally:
+        s.close()
