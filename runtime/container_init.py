@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydock.runtime import rootfs, syscalls, tty
-from pydock.runtime.volumes import fill_volume
 from pydock.runtime.syscalls import (
     MS_BIND,
     MS_NODEV,
@@ -32,6 +31,7 @@ from pydock.runtime.syscalls import (
     MS_REMOUNT,
     MS_STRICTATIME,
 )
+from pydock.runtime.volumes import fill_volume
 
 from pydock.errors import CommandNotFound, CommandNotInvokable, PydockError, RuntimeFailure
 

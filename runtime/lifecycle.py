@@ -27,7 +27,14 @@ from pydock.runtime.events import emit_for
 from pydock.runtime.names import new_id, random_name
 from pydock.runtime.resources import before_stop
 from pydock.runtime.spec import DEFAULT_PATH, ContainerSpec, check_name, parse_signal
-from pydock.runtime.store import SHIM_LOCK, STATE_LOCK, ZERO_TIME, ContainerRecord, ContainerStore, load_record
+from pydock.runtime.store import (
+    SHIM_LOCK,
+    STATE_LOCK,
+    ZERO_TIME,
+    ContainerRecord,
+    ContainerStore,
+    load_record,
+)
 from pydock.runtime.volumes import VolumeStore
 
 from pydock.errors import (
