@@ -251,15 +251,14 @@ def collect_series(snap: Snapshot) -> list[Series]:
     base = ("id", "image", "name", *(sanitize_label(k) for k in label_keys))
     bases = [(e.target.id, e.target.image, e.target.name, *(e.target.labels.get(k, "") for k in label_keys))
              for e in entries]
-    items = [(i, e.stats, e.target) for i, e in enumerate(entries)]
+    items = [(i, e.stats, e.target) for i, e in enumerate(entries) if e.stats is not None]
     out: list[Series] = []
-    for d in CONTAINER_METRICS:
+    for d in CONTAINER_METRICS:  # one comprehension per family: no per-container generator or extend
         get, when = d.get, d.when
         if when is None:
-            rows = [(i, extra, value) for i, s, t in items for extra, value in get(s, t)]  # type: ignore[arg-type]
+            rows = [(i, extra, value) for i, s, t in items for extra, value in get(s, t)]
         else:
-            rows = [(i, extra, value) for i, s, t in items if when(s)  # type: ignore[arg-type]
-                    for extra, value in get(s, t)]  # type: ignore[arg-type]
+            rows = [(i, extra, value) for i, s, t in items if when(s) for extra, value in get(s, t)]
         if rows:
             out.append(Series(d.name, d.help, d.type, base, d.labels, bases, rows))
     out.append(Series("container_scrape_error", "1 if there was an error while getting container metrics, 0 otherwise",

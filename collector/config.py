@@ -51,6 +51,12 @@ class CollectorSettings:
     token_file: Path | None = None  # the token read from a file instead (api.logs reads it)
     read_auth: str = "none"  # reads (queries, pages): "none", "token" or "basic"
     basic_auth: str = ""  # "user:password" for read_auth "basic"
+    # The log store (pydock.collector.logstore.open_store); unset ones fall back to PYDOCK_<NAME>.
+    log_store: str = ""  # "sqlite" (default) or "elasticsearch"
+    es_url: str = ""
+    es_api_key_file: Path | None = None
+    log_retention_s: float | None = None  # default: retention_s
+    log_max_bytes: int | None = None  # 0 or unset: no size bound
 
     @property
     def base_url(self) -> str:

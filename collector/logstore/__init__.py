@@ -96,15 +96,63 @@ class BadQueryError(LogStoreError):
 def _setting(settings: Any, name: str, env: dict[str, str]) -> Any:
     value = getattr(settings, name, None)
     if value in (None, ""):
-        value = env.get("PYDOCK_" + name.upper())
+        value = env.get("PYDOCK_" + name.upper()) or None
     return value
 
 
+def _number(settings: Any, name: str, env: dict[str, str], kind: type[int] | type[float]) -> Any:
+    value = _setting(settings, name, env)
+    if value is None:
+        return None
+    try:
+        n = kind(value)
+    except (TypeError, ValueError):
+        raise LogStoreError(f"invalid {name} {value!r} (PYDOCK_{name.upper()}): expected a number") from None
+    if n < 0:
+        raise LogStoreError(f"invalid {name} {value!r} (PYDOCK_{name.upper()}): must not be negative")
+    return n
+
+
+def _es_api_key(settings: Any, env: dict[str, str]) -> str | None:
+    """The API key from `es_api_key_file` (a secret kept off the command line) or `es_api_key`."""
+    from pathlib import Path
+
+    path = _setting(settings, "es_api_key_file", env)
+    if path:
+        try:
+            key = Path(path).read_text().strip()
+        except OSError as exc:
+            raise LogStoreError(f"cannot read es_api_key_file {str(path)!r}: {exc.strerror}") from None
+        if not key:
+            raise LogStoreError(f"es_api_key_file {str(path)!r} is empty")
+        return key
+    key = _setting(settings, "es_api_key", env)
+    return str(key) if key else None
+
+
+def check_es_url(url: str) -> str:
+    """An Elasticsearch endpoint: http(s)://host[:port][/path], without credentials in it."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise LogStoreError(f"invalid es_url {url!r}: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise LogStoreError(f"invalid es_url {url!r}: expected http(s)://HOST:PORT, for example http://es:9200")
+    if parts.username or parts.password:
+        raise LogStoreError("invalid es_url: put credentials in es_api_key_file or PYDOCK_ES_BASIC_AUTH, "
+                            "not in the URL")
+    return url
+
+
 def open_store(settings: Any, environ: dict[str, str] | None = None) -> LogStore:
-    """The store the collector's settings ask for. Each setting is an attribute of `settings` or,
-    when absent, the environment variable PYDOCK_<NAME>: `log_store` ("sqlite", the default, or
-    "elasticsearch"), `log_retention_s` (default: the collector's `retention_s`, else 15 days),
-    `log_max_bytes` (0: no size bound), `es_url`, `es_api_key`, `es_basic_auth` ("user:password").
+    """The store the collector's settings ask for. Each setting is an attribute of `settings` (the
+    `pydock collector` flags) or, when that is unset, the environment variable PYDOCK_<NAME>:
+    `log_store` ("sqlite", the default, or "elasticsearch"), `log_retention_s` (default: the collector's
+    `retention_s`, else 15 days), `log_max_bytes` (0: no size bound), `es_url`, `es_api_key_file` (a
+    file holding the API key), `es_api_key`, `es_basic_auth` ("user:password").
     `data_dir` holds logs.sqlite, or the Elasticsearch spool logs-spool.sqlite."""
     import os
     from pathlib import Path
@@ -112,8 +160,9 @@ def open_store(settings: Any, environ: dict[str, str] | None = None) -> LogStore
     env = dict(os.environ) if environ is None else environ
     kind = _setting(settings, "log_store", env) or "sqlite"
     data_dir = Path(getattr(settings, "data_dir", "."))
-    age = float(_setting(settings, "log_retention_s", env) or getattr(settings, "retention_s", 0) or 15 * 86400)
-    size = int(_setting(settings, "log_max_bytes", env) or 0)
+    age = float(_number(settings, "log_retention_s", env, float) or getattr(settings, "retention_s", 0)
+                or 15 * 86400)
+    size = int(_number(settings, "log_max_bytes", env, int) or 0)
     if kind == "sqlite":
         from .sqlite import SQLiteLogStore
 
@@ -123,9 +172,13 @@ def open_store(settings: Any, environ: dict[str, str] | None = None) -> LogStore
 
         url = _setting(settings, "es_url", env)
         if not url:
-            raise LogStoreError("log_store elasticsearch needs es_url (PYDOCK_ES_URL), for example http://es:9200")
+            raise LogStoreError("log_store elasticsearch needs es_url (--es-url or PYDOCK_ES_URL), "
+                                "for example http://es:9200")
         basic = _setting(settings, "es_basic_auth", env)
+        if basic and ":" not in str(basic):
+            raise LogStoreError("invalid es_basic_auth (PYDOCK_ES_BASIC_AUTH): expected user:password")
         auth = tuple(str(basic).split(":", 1)) if basic else None
-        return ElasticsearchLogStore(url, data_dir / "logs-spool.sqlite", api_key=_setting(settings, "es_api_key", env),
-                                     basic_auth=auth, max_age_s=age, max_bytes=size)  # type: ignore[arg-type]
+        return ElasticsearchLogStore(check_es_url(str(url)), data_dir / "logs-spool.sqlite",
+                                     api_key=_es_api_key(settings, env), basic_auth=auth,  # type: ignore[arg-type]
+                                     max_age_s=age, max_bytes=size)
     raise LogStoreError(f"unknown log store {kind!r}: expected sqlite or elasticsearch")

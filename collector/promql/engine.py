@@ -42,6 +42,7 @@ from pydock.collector.promql.ast import (
 )
 from pydock.collector.promql.operators import VecT, drop_name, exec_error
 from pydock.collector.promql.parser import parse
+from pydock.collector.promql.steps import over_steps
 from pydock.collector.promql.values import (
     Labels,
     Matrix,
@@ -115,7 +116,7 @@ class Engine:
         if node.type == STRING:
             return String(t_ms, str(val))
         if node.type == MATRIX:
-            return Matrix(tuple(Series(m, tuple(zip(ts, vs))) for m, ts, vs in val))
+            return Matrix(tuple(Series(m, ts, vs) for m, ts, vs in val))
         return Vector(tuple(Sample(m, t_ms, v) for m, v in val))
 
     def range(self, expr: str | Node, start: float, end: float, step: float) -> Matrix:
@@ -133,17 +134,26 @@ class Engine:
             raise PromQLError("exceeded maximum resolution of 11,000 points per timeseries. "
                               "Try decreasing the query resolution (?step=XX)")
         ev = _Evaluator(self, node, start_ms, end_ms, step_ms)
-        series: dict[Labels, list[tuple[int, float]]] = {}
-        t = start_ms
-        while t <= end_ms:
+        whole = ev.all_steps(node)
+        if whole is not None:
+            return Matrix(tuple(Series(m, ts, vs) for m, ts, vs in sorted(whole, key=_first)))
+        series: dict[Labels, tuple[list[int], list[float]]] = {}
+        for t in ev.steps:
             val = ev.eval(node, t)
             if node.type == SCALAR:
-                series.setdefault((), []).append((t, float(val)))
+                ts, vs = series.setdefault((), ([], []))
+                ts.append(t)
+                vs.append(float(val))
             else:
                 for m, v in val:
-                    series.setdefault(m, []).append((t, v))
-            t += step_ms
-        return Matrix(tuple(Series(m, tuple(pts)) for m, pts in sorted(series.items())))
+                    ts, vs = series.setdefault(m, ([], []))
+                    ts.append(t)
+                    vs.append(v)
+        return Matrix(tuple(Series(m, ts, vs) for m, (ts, vs) in sorted(series.items())))
+
+
+def _first(row: tuple[Labels, list[int], list[float]]) -> Labels:
+    return row[0]
 
 
 def _go_round(x: float) -> int:
@@ -482,6 +492,14 @@ class _Evaluator:
             isinstance(_unparen(a), NumberLiteral) for i, a in enumerate(node.args) if i != idx)
 
     def _range_call_all_steps(self, node: Call, idx: int) -> dict[int, VecT]:
+        """`_range_rows` regrouped by step, for a range function inside a larger expression."""
+        out: dict[int, VecT] = {t: [] for t in self.steps}
+        for m, ts, vs in self._range_rows(node, idx):
+            for t, v in zip(ts, vs):
+                out[t].append((m, v))
+        return out
+
+    def _range_rows(self, node: Call, idx: int) -> MatT:
         """A range function over a selector for every step of a range query, series by series, as
         Prometheus evaluates it; the values are the same as step by step."""
         arg = _unparen(node.args[idx])
@@ -490,32 +508,61 @@ class _Evaluator:
         scalars = [_unparen(a).value for i, a in enumerate(node.args) if i != idx]  # type: ignore[attr-defined]
         keep_name = node.func == "last_over_time"
         func, rng = node.func, arg.range
-        windows = [(t, self.at_ms(sel.at, t) - sel.offset) for t in self.steps]
-        out: dict[int, VecT] = {t: [] for t in self.steps}
+        ends = [self.at_ms(sel.at, t) - sel.offset for t in self.steps]
+        rows: MatT = []
         pairs = []
         for s in self.data[id(sel)]:
             ts, vs = s.ts, s.vs
             if s.has_stale:
                 keep = [k for k, v in enumerate(vs) if not (math.isnan(v) and is_stale_nan(v))]
                 ts, vs = [ts[k] for k in keep], [vs[k] for k in keep]
-            dm = s.labels if keep_name else drop_name(s.labels)
-            produced = False
-            i = j = 0
-            for t, hi in windows:
-                lo = hi - rng
-                i = bisect_left(ts, lo, i) if i < len(ts) and ts[i] < lo else i
-                j = bisect_right(ts, hi, j)
-                if i >= j:
-                    continue
-                v = fn.range_function(func, ts[i:j], vs[i:j], lo, hi, rng, t, scalars)
-                if v is not None:
-                    out[t].append((dm, v))
-                    produced = True
-            if produced:
+            out_t, out_v = over_steps(func, ts, vs, self.steps, ends, rng, scalars)
+            if out_t:
+                dm = s.labels if keep_name else drop_name(s.labels)
+                rows.append((dm, out_t, out_v))
                 pairs.append((dm, s.labels))
         if not keep_name and not _one_metric_name(arg):
             self.track(node, pairs)
-        return out
+        return rows
+
+    def _selector_rows(self, node: VectorSelector) -> MatT:
+        """An instant selector at every step: per series, the newest sample in each step's lookback
+        window, found by walking forward from the previous step's sample."""
+        ends = [self.at_ms(node.at, t) - node.offset for t in self.steps]
+        lookback = self.lookback
+        rows: MatT = []
+        for s in self.data[id(node)]:
+            ts, vs, stale = s.ts, s.vs, s.has_stale
+            out_t: list[int] = []
+            out_v: list[float] = []
+            i = 0
+            for t, ref in zip(self.steps, ends):
+                i = bisect_right(ts, ref, i)
+                if i == 0 or ts[i - 1] < ref - lookback:
+                    continue
+                v = vs[i - 1]
+                if stale and math.isnan(v) and is_stale_nan(v):
+                    continue
+                out_t.append(t)
+                out_v.append(v)
+            if out_t:
+                rows.append((s.labels, out_t, out_v))
+        return rows
+
+    def all_steps(self, node: Node) -> MatT | None:
+        """The whole result of a range query at once, for the expressions that allow it (a range
+        function over a selector, an instant selector); None for the others, which go step by step."""
+        node = _unparen(node)
+        if not self.steps:
+            return None
+        if isinstance(node, VectorSelector):
+            return self._selector_rows(node)
+        if (isinstance(node, Call) and node.func != "absent_over_time"
+                and any(a.type == MATRIX for a in node.args)):
+            idx = next(i for i, a in enumerate(node.args) if a.type == MATRIX)
+            if self._all_steps_ok(node, idx):
+                return self._range_rows(node, idx)
+        return None
 
 
 __all__ = ["COMPARISON", "Engine", "seconds_to_ms", "step_to_ms"]

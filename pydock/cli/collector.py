@@ -39,6 +39,35 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def log_store_settings(log_store: str | None, es_url: str | None, es_api_key_file: Path | None,
+                       log_retention: str | None, log_max_size: str | None) -> dict[str, object]:
+    """The log store's CollectorSettings fields from the flags; what is not given stays unset, so
+    PYDOCK_LOG_STORE, PYDOCK_ES_URL, ... still apply (pydock.collector.logstore.open_store)."""
+    from pydock.collector.logstore import LogStoreError, check_es_url
+    from pydock.collector.yamlconf import parse_duration
+    from pydock.units import human_size
+
+    out: dict[str, object] = {"log_store": log_store or "", "es_url": es_url or "",
+                              "es_api_key_file": es_api_key_file}
+    if (es_url or es_api_key_file) and log_store == "sqlite":
+        raise UsageError("--es-url and --es-api-key-file need --log-store elasticsearch")
+    if es_url:
+        try:
+            check_es_url(es_url)
+        except LogStoreError as exc:
+            raise UsageError(f"--es-url: {exc}") from None
+    if es_api_key_file is not None and not es_api_key_file.is_file():
+        raise UsageError(f"--es-api-key-file {str(es_api_key_file)!r}: no such file")
+    if log_retention is not None:
+        try:
+            out["log_retention_s"] = parse_duration(log_retention)
+        except ValueError as exc:
+            raise UsageError(f"invalid --log-retention: {exc}") from exc
+    if log_max_size is not None:
+        out["log_max_bytes"] = human_size(log_max_size, "--log-max-size")  # UsageError names the flag
+    return out
+
+
 def setup_logging(level: str) -> None:
     """The collector's log format; httpx and httpcore log every request's full URL at INFO, and webhook
     and scrape URLs may carry credentials (user:password@, tokens in the path or query), so they
@@ -66,12 +95,20 @@ def setup_logging(level: str) -> None:
 @click.option("--basic-auth", default="", envvar="PYDOCK_COLLECTOR_BASIC_AUTH",
               help="USER:PASSWORD for --read-auth basic")
 @click.option("--external-url", default=None, help="URL the collector is reached at (alert links)")
+@click.option("--log-store", type=click.Choice(["sqlite", "elasticsearch"]), default=None,
+              help="where logs go (default sqlite, or $PYDOCK_LOG_STORE)")
+@click.option("--es-url", default=None, help="Elasticsearch 8.x URL for --log-store elasticsearch")
+@click.option("--es-api-key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="file holding the Elasticsearch API key")
+@click.option("--log-retention", default=None, help="how long log lines are kept (default: --retention)")
+@click.option("--log-max-size", default=None, help="bound on the log store's size, e.g. 20g (default: none)")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 @click.pass_context
 def collector(ctx: click.Context, config_path: Path | None, listen: str, data_dir: Path | None, retention: str,
               token: str | None, token_file: Path | None, read_auth: str, basic_auth: str,
-              external_url: str | None, log_level: str) -> None:
+              external_url: str | None, log_level: str, log_store: str | None, es_url: str | None,
+              es_api_key_file: Path | None, log_retention: str | None, log_max_size: str | None) -> None:
     """Run the collector (TSDB, PromQL API, scraping, alert rules, notifications)."""
     ctx.ensure_object(dict)
     ctx.obj["data_dir"] = data_dir
@@ -96,7 +133,9 @@ def collector(ctx: click.Context, config_path: Path | None, listen: str, data_di
     setup_logging(log_level)
     settings = CollectorSettings(config_path=config_path, data_dir=data_dir or _default_data(), listen=listen,
                                  retention_s=retention_s, token=token, external_url=external_url,
-                                 token_file=token_file, read_auth=read_auth, basic_auth=basic_auth)
+                                 token_file=token_file, read_auth=read_auth, basic_auth=basic_auth,
+                                 **log_store_settings(log_store, es_url, es_api_key_file, log_retention,
+                                                      log_max_size))
     app = create_app(settings)  # a bad config stops here with file:line: reason
     uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)).run()
 

@@ -64,6 +64,7 @@ class FakeES:
         self.fail_requests: list[int] = []  # statuses for the next whole bulk requests
         self.item_status: dict[str, list[int]] = {}  # _id -> statuses for its next attempts
         self.reject: set[str] = set()  # _id refused with a mapping error every time
+        self.authorizations: set[str] = set()  # every Authorization header seen
         self.lock = threading.Lock()
         self.port = port
         self.httpd: ThreadingHTTPServer | None = None
@@ -115,6 +116,9 @@ class FakeES:
             def _route(self, method: str) -> None:
                 path = unquote(urlsplit(self.path).path)
                 body = self._body()
+                if self.headers.get("Authorization"):
+                    with fake.lock:
+                        fake.authorizations.add(self.headers["Authorization"])
                 try:
                     status, resp = fake.handle(method, path, body)
                 except QueryError as e:
