@@ -84,7 +84,9 @@ def _basic_ok(request: Request, users: tuple[tuple[str, str], ...]) -> bool:
         user, _, pw = base64.b64decode(value.strip()).decode().partition(":")
     except (ValueError, UnicodeDecodeError):
         return False
-    return any(hmac.compare_digest(user, u) and hmac.compare_digest(pw.encode(), p.encode()) for u, p in users)
+    # Compare bytes: compare_digest refuses non-ASCII str, which would turn a bad login into a 500.
+    return any(hmac.compare_digest(user.encode(), u.encode()) and hmac.compare_digest(pw.encode(), p.encode())
+               for u, p in users)
 
 
 def require_write(request: Request) -> None:

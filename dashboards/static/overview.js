@@ -48,7 +48,7 @@
         const used = MEM[k], lim = LIM[k];
         const frac = lim > 0 && lim < 2 ** 60 ? used / lim : NaN;
         const memCell = h("td", {},
-          isFinite(frac) ? h("span", { class: "bar" + (frac > 0.9 ? " hot" : ""), title: pct(frac) + " of limit" }, h("span", { style: "width:" + Math.min(100, frac * 100).toFixed(1) + "%" })) : null,
+          isFinite(frac) ? h("span", { class: "bar" + (frac > 0.9 ? " hot" : ""), title: pct(frac) + " of limit" }, h("span", { style: { width: Math.min(100, frac * 100).toFixed(1) + "%" } })) : null,
           bytes(used) + (isFinite(frac) ? " / " + bytes(lim) : ""));
         const tr = h("tr", { "data-name": m.name || "" },
           h("td", {}, h("a", { href: "/containers/" + encodeURIComponent(m.name || ""), text: m.name || "" })),

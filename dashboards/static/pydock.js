@@ -25,6 +25,7 @@
     if (props) for (const k in props) {
       if (k === "text") e.textContent = props[k];
       else if (k === "class") e.className = props[k];
+      else if (k === "style") Object.assign(e.style, props[k]);  // CSSOM: allowed by the page's CSP, a style attribute is not
       else if (k.startsWith("on")) e.addEventListener(k.slice(2), props[k]);
       else e.setAttribute(k, props[k]);
     }

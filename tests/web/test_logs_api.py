@@ -105,6 +105,9 @@ def test_token_and_basic_auth(logstore: SQLiteLogStore) -> None:
         assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Basic")
         assert c.get("/logs", auth=("ann", "bad")).status_code == 401
         assert c.get("/logs", auth=("ann", "pw")).status_code == 200
+        # non-ASCII credentials are a failed login, not a server error
+        assert c.get("/logs", auth=("änn", "pw")).status_code == 401
+        assert c.get("/logs", auth=("ann", "pw€")).status_code == 401
 
 
 def test_tail_streams_lines_pushed_after_it_opened(tmp_path: Path) -> None:
