@@ -2,9 +2,9 @@
 
 pydock containers come from the state root through `pydock.runtime.store` (the one runtime API the
 agent may use). Other runtimes are found the way cAdvisor's raw factory sees them, by the cgroup
-layouts Docker (`docker-<id>.scope`, `/docker/<id>`), Podman (`libpod-<id>.scope`) and Kubernetes
-(`kubepods...`) create; they are reported with their cgroup path as `id` and empty name and image,
-as cAdvisor does for cgroups it has no runtime metadata for.
+layouts Docker (`docker-<id>.scope`, `/docker/<id>`), Podman (`libpod-<id>.scope`,
+`/libpod_parent/libpod-<id>`) and Kubernetes (`kubepods...`) create; they are reported with their cgroup
+path as `id` and empty name and image, as cAdvisor does for cgroups it has no runtime metadata for.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ _HEX64 = r"[0-9a-f]{64}"
 # (runtime, pattern over a cgroup directory's name, group 1 = container id)
 _NAME_PATTERNS = (
     ("docker", re.compile(rf"docker-({_HEX64})\.scope")),
-    ("podman", re.compile(rf"libpod-({_HEX64})\.scope")),
+    # systemd manager: machine.slice/libpod-<id>.scope; cgroupfs manager: /libpod_parent/libpod-<id>
+    ("podman", re.compile(rf"libpod-({_HEX64})(?:\.scope)?")),
     ("containerd", re.compile(rf"cri-containerd-({_HEX64})\.scope")),
     ("crio", re.compile(rf"crio-({_HEX64})\.scope")),
 )

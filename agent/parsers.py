@@ -41,10 +41,12 @@ def _read_fd(fd: int) -> bytes:
     return data
 
 
-# v1 keeps the pid list of cgroup.procs and tasks with the open file and reloads it only once it has been
-# unused for a second (kernel/cgroup/cgroup-v1.c, CGROUP_PIDLIST_DESTROY_DELAY): a re-read of a kept fd
-# would then miss processes that joined. These files are opened afresh on every read.
-_MEMBER_FILES = ("/cgroup.procs", "/tasks", "/cgroup.threads")
+# Files opened afresh on every read. v1 keeps the pid list of cgroup.procs and tasks with the open file
+# and reloads it only once it has been unused for a second (kernel/cgroup/cgroup-v1.c,
+# CGROUP_PIDLIST_DESTROY_DELAY): a re-read of a kept fd would miss processes that joined. An open
+# /proc/PID/net/* file holds its network namespace (seq_open_net) and goes on reading it after PID has
+# exited, where a fresh open fails or finds the process that now has that pid.
+_UNCACHED = ("/cgroup.procs", "/tasks", "/cgroup.threads", "/net/dev")
 
 # pread on an fd whose file went away: the cgroup was removed (ENODEV) or the process died (ESRCH).
 _GONE = (errno.ENODEV, errno.ESRCH, errno.ENOENT)
@@ -53,14 +55,13 @@ _GONE = (errno.ENODEV, errno.ESRCH, errno.ENOENT)
 class FileCache:
     """Open fds of cgroupfs and procfs files, re-read with pread: one syscall a read instead of three.
 
-    Only files under a mount of type cgroup, cgroup2 or proc are kept (their content is made by the
-    kernel at each read from offset 0, and they are never replaced, only removed), except the member
-    lists (see `_MEMBER_FILES`); regular files, such
-    as the fixture trees of the tests, are opened and closed every time. A removed cgroup's file reads
-    ENODEV and a dead process's ESRCH (never a newer process that reuses the pid): the fd is then closed
-    and the path opened afresh. `sweep()`, called after every full read, closes the fds that no read
-    used since the sweep before, so containers that are gone do not pin fds (or their netns, for
-    /proc/PID/net/dev). At most half the soft RLIMIT_NOFILE is kept open."""
+    Only files under a mount of type cgroup, cgroup2 or proc are kept (the kernel makes their content at
+    each read from offset 0, and they are never replaced, only removed), except those in `_UNCACHED`;
+    regular files, such as the fixture trees of the tests, are opened and closed every time. A removed
+    cgroup's file reads ENODEV and a dead process's ESRCH (never a newer process that reuses the pid):
+    the fd is then closed and the path opened afresh. `sweep()`, called after every full read, closes
+    the fds that no read used since the sweep before, so containers that are gone do not pin fds. At
+    most half the soft RLIMIT_NOFILE is kept open."""
 
     def __init__(self, mountinfo: str = "/proc/self/mountinfo", capacity: int | None = None) -> None:
         self._fds: dict[str, list[int]] = {}  # path -> [fd, generation of its last read]
@@ -92,7 +93,7 @@ class FileCache:
                         raise
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             prefixes = self._prefixes if self._prefixes is not None else self._setup()
-            keep = (path.startswith(prefixes) and not path.endswith(_MEMBER_FILES)
+            keep = (path.startswith(prefixes) and not path.endswith(_UNCACHED)
                     and len(self._fds) < (self.capacity or 0))
             try:
                 data = _read_fd(fd)

@@ -140,7 +140,7 @@ def bench_overview(tmp: Path, containers: int = 100, runs: int = 5) -> tuple[flo
                     page = ctx.new_page()
                     page.goto(srv.url + "/")
                     page.wait_for_function(
-                        f"document.querySelectorAll('#containers tbody tr').length === {containers} && "
+                        f"() => document.querySelectorAll('#containers tbody tr').length === {containers} && "
                         "Array.from(document.querySelectorAll('#containers svg.spark'))"
                         ".every(s => +s.getAttribute('data-points') > 1)", timeout=60000)
                     done = page.evaluate("performance.now()")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import operator
+import struct
 import zlib
 from array import array
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from itertools import accumulate
 RAW, FLOAT, INT = 0, 1, 2
 RAW_MAX = 8  # chunks up to this many samples are stored uncompressed
 _INT_LIMIT = 2.0**53
+_RAW_ONE = struct.Struct("=Bqd")  # one sample, laid out as the RAW arrays are (native order)
 
 
 def _shuffle(raw: bytes) -> bytes:
@@ -52,6 +54,8 @@ def _integral(vs: Sequence[float]) -> bool:
 
 def encode(ts: Sequence[int], vs: Sequence[float]) -> bytes:
     """Pack parallel lists of timestamps (ms, increasing) and values into one blob."""
+    if len(ts) == 1:  # what a scrape writes for each series
+        return _RAW_ONE.pack(RAW, ts[0], vs[0])
     if len(ts) <= RAW_MAX:
         return bytes([RAW]) + array("q", ts).tobytes() + array("d", vs).tobytes()
     if _integral(vs):

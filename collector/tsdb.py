@@ -11,7 +11,10 @@ Layout (one SQLite file):
   leaves every returned `append` on disk and loses only the call in flight (SQLite rolls the
   uncommitted transaction back on the next open). Compaction merges head chunks into packed chunks
   in one transaction, so a crash leaves either the old rows or the new ones, never both or neither.
-  Bulk appends with whole chunks' worth of samples skip the head.
+  Bulk appends with whole chunks' worth of samples skip the head. Head rows get increasing ids from
+  the TSDB and have no index by series: a scrape then only appends rows at the end of the table,
+  where an index by series would have every commit rewrite every page of that index (about 13x
+  the page writes). Memory knows each series' head row ids, to delete them when the head is packed.
 
 Values are stored by their IEEE-754 bits, never as SQLite REAL: SQLite turns NaN into NULL, and
 Prometheus's staleness marker is one particular NaN (bits 0x7ff0000000000002) that must survive.
@@ -49,6 +52,7 @@ BLOCK_MS = 2 * 3600 * 1000  # chunks never straddle a 2-hour block, like Prometh
 CHUNK_MAX = 240  # samples per chunk: one hour at a 15 s interval
 CHUNK_CACHE = 4096  # decoded chunks kept in memory (about 4 KB each when full)
 MAINTENANCE_S = 60.0  # how often appends also pack stopped series and apply retention
+SORTED_KEYS_MAX = 100_000  # label orders remembered by `append` (a cache, cleared when full)
 
 Labels = dict[str, str]
 Sample = tuple[Labels, int, float]
@@ -84,10 +88,12 @@ def _pieces(ts: list[int], vs: list[float]) -> Iterator[tuple[list[int], list[fl
         i = j
 
 
-def _drop_empty_labels(groups: dict[tuple[tuple[str, str], ...], tuple[list[int], list[float]]]
+def _drop_empty_labels(groups: dict[tuple[tuple[str, str], ...], tuple[list[int], list[float]]],
+                       known: dict[tuple[tuple[str, str], ...], int]
                        ) -> dict[tuple[tuple[str, str], ...], tuple[list[int], list[float]]]:
-    """Prometheus drops labels with empty values; two label sets may then become one series."""
-    if not any(v == "" for lk in groups for _, v in lk):
+    """Prometheus drops labels with empty values; two label sets may then become one series.
+    Label sets of `known` series have none (the usual case, checked as a set at C speed)."""
+    if known.keys() >= groups.keys() or not any(v == "" for lk in groups for _, v in lk):
         return groups
     out: dict[tuple[tuple[str, str], ...], tuple[list[int], list[float]]] = {}
     for lk, (ts, vs) in groups.items():
@@ -113,7 +119,7 @@ CREATE INDEX IF NOT EXISTS chunks_by_series ON chunks (series_id, max_t, min_t, 
 CREATE TABLE IF NOT EXISTS head_chunks (
     id INTEGER PRIMARY KEY, series_id INTEGER NOT NULL, min_t INTEGER NOT NULL,
     max_t INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS head_by_series ON head_chunks (series_id, max_t, min_t);
+DROP INDEX IF EXISTS head_by_series;
 """
 _TABLES = ("chunks", "head_chunks")
 
@@ -123,10 +129,10 @@ class _Writes:
     """What one transaction will write; memory follows only once it has committed."""
 
     chunks: list[tuple[int, int, int, int, bytes]] = field(default_factory=list)
-    head_rows: list[tuple[int, int, int, int, bytes]] = field(default_factory=list)
-    head_deletes: list[tuple[int]] = field(default_factory=list)
-    head_extend: dict[int, tuple[list[int], list[float]]] = field(default_factory=dict)
-    head_replace: dict[int, tuple[list[int], list[float]]] = field(default_factory=dict)
+    head_rows: list[tuple[int, int, int, int, int, bytes]] = field(default_factory=list)  # id first
+    head_deletes: list[tuple[int]] = field(default_factory=list)  # head row ids
+    head_extend: dict[int, tuple[list[int], list[float], int]] = field(default_factory=dict)
+    head_replace: dict[int, tuple[list[int], list[float], int | None]] = field(default_factory=dict)
     retention_cutoff: int | None = None
     removed: list[int] = field(default_factory=list)
 
@@ -153,6 +159,7 @@ class TSDB:
         self._maintained = time.monotonic()
         self._cache: OrderedDict[tuple[int, int, int, int], tuple[array[int], array[float]]] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._sorted_keys: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = {}
         try:
             self._db = self._connect()
             self._db.executescript(_SCHEMA)
@@ -187,17 +194,22 @@ class TSDB:
             # The head: per series, the samples not yet in a packed chunk (all newer than the packed
             # ones), in memory for fast recent reads and on disk as head_chunks rows for durability.
             self._head: dict[int, tuple[array[int], array[float]]] = {}
+            self._head_rows: dict[int, list[int]] = {}  # the head_chunks row ids of each series
             for sid, key in self._db.execute("SELECT id, key FROM series"):
                 self._index(sid, dict(json.loads(key)))
             self._next_id = max(self._labels, default=0) + 1
             for sid, t in self._db.execute("SELECT series_id, max(max_t) FROM chunks GROUP BY series_id"):
                 self._last_t[sid] = t
-            for sid, n, data in self._db.execute("SELECT series_id, n, data FROM head_chunks ORDER BY series_id, max_t"):
+            # Row ids grow with every append, so id order is each series' time order.
+            rid = 0
+            for rid, sid, n, data in self._db.execute("SELECT id, series_id, n, data FROM head_chunks ORDER BY id"):
                 ts, vs = chunkenc.decode(data, n)
                 h = self._head.setdefault(sid, (array("q"), array("d")))
                 h[0].extend(ts)
                 h[1].extend(vs)
+                self._head_rows.setdefault(sid, []).append(rid)
                 self._last_t[sid] = max(ts[-1], self._last_t.get(sid, ts[-1]))
+            self._next_head_id = rid + 1
 
     def _index(self, sid: int, labels: Labels) -> None:
         self._ids[tuple(sorted(labels.items()))] = sid
@@ -212,8 +224,15 @@ class TSDB:
         duplicate timestamps of a series are dropped, and so are labels with empty values, as
         Prometheus does."""
         groups: dict[tuple[tuple[str, str], ...], tuple[list[int], list[float]]] = {}
+        sorted_keys = self._sorted_keys
+        if len(sorted_keys) > SORTED_KEYS_MAX:
+            sorted_keys.clear()
         for labels, t, v in samples:
-            lk = tuple(sorted(labels.items()))
+            # Scrapes build each series' labels in the same order every time: sort each order once.
+            raw = tuple(labels.items())
+            lk = sorted_keys.get(raw)
+            if lk is None:
+                lk = sorted_keys[raw] = tuple(sorted(raw))
             g = groups.get(lk)
             if g is None:
                 g = groups[lk] = ([], [])
@@ -251,7 +270,7 @@ class TSDB:
             w = _Writes()
             last_t: dict[int, int] = {}
             accepted = 0
-            for lk, (ts, vs) in _drop_empty_labels(groups).items():
+            for lk, (ts, vs) in _drop_empty_labels(groups, self._ids).items():
                 sid = self._ids.get(lk)
                 if sid is None:
                     sid = self._next_id
@@ -281,8 +300,10 @@ class TSDB:
         pending = len(head[0]) if head else 0
         if not force and pending + len(ts) < CHUNK_MAX and (
                 not pending or head[0][0] // BLOCK_MS == ts[-1] // BLOCK_MS):  # type: ignore[index]
-            w.head_rows.append((sid, ts[0], ts[-1], len(ts), chunkenc.encode(ts, vs)))
-            w.head_extend[sid] = (ts, vs)
+            rid = self._next_head_id
+            self._next_head_id += 1
+            w.head_rows.append((rid, sid, ts[0], ts[-1], len(ts), chunkenc.encode(ts, vs)))
+            w.head_extend[sid] = (ts, vs, rid)
             return
         all_t = list(head[0]) + ts if head else ts
         all_v = list(head[1]) + vs if head else vs
@@ -294,11 +315,13 @@ class TSDB:
                 rest_t, rest_v = pt, pv
             else:
                 w.chunks.append((sid, pt[0], pt[-1], len(pt), chunkenc.encode(pt, pv)))
-        if pending:
-            w.head_deletes.append((sid,))
+        w.head_deletes.extend((r,) for r in self._head_rows.get(sid, ()))
+        rest_id = None
         if rest_t:
-            w.head_rows.append((sid, rest_t[0], rest_t[-1], len(rest_t), chunkenc.encode(rest_t, rest_v)))
-        w.head_replace[sid] = (rest_t, rest_v)
+            rest_id = self._next_head_id
+            self._next_head_id += 1
+            w.head_rows.append((rest_id, sid, rest_t[0], rest_t[-1], len(rest_t), chunkenc.encode(rest_t, rest_v)))
+        w.head_replace[sid] = (rest_t, rest_v, rest_id)
 
     def _commit(self, w: _Writes, new_series: Sequence[tuple[int, Labels]] = ()) -> None:
         db = self._db
@@ -308,9 +331,9 @@ class TSDB:
                 db.execute("INSERT INTO series (id, key) VALUES (?, ?)", (sid, _key(labels)))
                 db.executemany("INSERT INTO series_labels (name, value, series_id) VALUES (?, ?, ?)",
                                [(n, val, sid) for n, val in labels.items()])
-            db.executemany("DELETE FROM head_chunks WHERE series_id = ?", w.head_deletes)
+            db.executemany("DELETE FROM head_chunks WHERE id = ?", w.head_deletes)
             db.executemany("INSERT INTO chunks (series_id, min_t, max_t, n, data) VALUES (?,?,?,?,?)", w.chunks)
-            db.executemany("INSERT INTO head_chunks (series_id, min_t, max_t, n, data) VALUES (?,?,?,?,?)",
+            db.executemany("INSERT INTO head_chunks (id, series_id, min_t, max_t, n, data) VALUES (?,?,?,?,?,?)",
                            w.head_rows)
             if w.retention_cutoff is not None:
                 w.removed = self._apply_retention(w.retention_cutoff)
@@ -319,18 +342,22 @@ class TSDB:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
-        for sid, (ts, vs) in w.head_extend.items():
+        for sid, (ts, vs, rid) in w.head_extend.items():
             h = self._head.get(sid)
             if h is None:
                 self._head[sid] = (array("q", ts), array("d", vs))
+                self._head_rows[sid] = [rid]
             else:
                 h[0].extend(ts)
                 h[1].extend(vs)
-        for sid, (ts, vs) in w.head_replace.items():
-            if ts:
+                self._head_rows.setdefault(sid, []).append(rid)
+        for sid, (ts, vs, new_id) in w.head_replace.items():
+            if ts and new_id is not None:
                 self._head[sid] = (array("q", ts), array("d", vs))
+                self._head_rows[sid] = [new_id]
             else:
                 self._head.pop(sid, None)
+                self._head_rows.pop(sid, None)
         for sid in w.removed:
             self._unindex(sid)
 
@@ -375,6 +402,7 @@ class TSDB:
         self._ids.pop(tuple(sorted(labels.items())), None)
         self._last_t.pop(sid, None)
         self._head.pop(sid, None)
+        self._head_rows.pop(sid, None)
         for name, value in labels.items():
             ids = self._postings[name][value]
             ids.discard(sid)

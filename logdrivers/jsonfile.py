@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -56,7 +55,11 @@ class JSONCodec:
             msg = jsonlog.decode(rec)
             state = open_parts.get(msg.source)
             if msg.partial is not None:
-                pid, ordinal = state if state else (hashlib.sha256(rec).hexdigest(), 0)
+                if not state:
+                    import hashlib  # readers only: keeps OpenSSL out of the shim
+
+                    state = (hashlib.sha256(rec).hexdigest(), 0)
+                pid, ordinal = state
                 open_parts[msg.source] = (pid, ordinal + 1)
                 return LogMessage(msg.line, msg.source, msg.timestamp_ns, PartialMeta(pid, ordinal + 1, False), msg.attrs)
             if state:

@@ -11,7 +11,6 @@ record frame between the lines) instead of a Python loop per line or per byte.
 
 from __future__ import annotations
 
-import calendar
 import json
 import re
 import time
@@ -77,6 +76,8 @@ def parse_time(text: str) -> int:
     sec = _sec_cache.get(key)
     if sec is None:
         y, mo, d, h, mi, s = (int(g) for g in m.groups()[:6])
+        import calendar  # readers only: the shim's writers never parse times
+
         sec = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
         if len(_sec_cache) > 4096:
             _sec_cache.clear()

@@ -18,7 +18,6 @@ and open the files, so they never see a half-shifted set. Records are written wh
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import struct
@@ -72,6 +71,8 @@ def tail_digest(path: str | os.PathLike[str] | int, size: int) -> str:
         with open(path, "rb") as f:
             f.seek(size - n)
             data = f.read(n)
+    import hashlib  # here: the shim's writers never need OpenSSL mapped (megabytes of RSS)
+
     return hashlib.sha1(data).hexdigest()[:16]
 
 

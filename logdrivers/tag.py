@@ -10,8 +10,8 @@ driver is made, as Docker does (a rename is not reflected).
 from __future__ import annotations
 
 import json
+import os
 import re
-import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -36,7 +36,7 @@ def fields(info: LogInfo) -> dict[str, str]:
         "ImageName": info.image_name,
         "DaemonName": info.daemon_name,
         "Command": " ".join(info.command),
-        "Hostname": info.hostname or socket.gethostname(),
+        "Hostname": info.hostname or os.uname().nodename,  # gethostname(), without socket.py
     }
 
 

@@ -19,7 +19,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydock.runtime import rootfs, syscalls, tty
+from pydock.runtime import rootfs, syscalls
 from pydock.runtime.syscalls import (
     MS_BIND,
     MS_NODEV,
@@ -272,7 +272,10 @@ def run(cfg: InitConfig, sync_fd: int, err_fd: int) -> None:
         _setup_mounts(cfg)
         _pivot(cfg.target)
         _mask_paths()
-        tty.open_container_console(cfg.console_socket)  # runtime depth: -t, a pty on the container's devpts
+        if cfg.console_socket >= 0:  # runtime depth: -t, a pty on the container's devpts
+            from pydock.runtime import tty
+
+            tty.open_container_console(cfg.console_socket)
         syscalls.sethostname(cfg.hostname)
         if cfg.network != "host":
             syscalls.link_up("lo")

@@ -12,9 +12,7 @@ from __future__ import annotations
 import fcntl
 import functools
 import os
-import shutil
 import signal
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ from pydock.runtime import rootfs
 from pydock.runtime.atomic import Lock, is_locked, read_json, write_json
 from pydock.runtime.container_init import InitConfig, Mount
 from pydock.runtime.events import emit_for
+from pydock.runtime.launch import ShimLaunch, spawn_shim
 from pydock.runtime.names import new_id, random_name
 from pydock.runtime.resources import before_stop
 from pydock.runtime.spec import DEFAULT_PATH, ContainerSpec, check_name, parse_signal
@@ -53,7 +52,7 @@ from pydock.units import parse_iso, utc_iso
 if TYPE_CHECKING:
     from pydock.runtime.images import ImageStore
 
-__all__ = ["ZERO_TIME", "Runtime", "Started", "init_config", "log_info", "remove_files", "update_state"]
+__all__ = ["ZERO_TIME", "Runtime", "ShimLaunch", "Started", "init_config", "log_info", "remove_files", "update_state"]
 
 
 def require_root() -> None:
@@ -66,10 +65,11 @@ def update_state(container_dir: Path, **changes: Any) -> dict[str, Any]:
     with Lock(container_dir / STATE_LOCK):
         try:
             state = read_json(container_dir / "state.json")
-        except FileNotFoundError:
+        except (FileNotFoundError, ValueError):  # ValueError: lost in a host crash (not fsynced)
             state = {}
         state.update(changes)
-        write_json(container_dir / "state.json", state)
+        # Not fsynced: after a host crash no container runs, whatever its last state said (see atomic).
+        write_json(container_dir / "state.json", state, durable=False)
         return dict(state)
 
 
@@ -122,6 +122,7 @@ def remove_files(settings: Settings, record: ContainerRecord, volumes: bool) -> 
         except PydockError:
             if any(Path(p).exists() for p in paths.values()):
                 raise
+    import shutil  # lazily: it loads lzma and bz2, which the shim does not need
     shutil.rmtree(settings.run / "containers" / record.id, ignore_errors=True)
     if record.dir.exists():
         shutil.rmtree(record.dir)
@@ -133,23 +134,6 @@ def remove_files(settings: Settings, record: ContainerRecord, volumes: bool) -> 
                     store.remove(m["Name"], users=lambda _n: [])
                 except NotFoundError:
                     pass
-
-
-@dataclass
-class ShimLaunch:
-    """A shim started ahead of its container (`Runtime.spawn_shim`), waiting on `id_w` for the id."""
-
-    proc: Any  # subprocess.Popen
-    id_w: int
-    status_r: int
-
-    def cancel(self) -> None:
-        """Ends an unused launch: the shim reads EOF instead of an id and exits."""
-        if self.id_w >= 0:
-            os.close(self.id_w)
-            self.id_w = -1
-            os.close(self.status_r)
-            self.proc.wait()
 
 
 @dataclass
@@ -304,10 +288,12 @@ class Runtime:
                                       hostname, stop_signal.name, mounts, driver, layers)
                 self._etc_files(cdir, hostname, spec.network)
                 rootfs.prepare(driver, cdir, layers)
-                write_json(cdir / "state.json", initial_state())
+                write_json(cdir / "state.json", initial_state(), durable=False)
                 # config.json last: a directory without it is not a container (ContainerStore skips it).
+                # Durable: the container's identity must survive a host crash (its state may not).
                 write_json(cdir / "config.json", config)
             except BaseException:
+                import shutil  # lazily: it loads lzma and bz2, which the shim does not need
                 shutil.rmtree(cdir, ignore_errors=True)
                 for v in made_volumes:
                     shutil.rmtree(self.settings.volumes / v, ignore_errors=True)
@@ -350,6 +336,7 @@ class Runtime:
     def _etc_files(self, cdir: Path, hostname: str, network: str) -> None:
         (cdir / "hostname").write_text(hostname + "\n")
         if network == "host":
+            import shutil  # lazily: it loads lzma and bz2, which the shim does not need
             shutil.copyfile("/etc/hosts", cdir / "hosts")
             try:
                 shutil.copyfile("/etc/resolv.conf", cdir / "resolv.conf")
@@ -415,29 +402,9 @@ class Runtime:
                              f"(see {run_dir / 'shim.log'} and {self.settings.run / 'shim-launch.log'})")
 
     def spawn_shim(self, attach: tuple[int, int] | None = None, stdin: int = -1) -> ShimLaunch:
-        """Launches a shim that waits for the id of the container to run.
-
-        `pydock run` calls this before making the container, so the shim's interpreter starts while
-        the record is written; `start(..., launch=)` hands it the id. A launch never used is ended
-        by `ShimLaunch.cancel` (or by the caller's exit, which closes the pipe)."""
-        import subprocess  # here: the shim imports this module and never spawns
-
-        self.settings.run.mkdir(parents=True, exist_ok=True)
-        id_r, id_w = os.pipe2(os.O_CLOEXEC)
-        status_r, status_w = os.pipe2(os.O_CLOEXEC)
-        args = [sys.executable, "-m", "pydock.runtime.shim", "--root", str(self.settings.root),
-                "--run", str(self.settings.run), "--id-fd", str(id_r), "--status-fd", str(status_w)]
-        fds = [id_r, status_w]
-        if attach is not None:
-            args += ["--attach", ",".join(str(fd) for fd in (*attach, stdin) if fd >= 0)]
-            fds += [fd for fd in (*attach, stdin) if fd >= 0]
-        # Until the shim knows its container it logs here; then to $RUN/containers/<id>/shim.log.
-        with open(self.settings.run / "shim-launch.log", "ab") as log:
-            proc = subprocess.Popen(args, pass_fds=fds, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                    close_fds=True)
-        os.close(id_r)
-        os.close(status_w)
-        return ShimLaunch(proc, id_w, status_r)
+        """Launches a shim that waits for the id of the container to run (`launch.spawn_shim`):
+        `start(..., launch=)` hands it the id."""
+        return spawn_shim(self.settings, attach, stdin)
 
     def _signal(self, rec: ContainerRecord, sig: int) -> None:
         if rec.pid <= 0:
@@ -546,6 +513,7 @@ class Runtime:
         with Lock(self.settings.root / "containers.lock"):
             for cid in self.store.ids():
                 if not (self.store.dir / cid / "config.json").exists():
+                    import shutil  # lazily: it loads lzma and bz2, which the shim does not need
                     shutil.rmtree(self.store.dir / cid, ignore_errors=True)
         return gone
 

@@ -10,7 +10,6 @@ container never reach the image or the host.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from pathlib import Path
 
@@ -47,6 +46,7 @@ def choose_driver(probe_dir: Path) -> str:
     except RuntimeFailure:
         result = COPY
     finally:
+        import shutil  # lazily: it loads lzma and bz2, which the shim does not need
         shutil.rmtree(base, ignore_errors=True)
     marker.write_text(result)
     return result
@@ -89,6 +89,7 @@ def _rm(path: Path) -> None:
     except FileNotFoundError:
         return
     if stat.S_ISDIR(st.st_mode):
+        import shutil  # lazily: it loads lzma and bz2, which the shim does not need
         shutil.rmtree(path)
     else:
         os.unlink(path)
@@ -103,6 +104,8 @@ def merge_layers(layers: list[Path], dest: Path) -> None:
 
 
 def _merge_dir(src: Path, dst: Path, links: dict[tuple[int, int], Path]) -> None:
+    import shutil  # lazily: it loads lzma and bz2, which the shim does not need
+
     for entry in os.scandir(src):
         s, d = Path(entry.path), dst / entry.name
         st = entry.stat(follow_symlinks=False)

@@ -20,7 +20,6 @@ The life of the container is the loop in `Shim.run`: `start_process`, `wait_proc
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import signal
@@ -30,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydock.runtime import container_init, lifecycle, tty, ulimits
+from pydock.runtime import container_init, lifecycle, ulimits
 from pydock.runtime.atomic import Lock, write_json
 from pydock.runtime.store import EXIT_FILE, SHIM_LOCK, load_record
 from pydock.runtime.supervise import Supervisor
@@ -130,6 +129,8 @@ class Shim:
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         if self.record.config["Config"].get("Tty"):  # runtime depth: a -t container's stdio is a pty
+            from pydock.runtime import tty
+
             out_r, out_w, err_r, err_w = tty.console_pipes(self, out_r, out_w, err_r, err_w)
         sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
         fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
@@ -243,7 +244,8 @@ class Shim:
 
     def record_exit(self, code: int) -> None:
         finished = utc_iso()
-        write_json(self.dir / EXIT_FILE, {"ExitCode": code, "FinishedAt": finished})
+        # Not fsynced: it stands in for the shim if the shim is killed, not for a crashed host.
+        write_json(self.dir / EXIT_FILE, {"ExitCode": code, "FinishedAt": finished}, durable=False)
         # The code also goes into shim.lock itself: a `wait`er holds that file open, so it can read
         # the code even after a --rm container's directory is gone.
         with open(self.dir / SHIM_LOCK, "r+b") as f:
@@ -381,15 +383,37 @@ def _log_to(path: Path) -> None:
     os.close(fd)
 
 
+@dataclass
+class Args:
+    root: str = ""
+    run: str = ""
+    id: str = ""
+    id_fd: int = -1  # read the container id from this fd (launched ahead of its container)
+    status_fd: int = -1
+    attach: str = ""
+
+
+def parse_args(argv: list[str]) -> Args:
+    """`--name value` pairs only: the CLI is the one caller (argparse would cost the shim ~3 ms and
+    its memory)."""
+    args = Args()
+    if len(argv) % 2:
+        raise SystemExit(f"pydock-shim: expected --option value pairs, got {argv!r}")
+    for flag, value in zip(argv[::2], argv[1::2]):
+        name = flag.removeprefix("--").replace("-", "_")
+        if not flag.startswith("--") or name not in Args.__dataclass_fields__:
+            raise SystemExit(f"pydock-shim: unknown option {flag}")
+        try:
+            setattr(args, name, int(value) if name.endswith("_fd") else value)
+        except ValueError:
+            raise SystemExit(f"pydock-shim: {flag} takes a number, not {value!r}") from None
+    if not args.root or not args.run:
+        raise SystemExit("pydock-shim: --root and --run are required")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="pydock-shim")
-    p.add_argument("--root", required=True)
-    p.add_argument("--run", required=True)
-    p.add_argument("--id", default="")
-    p.add_argument("--id-fd", type=int, default=-1, help="read the container id from this fd (pre-spawned)")
-    p.add_argument("--status-fd", type=int, default=-1)
-    p.add_argument("--attach", default="")
-    args = p.parse_args(argv)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
     _daemonize()
     if args.id_fd >= 0:
         args.id = _read_id(args.id_fd)

@@ -108,6 +108,10 @@ def load_record(dir: Path) -> ContainerRecord:
             state = json.loads(f.read())
     except FileNotFoundError:
         state = {"Status": "created"}
+    except ValueError:
+        # state.json is rewritten without fsync (atomic.py): a host crash may leave it empty.
+        state = {"Status": "dead", "Dead": True, "Running": False,
+                 "Error": "state.json was lost (the host crashed?)"}
     return ContainerRecord(
         id=config["Id"], name=config["Name"], image=config.get("Config", {}).get("Image", config.get("Image", "")),
         image_id=config.get("ImageID", ""), created=config.get("Created", ZERO_TIME), config=config,

@@ -7,11 +7,10 @@ so an error from deep inside container set-up still says which mount or namespac
 
 from __future__ import annotations
 
+import _socket  # the C module: socket.py's enum set-up costs the shim milliseconds it does not need
 import ctypes
 import fcntl
 import os
-import platform
-import socket
 import struct
 
 from pydock.errors import RuntimeFailure
@@ -89,10 +88,13 @@ def umount(target: str | os.PathLike[str], flags: int = 0) -> None:
     _check(_libc.umount2(_b(target), flags), f"umount {os.fspath(target)}")
 
 
+_MACHINE = os.uname().machine  # what platform.machine() says, without importing platform
+
+
 def pivot_root(new_root: str, put_old: str) -> None:
-    nr = _SYS_PIVOT_ROOT.get(platform.machine())
+    nr = _SYS_PIVOT_ROOT.get(_MACHINE)
     if nr is None:
-        raise RuntimeFailure(f"pivot_root: unsupported architecture {platform.machine()}")
+        raise RuntimeFailure(f"pivot_root: unsupported architecture {_MACHINE}")
     _check(_libc.syscall(ctypes.c_long(nr), _b(new_root), _b(put_old)), f"pivot_root({new_root}, {put_old})")
 
 
@@ -134,9 +136,9 @@ def limit_capabilities(keep: frozenset[int]) -> None:
     lo, hi = mask & 0xFFFFFFFF, mask >> 32
     header = struct.pack("Ii", _LINUX_CAPABILITY_VERSION_3, 0)
     data = struct.pack("IIIIII", lo, lo, 0, hi, hi, 0)
-    nr = _SYS_CAPSET.get(platform.machine())
+    nr = _SYS_CAPSET.get(_MACHINE)
     if nr is None:
-        raise RuntimeFailure(f"capset: unsupported architecture {platform.machine()}")
+        raise RuntimeFailure(f"capset: unsupported architecture {_MACHINE}")
     hbuf = ctypes.create_string_buffer(header, len(header))
     dbuf = ctypes.create_string_buffer(data, len(data))
     _check(_libc.syscall(ctypes.c_long(nr), hbuf, dbuf), "capset")
@@ -149,10 +151,12 @@ _IFF_UP = 0x1
 
 def link_up(name: str = "lo") -> None:
     """Brings a network interface up (the loopback of a fresh network namespace starts down)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            req = struct.pack("16sh", name.encode(), 0)
-            flags = struct.unpack("16sh", fcntl.ioctl(s.fileno(), _SIOCGIFFLAGS, req + b"\0" * 22)[:18])[1]
-            fcntl.ioctl(s.fileno(), _SIOCSIFFLAGS, struct.pack("16sh", name.encode(), flags | _IFF_UP) + b"\0" * 22)
-        except OSError as exc:
-            raise RuntimeFailure(f"bringing up interface {name}: {exc.strerror}") from exc
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
+        req = struct.pack("16sh", name.encode(), 0)
+        flags = struct.unpack("16sh", fcntl.ioctl(s.fileno(), _SIOCGIFFLAGS, req + b"\0" * 22)[:18])[1]
+        fcntl.ioctl(s.fileno(), _SIOCSIFFLAGS, struct.pack("16sh", name.encode(), flags | _IFF_UP) + b"\0" * 22)
+    except OSError as exc:
+        raise RuntimeFailure(f"bringing up interface {name}: {exc.strerror}") from exc
+    finally:
+        s.close()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import builtins
 import os
 import re
-import shutil
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -89,6 +88,7 @@ class VolumeStore:
             using = users(vol.name)
             if using:
                 raise ConflictError(f"remove {name}: volume is in use - [{', '.join(using)}]")
+            import shutil  # lazily: it loads lzma and bz2, which the shim does not need
             shutil.rmtree(self.root / vol.name)
 
     def prune(self, users: Callable[[str], builtins.list[str]], all_volumes: bool = False) -> builtins.list[str]:
@@ -105,6 +105,8 @@ def fill_volume(src: Path, volume_data: Path) -> bool:
     """Copies the tree at `src` (the image's content at the mount point, seen through the container's
     root) into an empty volume, keeping modes, owners, times, symlinks and device nodes; the volume's
     root takes the owner and mode of `src`. A volume with anything in it is left alone. True if copied."""
+    import shutil  # lazily: it loads lzma and bz2, which the shim does not need
+
     with Lock(volume_data.parent / "copy.lock"):  # two containers starting on one new volume
         if not src.is_dir() or src.is_symlink() or any(os.scandir(volume_data)):
             return False

@@ -91,8 +91,7 @@ def _extrapolated(ts: Sequence[int], vs: Sequence[float], steps: Sequence[int], 
         avg = sampled / (j - i - 1)
         if is_counter and result > 0 and first >= 0:
             duration_to_zero = sampled * (first / result)
-            if duration_to_zero < duration_to_start:  # min(), keeping the first on ties and NaN
-                duration_to_start = duration_to_zero
+            duration_to_start = min(duration_to_start, duration_to_zero)
         threshold = avg * 1.1
         interval = sampled
         interval += duration_to_start if duration_to_start < threshold else avg / 2

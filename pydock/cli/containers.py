@@ -114,23 +114,28 @@ _SETTINGS = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
 @container_options
 def run(image: str, command: tuple[str, ...], detach: bool, **o: Any) -> None:
     """Create and run a new container from an image."""
-    rt = _runtime(need_root=True)
-    spec = build_spec(image, command, **o)
-    if spec.tty and not detach:
-        rec = rt.create(spec)
-        sys.exit(run_tty(rt, rec.id, spec.open_stdin))  # runtime depth: a real terminal
+    if o.get("tty") and not detach:
+        rt = _runtime(need_root=True)
+        rec = rt.create(build_spec(image, command, **o))
+        sys.exit(run_tty(rt, rec.id, bool(o.get("interactive"))))  # runtime depth: a real terminal
+    from pydock.runtime.launch import spawn_shim
+
+    if os.geteuid() != 0:
+        _runtime(need_root=True)  # raises the one-line "needs root" error
     out, err = (None, None) if detach else (os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC))
     # -i: the caller's stdin goes to the container through a pipe (its read end is the shim's).
-    stdin = os.pipe2(os.O_CLOEXEC) if spec.open_stdin and not detach else None
-    # The shim's interpreter starts now, while the record is made: it waits for the container's id.
+    stdin = os.pipe2(os.O_CLOEXEC) if o.get("interactive") and not detach else None
+    # The shim's interpreter starts first, before this process imports the lifecycle and makes the
+    # record, so the two overlap; the shim waits for the container's id.
     try:
-        launch = rt.spawn_shim(None if out is None or err is None else (out[1], err[1]),
-                               stdin[0] if stdin else -1)
+        launch = spawn_shim(Settings.from_env(), None if out is None or err is None else (out[1], err[1]),
+                            stdin[0] if stdin else -1)
     finally:
         if stdin:
             os.close(stdin[0])
     try:
-        rec = rt.create(spec)
+        rt = _runtime()
+        rec = rt.create(build_spec(image, command, **o))
     except BaseException:
         launch.cancel()
         raise

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, fields, replace
-from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from pydock.errors import UsageError
@@ -86,6 +85,8 @@ class Limits:
 
 def parse_cpus(text: str) -> int:
     """`--cpus 1.5` -> 1500000000 nano-CPUs, refusing more precision than a nano-CPU, as Docker does."""
+    from decimal import Decimal, InvalidOperation  # here: the shim never parses flags
+
     try:
         value = Decimal(text.strip())
     except InvalidOperation as exc:

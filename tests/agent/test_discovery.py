@@ -29,6 +29,7 @@ def test_other_runtimes_are_found_by_layout(records: Records, tmp_path: Path) ->
     _cgroup(root, f"docker/{OTHER}")
     _cgroup(root, f"machine.slice/libpod-{HEX}.scope")
     _cgroup(root, f"machine.slice/libpod-conmon-{HEX}.scope")  # podman's monitor, not a container
+    _cgroup(root, f"libpod_parent/libpod-{OTHER}")  # podman with cgroup_manager = "cgroupfs"
     _cgroup(root, KUBE_CTR.lstrip("/"))
     _cgroup(root, f"kubepods/burstable/pod2/{HEX}")
     _cgroup(root, "system.slice/ssh.service")  # a service, not a container
@@ -47,6 +48,7 @@ def test_other_runtimes_are_found_by_layout(records: Records, tmp_path: Path) ->
         (f"/system.slice/docker-{HEX}.scope", "docker", HEX),
         (f"/docker/{OTHER}", "docker", OTHER),
         (f"/machine.slice/libpod-{HEX}.scope", "podman", HEX),
+        (f"/libpod_parent/libpod-{OTHER}", "podman", OTHER),
         (KUBE_CTR, "kubernetes", OTHER),
         (f"/kubepods/burstable/pod2/{HEX}", "kubernetes", HEX),
     }

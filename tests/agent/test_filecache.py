@@ -96,7 +96,8 @@ def test_live_cgroup_and_process_files(tmp_path: Path) -> None:
         assert cache.read(procs).split() == [str(p.pid).encode()]  # at once, not a second later
         stat = f"/proc/{p.pid}/stat"
         assert cache.read(stat).startswith(f"{p.pid} (".encode())
-        assert len(cache) == 2
+        assert b"Inter-|" in cache.read(f"/proc/{p.pid}/net/dev")
+        assert len(cache) == 2  # net/dev is never kept: its fd would go on reading a dead process's netns
     finally:
         cg.close()  # kills the process and removes the cgroup
     with pytest.raises(FileNotFoundError):

@@ -251,11 +251,15 @@ def test_json_values_follow_go_formatting(store: TSDB) -> None:
     "rate(c[1m])", "irate(c[45s])", "increase(c[2m] offset 30s)", "delta(c[1m])", "avg_over_time(c[2m])",
     "quantile_over_time(0.3, c[2m])", "last_over_time(c[1m])", "predict_linear(c[2m], 60)",
     "rate(c[1m] @ 200)", "max_over_time(rate(c[1m])[2m:20s])", 'rate({__name__=~"c"}[1m])', 'rate(d[1m])',
+    "increase(c[5m])", "rate(n[1m])", "increase(n[2m])", "idelta(c[1m])", "irate(n[1m])", "count_over_time(c[1m])",
+    "present_over_time(c[1m])", "last_over_time(c[1m] offset -30s)", "c", "c offset 1m", "n @ 300", "rate(c[1m]) * 2",
+    "sum(rate(n[1m])) + sum(rate(c[1m]))", "timestamp(c)",
 ])
 def test_range_queries_equal_instant_queries_at_each_step(store: TSDB, expr: str) -> None:
     _counter(store, "c", [(t, float(t * 3 % 500)) for t in range(0, 600, 15)])  # with resets
     store.append([({"__name__": "c"}, 700_000, STALE_NAN)])
     _counter(store, "d", [(t, 1.0) for t in range(600, 900, 15)])
+    _counter(store, "n", [(t, float(t % 200 - 150)) for t in range(0, 800, 20)])  # negative, with resets
     e = Engine(store)
     by_step = {}
     for t in range(30, 901, 45):

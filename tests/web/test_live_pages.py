@@ -35,7 +35,7 @@ def test_overview_lists_the_running_containers(stack: Stack, page: Any) -> None:
     web = page.locator('#containers tr[data-name="web"]')
     assert "running" in web.inner_text()
     assert page.locator("#hosts tbody tr").count() >= 1
-    page.wait_for_function("document.querySelector('#containers tr[data-name=burner] svg.spark')"
+    page.wait_for_function("() => document.querySelector('#containers tr[data-name=burner] svg.spark')"
                            " && +document.querySelector('#containers tr[data-name=burner] svg.spark')"
                            ".getAttribute('data-points') > 1", timeout=20000)
     screenshot(page, "overview")
@@ -46,7 +46,7 @@ def test_overview_lists_the_running_containers(stack: Stack, page: Any) -> None:
 
 def test_container_page_cpu_chart_has_points_and_markup_stays_text(stack: Stack, page: Any) -> None:
     page.goto(stack.url + "/containers/burner")
-    page.wait_for_function("+(document.querySelector('#chart-cpu svg') || {getAttribute: () => 0})"
+    page.wait_for_function("() => +(document.querySelector('#chart-cpu svg') || {getAttribute: () => 0})"
                            ".getAttribute('data-points') > 0", timeout=20000)
     assert int(page.locator("#chart-cpu svg").get_attribute("data-points")) > 0
     assert page.locator("#chart-cpu svg path.series").count() == 1
@@ -56,14 +56,14 @@ def test_container_page_cpu_chart_has_points_and_markup_stays_text(stack: Stack,
     page.wait_for_selector("#logs .logline")
     page.wait_for_selector("#info dd")
     assert "<b>front</b>" in page.locator("#info").inner_text()  # a label with markup, as text
-    page.wait_for_function("+(document.querySelector('#chart-mem svg') || {getAttribute: () => 0})"
+    page.wait_for_function("() => +(document.querySelector('#chart-mem svg') || {getAttribute: () => 0})"
                            ".getAttribute('data-points') > 0", timeout=20000)
     screenshot(page, "container-web")
     assert page.js_errors == []
 
     # The container's first line holds a <script> element: found by search, shown as text.
     page.goto(stack.url + "/logs?container=web&query=starting")
-    page.wait_for_function("Array.from(document.querySelectorAll('#logs .msg'))"
+    page.wait_for_function("() => Array.from(document.querySelectorAll('#logs .msg'))"
                            ".some(e => e.textContent === '<script>window.__pwned=1</script> starting')",
                            timeout=15000)
     assert page.locator("#logs script").count() == 0
@@ -75,13 +75,13 @@ def test_live_tail_shows_a_line_printed_after_the_page_opened(stack: Stack, page
     page.goto(stack.url + "/logs?container=web")
     page.wait_for_selector("#logs .logline")
     page.check("#tail")
-    page.wait_for_function("document.getElementById('live').classList.contains('on')")
+    page.wait_for_function("() => document.getElementById('live').classList.contains('on')")
     marker = f"MARK-{time.time_ns()}"
     (stack.trig / "go.tmp").write_text(marker + "\n")
     (stack.trig / "go.tmp").rename(stack.trig / "go")  # the container prints it within 0.1 s
     t0 = time.monotonic()
     page.wait_for_function(
-        f"Array.from(document.querySelectorAll('#logs .msg')).some(e => e.textContent === '{marker}')",
+        f"() => Array.from(document.querySelectorAll('#logs .msg')).some(e => e.textContent === '{marker}')",
         timeout=5000)
     elapsed = time.monotonic() - t0
     assert elapsed < 2.0, f"line showed after {elapsed:.2f}s"
@@ -90,7 +90,7 @@ def test_live_tail_shows_a_line_printed_after_the_page_opened(stack: Stack, page
     page.fill("#q", "slow request")
     page.press("#q", "Enter")
     # The results (and the live tail, now filtered too) hold only the matching stderr lines.
-    page.wait_for_function("(() => { const l = Array.from(document.querySelectorAll('#logs .logline'));"
+    page.wait_for_function("() => (() => { const l = Array.from(document.querySelectorAll('#logs .logline'));"
                            " return l.length > 0 && l.every(e => e.classList.contains('stderr')); })()")
     assert "slow request" in page.locator("#logs .logline").first.inner_text()
     assert page.locator("#logs mark").first.inner_text().lower() in ("slow", "request")

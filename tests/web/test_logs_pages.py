@@ -41,7 +41,7 @@ def test_search_finds_a_known_line_and_markup_stays_text(logs_server: LiveServer
     page.wait_for_selector("#logs .logline")
     page.fill("#q", "needle-7731")
     page.press("#q", "Enter")
-    page.wait_for_function("document.querySelectorAll('#logs .logline').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('#logs .logline').length === 1")
     row = page.locator("#logs .logline").first
     assert "checkpoint complete: wrote 1234 buffers (needle-7731)" in row.inner_text()
     assert row.locator("mark").first.inner_text().lower() == "needle-7731"
@@ -51,7 +51,7 @@ def test_search_finds_a_known_line_and_markup_stays_text(logs_server: LiveServer
     page.fill("#q", "")
     page.fill("#container", "web")
     page.press("#container", "Enter")
-    page.wait_for_function("document.querySelectorAll('#logs .logline').length === 62")
+    page.wait_for_function("() => document.querySelectorAll('#logs .logline').length === 62")
     first = page.locator("#logs .logline").first  # newest first: the markup line
     assert first.locator(".msg").inner_text() == EVIL
     assert page.locator("#logs script").count() == 0 and page.locator("#logs img").count() == 0
@@ -68,13 +68,13 @@ def test_live_tail_shows_a_new_line_within_2s(logs_server: LiveServer, page: Any
     page.goto(logs_server.url + "/logs?container=web")
     page.wait_for_selector("#logs .logline")
     page.check("#tail")
-    page.wait_for_function("document.getElementById('live').classList.contains('on')")
+    page.wait_for_function("() => document.getElementById('live').classList.contains('on')")
     time.sleep(0.3)
     t0 = time.monotonic()
     push(logs_server.url, [("web", "stdout", "fresh line <b>42</b>"), ("db", "stdout", "not for this filter")],
          start=1000)
     page.wait_for_function(
-        "Array.from(document.querySelectorAll('#logs .logline .msg')).some(e => e.textContent === 'fresh line <b>42</b>')",
+        "() => Array.from(document.querySelectorAll('#logs .logline .msg')).some(e => e.textContent === 'fresh line <b>42</b>')",
         timeout=2000)
     elapsed = time.monotonic() - t0
     assert elapsed < 2.0
