@@ -465,22 +465,25 @@ class TSDB:
 
     def _read(self, db: sqlite3.Connection, sid: int, start: int, end: int,
               head: tuple[array[int], array[float]] | None) -> tuple[list[int], list[float]]:
-        ts: list[int] = []
-        vs: list[float] = []
+        parts: list[tuple[array[int], array[float]]] = []
         if head is None or not head[0] or head[0][0] > start:
             for cid, min_t, n in db.execute(
                 "SELECT id, min_t, n FROM chunks WHERE series_id = ? AND max_t >= ? AND min_t <= ? ORDER BY max_t",
                 (sid, start, end),
             ):
-                cts, cvs = self._chunk(db, cid, sid, min_t, n)
-                ts.extend(cts)
-                vs.extend(cvs)
+                parts.append(self._chunk(db, cid, sid, min_t, n))
         if head is not None:
-            ts.extend(head[0])
-            vs.extend(head[1])
-        if ts and (ts[0] < start or ts[-1] > end):
-            i, j = bisect_left(ts, start), bisect_right(ts, end)
-            ts, vs = ts[i:j], vs[i:j]
+            parts.append(head)
+        ts: list[int] = []
+        vs: list[float] = []
+        for cts, cvs in parts:
+            # Cut each array to the range first: an instant query wants a few samples of a chunk, and
+            # only those should become Python objects.
+            if cts and (cts[0] < start or cts[-1] > end):
+                i, j = bisect_left(cts, start), bisect_right(cts, end)
+                cts, cvs = cts[i:j], cvs[i:j]
+            ts.extend(cts)
+            vs.extend(cvs)
         return ts, vs
 
     def select_arrays(self, matchers: Iterable[MatcherLike], start_ms: int, end_ms: int

@@ -10,7 +10,12 @@ Shared by json-file, local and the dual-logging cache; the record format is a `C
   another file, the old descriptor is read to its end and the reader continues with the file that
   came after it, found by identity (device, inode; compressed files carry the identity of the plain
   file they were made from), so several rotations between two polls lose nothing while the files
-  still exist. If they were already deleted, the reader says so through `on_warning`.
+  still exist. If they were already deleted, the reader says so through `on_warning`, with how
+  many files it missed (the writer numbers its files: `rotate.read_generation`).
+- While it still reads an old file, the follower opens each new active file as soon as it sees one
+  and keeps it open: with `max-file=1` the writer unlinks a file at rotation, and a file the
+  follower holds stays readable to its end. Only a file created and unlinked between two looks
+  (each read of up to 4 MiB, each wake-up) is lost, and that is reported, never silent.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import Protocol
 
 from pydock.logdrivers.base import LogMessage, ReadConfig
 from pydock.logdrivers.jsonlog import parse_time
-from pydock.logdrivers.rotate import dir_lock, gzip_extra, tail_digest
+from pydock.logdrivers.rotate import dir_lock, gzip_extra, read_generation, tail_digest
 
 BLOCK = 64 * 1024
 SINCE_SLACK_NS = 1_000_000_000
@@ -66,6 +71,7 @@ class OpenLog:
     last_time_ns: int | None = None  # from a gzip header: lets --since skip the file unread
     plain_size: int | None = None  # from a gzip header: the plain file's size and tail digest
     plain_tail: str | None = None
+    gen: int | None = None  # the writer's generation number of this file (see rotate.py)
 
     def same_file(self, plain: OpenLog) -> bool:
         """Whether this is `plain` (an open plain file), or was compressed from it. An open file's
@@ -151,7 +157,26 @@ def open_set(path: Path) -> list[OpenLog]:
     if ctx is None:
         return []
     with ctx:
-        return [o for o in (_open_one(p) for p in list_files(path)) if o is not None]
+        gen = read_generation(path)
+        out = []
+        for p in list_files(path):
+            o = _open_one(p)
+            if o is not None:
+                m = re.search(r"\.(\d+)(\.gz)?$", p.name[len(path.name):]) if p != path else None
+                o.gen = gen - int(m.group(1)) if m else gen
+                out.append(o)
+        return out
+
+
+def open_active(path: Path) -> OpenLog | None:
+    """The active file alone, with its generation (both read under the directory's lock)."""
+    if not path.parent.exists():
+        return None
+    with dir_lock(path.parent, exclusive=False):
+        o = _open_one(path)
+        if o is not None:
+            o.gen = read_generation(path)
+        return o
 
 
 class _Waker:
@@ -347,24 +372,27 @@ class FileSetReader:
         done = config.done
         finishing = False
         waker = _Waker(self.path.parent)
+        pinned: list[OpenLog] = []  # newer active files seen while `cur` was not finished, oldest first
         try:
             while True:
                 if cur is None:
-                    cur, offset = _open_one(self.path), 0
+                    cur, offset = open_active(self.path), 0
                 batch: list[LogMessage] = []
                 if cur is not None:
+                    now_ident = self._pin_newer(cur, pinned)
                     batch, offset = self._drain(cur, offset, decode)
-                    now_ident = self._identity_now()
                     if not batch and now_ident is not None and now_ident != cur.ident:
                         # Rotated: the old file is finished once drained again (the writer may
                         # have added to it between our read and its rename).
                         batch, offset = self._drain(cur, offset, decode)
                         if not batch:
-                            nxt = self._after_rotation(cur)
+                            nxt = self._after_rotation(cur, pinned)
                             if nxt is not None:
                                 cur.close()
                                 cur, batch = nxt
                                 offset = 0
+                                if not batch:
+                                    continue  # drain the new file before deciding to stop
                 for msg in batch:
                     if since_on:
                         if msg.timestamp_ns < config.since_ns:
@@ -387,8 +415,9 @@ class FileSetReader:
                 waker.wait(self.poll)
         finally:
             waker.close()
-            if cur is not None:
-                cur.close()
+            for f in [cur, *pinned]:
+                if f is not None:
+                    f.close()
 
     def _drain(self, f: OpenLog, offset: int, decode: Callable[[bytes], LogMessage]) -> tuple[list[LogMessage], int]:
         data = f.read_at(offset, 4 << 20)
@@ -397,19 +426,37 @@ class FileSetReader:
         recs, used = self.codec.split(data)  # stops before a record still being written
         return list(self._decode_all(recs, decode, f.path)), offset + used
 
-    def _after_rotation(self, cur: OpenLog) -> tuple[OpenLog, list[LogMessage]] | None:
+    def _pin_newer(self, cur: OpenLog, pinned: list[OpenLog]) -> tuple[int, int] | None:
+        """Open the active file if it is newer than `cur` and every pinned one; returns the
+        identity the name has now (None while it does not exist)."""
+        now_ident = self._identity_now()
+        if now_ident is None or now_ident == cur.ident or (pinned and pinned[-1].ident == now_ident):
+            return now_ident
+        f = open_active(self.path)
+        if f is not None and f.ident != cur.ident and not (pinned and pinned[-1].ident == f.ident):
+            pinned.append(f)
+        elif f is not None:
+            f.close()
+        return now_ident
+
+    def _after_rotation(self, cur: OpenLog, pinned: list[OpenLog] | None = None
+                        ) -> tuple[OpenLog, list[LogMessage]] | None:
         """The file that followed `cur`, plus the records of whole files in between (compressed
         ones, when several rotations happened between two polls)."""
         files = open_set(self.path)
+        if pinned and cur.gen is not None and pinned[0].gen is not None and all(f.gen is not None for f in files):
+            return self._to_pinned(cur, pinned, files)
         found = [i for i, f in enumerate(files) if f.same_file(cur)]
-        if found:
-            later = files[found[0] + 1 :]
-        else:
-            later = files
-            if len(files) > 1:
-                self._warn("file rotations were missed while following logs; "
-                           "lines in files deleted before they could be read were skipped")
+        later = files[found[0] + 1 :] if found else files
         keep = later[-1] if later and later[-1].path == self.path and not later[-1].gz else None
+        if keep is not None and cur.gen is not None and all(f.gen is not None for f in later):
+            # generations say exactly how many files between `cur` and `keep` were deleted unread
+            missed = (keep.gen or 0) - cur.gen - len(later)
+            if missed > 0:
+                self._warn_missed(missed)
+        elif not found and len(files) > 1:
+            self._warn("file rotations were missed while following logs; "
+                       "lines in files deleted before they could be read were skipped")
         between: list[LogMessage] = []
         decode = self.codec.decoder()
         for f in later:
@@ -422,3 +469,27 @@ class FileSetReader:
         if keep is None:
             return None
         return keep, between
+
+    def _warn_missed(self, missed: int) -> None:
+        self._warn(f"{missed} file rotation{'s were' if missed > 1 else ' was'} missed while following logs; "
+                   "lines in files deleted before they could be read were skipped")
+
+    def _to_pinned(self, cur: OpenLog, pinned: list[OpenLog], files: list[OpenLog]
+                   ) -> tuple[OpenLog, list[LogMessage]]:
+        """Continue with the oldest pinned file; files of generations in between that are still
+        on disk (rotated, maybe compressed) are read whole, missing ones are reported."""
+        nxt = pinned.pop(0)
+        assert cur.gen is not None and nxt.gen is not None
+        between_files = sorted((f for f in files if f.gen is not None and cur.gen < f.gen < nxt.gen),
+                               key=lambda f: f.gen or 0)
+        missed = nxt.gen - cur.gen - 1 - len(between_files)
+        if missed > 0:
+            self._warn_missed(missed)
+        between: list[LogMessage] = []
+        decode = self.codec.decoder()
+        for f in between_files:
+            recs, _ = self.codec.split(f.content())
+            between.extend(self._decode_all(recs, decode, f.path))
+        for f in files:
+            f.close()
+        return nxt, between

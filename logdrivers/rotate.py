@@ -10,6 +10,11 @@ it came from, so a follower that was reading that file finds where to continue e
 compressed (an inode number is reused once the plain file is deleted, and files of fixed-width
 lines all have one size; Docker ignores unknown keys there).
 
+Every rotation also bumps a generation number kept in a hidden file beside the logs (`.<id>-json.gen`;
+no file of Docker's is changed, and `*-json.log*` or `*.log` globs skip it): the active file is generation G,
+`<name>.<i>` is G - i. A follower compares generations to know whether it skipped a file (with
+`max-file=1` a file can be created and unlinked between two looks) and says how many.
+
 Renames happen under an exclusive `flock` on the directory; readers take it shared while they list
 and open the files, so they never see a half-shifted set. Records are written whole with one
 `write(2)` each chunk, so a reader sees at most one incomplete record at the end of the active file.
@@ -47,6 +52,20 @@ def dir_lock(directory: str | os.PathLike[str], exclusive: bool) -> Iterator[Non
 
 def rotated_name(path: Path, index: int, gz: bool) -> Path:
     return path.with_name(f"{path.name}.{index}" + (".gz" if gz else ""))
+
+
+def generation_path(path: Path) -> Path:
+    # `<id>-json.gen` for `<id>-json.log`: hidden, and no match for `*-json.log*` or `*.log` globs
+    return path.with_name(f".{path.stem}.gen")
+
+
+def read_generation(path: Path) -> int:
+    """The generation of the active file `path` (0 before the first rotation); call it under the
+    directory lock to pair it with the files seen."""
+    try:
+        return int(generation_path(path).read_bytes() or b"0")
+    except (FileNotFoundError, ValueError):
+        return 0
 
 
 def gzip_extra(path: Path) -> dict[str, object] | None:
@@ -119,6 +138,7 @@ class RotatingFile:
         self._fd = self._open()
         self._size = os.fstat(self._fd).st_size
         self.rotations = 0
+        self._generation = read_generation(self.path)  # a restarted container continues the count
 
     def _open(self) -> int:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, self._mode)
@@ -169,6 +189,13 @@ class RotatingFile:
             os.close(self._fd)
             self._fd = self._open()
             self._size = 0
+            self._generation += 1
+            gen_fd = os.open(generation_path(self.path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
+                             self._mode)
+            try:
+                os.write(gen_fd, b"%d" % self._generation)
+            finally:
+                os.close(gen_fd)
         self.rotations += 1
         if self.compress and self.max_file >= 2:
             extra = {"lastTime": format_time(self._last_ns), "dev": st.st_dev, "ino": st.st_ino,

@@ -40,75 +40,156 @@ def fields(info: LogInfo) -> dict[str, str]:
     }
 
 
-def _pad(s: Any, n: Any) -> str:
-    return str(s).ljust(int(n))
+def _pad(source: str, prefix: int, suffix: int) -> str:
+    """Docker's padWithSpace: spaces before and after, and nothing for an empty string."""
+    return source if not source else " " * prefix + source + " " * suffix
 
 
-def _truncate(s: Any, n: Any) -> str:
-    return str(s)[: int(n)]
+def _truncate(source: str, length: int) -> str:
+    if length < 0:
+        raise ValueError(f"slice bounds out of range [:{length}]")  # Go panics: the template fails
+    return source[:length]
 
 
-_FUNCS: dict[str, Callable[..., Any]] = {
-    "json": lambda v: json.dumps(v, separators=(",", ":")),
-    "split": lambda s, sep: str(s).split(sep),
-    "join": lambda items, sep: sep.join(items),
-    "title": lambda s: str(s).title(),
-    "lower": lambda s: str(s).lower(),
-    "upper": lambda s: str(s).upper(),
-    "pad": _pad,
-    "truncate": _truncate,
-}
-
-_ACTION = re.compile(r"{{-?\s*(.*?)\s*-?}}", re.DOTALL)
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|`[^`]*`|[^\s|]+')
+def _is_separator(ch: str) -> bool:
+    """Go's strings.Title word boundary: ASCII letters, digits and `_` join words; beyond ASCII,
+    letters and digits join and only spaces separate."""
+    if ch <= "\x7f":
+        return not (ch.isascii() and (ch.isalnum() or ch == "_"))
+    if ch.isalpha() or ch.isdecimal():
+        return False
+    return ch.isspace()
 
 
-def _value(token: str, values: dict[str, str], template: str) -> Any:
-    if token.startswith("."):
-        name = token[1:]
-        if name not in values:
-            raise LogOptError(f"invalid value {template!r} for log opt 'tag': unknown field .{name}")
-        return values[name]
-    if token.startswith('"'):
-        return json.loads(token)
-    if token.startswith("`"):
-        return token[1:-1]
-    if re.fullmatch(r"-?\d+", token):
-        return int(token)
-    raise LogOptError(f"invalid value {template!r} for log opt 'tag': cannot evaluate {token!r}")
-
-
-def _command(words: list[str], piped: list[Any], values: dict[str, str], template: str) -> Any:
-    head, args = words[0], words[1:]
-    if head in _FUNCS:
-        argv = [_value(a, values, template) for a in args] + piped
-        try:
-            return _FUNCS[head](*argv)
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise LogOptError(f"invalid value {template!r} for log opt 'tag': {head}: {exc}") from None
-    if args or piped:
-        raise LogOptError(f"invalid value {template!r} for log opt 'tag': {head} is not a function")
-    return _value(head, values, template)
-
-
-def _split_pipeline(action: str) -> list[str]:
-    """Split on `|` outside quoted strings."""
-    parts, cur, quote = [], [], ""
-    for ch in action:
-        if quote:
-            cur.append(ch)
-            if ch == quote:
-                quote = ""
-        elif ch in "\"`":
-            quote = ch
-            cur.append(ch)
-        elif ch == "|":
-            parts.append("".join(cur))
-            cur = []
+def _title(source: str) -> str:
+    """Go's strings.Title: the first letter of each word upper-cased, the rest left as they are
+    (Python's str.title() also lower-cases them, and treats digits as word breaks)."""
+    out, prev = [], " "
+    for ch in source:
+        if _is_separator(prev):
+            t = ch.title()
+            out.append(t if len(t) == 1 else ch)
         else:
-            cur.append(ch)
-    parts.append("".join(cur))
-    return parts
+            out.append(ch)
+        prev = ch
+    return "".join(out)
+
+
+def _json(value: Any) -> str:
+    """Go's json.Encoder with SetEscapeHTML(false): UTF-8 kept, but U+2028/9 still escaped."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def _split(source: str, sep: str) -> list[str]:
+    return list(source) if sep == "" else source.split(sep)  # Go: "" splits into characters
+
+
+def _join(items: list[str], sep: str) -> str:
+    return sep.join(items)
+
+
+# Each function with the types of its parameters (Go's text/template checks them when calling).
+_FUNCS: dict[str, tuple[Callable[..., Any], tuple[type, ...] | None]] = {
+    "json": (_json, None),
+    "split": (_split, (str, str)),
+    "join": (_join, (list, str)),
+    "title": (_title, (str,)),
+    "lower": (str.lower, (str,)),
+    "upper": (str.upper, (str,)),
+    "pad": (_pad, (str, int, int)),
+    "truncate": (_truncate, (str, int)),
+}
+_GO_TYPES = {str: "string", int: "int", list: "[]string"}
+
+_ACTION = re.compile(r"{{(-\s)?\s*(.*?)\s*(\s-)?}}", re.DOTALL)
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|`[^`]*`|[()|]|[^\s()|]+')
+
+
+class _Bad(Exception):
+    pass
+
+
+def _go_print(value: Any) -> str:
+    """fmt.Sprint of a template result: strings as they are, a []string as `[a b]`."""
+    if isinstance(value, list):
+        return "[" + " ".join(str(v) for v in value) + "]"
+    return str(value)
+
+
+class _Eval:
+    """Evaluates one action's pipeline: `cmd | cmd ...`, where a command is a function and its
+    arguments, a field (`.Name`), a literal, or a parenthesised pipeline, as Go's text/template."""
+
+    def __init__(self, tokens: list[str], values: dict[str, str]):
+        self.tokens = tokens
+        self.pos = 0
+        self.values = values
+
+    def _peek(self) -> str | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def pipeline(self) -> Any:
+        result = self._command(None)
+        while self._peek() == "|":
+            self.pos += 1
+            result = self._command(result)
+        return result
+
+    def _command(self, piped: Any) -> Any:
+        words: list[str] = []
+        args: list[Any] = []
+        while (tok := self._peek()) not in (None, "|", ")"):
+            self.pos += 1
+            words.append(tok)
+            # A function named as an argument is called without arguments, as in Go.
+            args.append(self._call(tok, []) if words[1:] and tok in _FUNCS else self._operand(tok))
+        if not words:
+            raise _Bad("missing value for command")
+        head = words[0]
+        if head in _FUNCS:
+            argv = args[1:] + ([] if piped is None else [piped])
+            return self._call(head, argv)
+        if len(args) > 1 or piped is not None:
+            raise _Bad(f"can't give argument to non-function {head}")
+        return args[0]
+
+    def _operand(self, tok: str) -> Any:
+        if tok == "(":
+            value = self.pipeline()
+            if self._peek() != ")":
+                raise _Bad("unclosed left paren")
+            self.pos += 1
+            return value
+        if tok in _FUNCS:
+            return tok  # a function name; called by _command when it heads the command
+        if tok.startswith("."):
+            if tok[1:] not in self.values:
+                raise _Bad(f"can't evaluate field {tok[1:]}")
+            return self.values[tok[1:]]
+        if tok.startswith('"'):
+            return json.loads(tok)
+        if tok.startswith("`"):
+            return tok[1:-1]
+        if re.fullmatch(r"[+-]?\d+", tok):
+            return int(tok)
+        raise _Bad(f'function "{tok}" not defined' if tok[0].isalpha() else f"unexpected {tok!r}")
+
+    def _call(self, name: str, argv: list[Any]) -> Any:
+        func, types = _FUNCS[name]
+        if types is not None:
+            if len(argv) != len(types):
+                raise _Bad(f"wrong number of args for {name}: want {len(types)} got {len(argv)}")
+            for i, (arg, want) in enumerate(zip(argv, types, strict=True)):
+                ok = isinstance(arg, want) and not isinstance(arg, bool)
+                if not ok or (isinstance(arg, list) and not all(isinstance(a, str) for a in arg)):
+                    raise _Bad(f"wrong type for value in {name} argument {i + 1}; expected {_GO_TYPES[want]}")
+        elif len(argv) != 1:
+            raise _Bad(f"wrong number of args for {name}: want 1 got {len(argv)}")
+        try:
+            return func(*argv)
+        except ValueError as exc:
+            raise _Bad(f"error calling {name}: {exc}") from None
 
 
 def render(template: str, info: LogInfo) -> str:
@@ -116,22 +197,28 @@ def render(template: str, info: LogInfo) -> str:
     values = fields(info)
     out: list[str] = []
     pos = 0
-    for m in _ACTION.finditer(template):
-        out.append(template[pos : m.start()])
-        pos = m.end()
-        piped: list[Any] = []
-        result: Any = ""
-        for part in _split_pipeline(m.group(1)):
-            words = _TOKEN.findall(part)
-            if not words:
-                raise LogOptError(f"invalid value {template!r} for log opt 'tag': empty command")
-            result = _command(words, piped, values, template)
-            piped = [result]
-        out.append(result if isinstance(result, str) else json.dumps(result))
+    trim_next = False
+    try:
+        for m in _ACTION.finditer(template):
+            text = template[pos : m.start()]
+            if trim_next:
+                text = text.lstrip(" \t\r\n")
+            if m.group(1):  # `{{- `: trims the white space before the action
+                text = text.rstrip(" \t\r\n")
+            out.append(text)
+            trim_next = bool(m.group(3))
+            pos = m.end()
+            ev = _Eval(_TOKEN.findall(m.group(2)), values)
+            result = ev.pipeline()
+            if ev.pos != len(ev.tokens):
+                raise _Bad(f"unexpected {ev.tokens[ev.pos]!r} in command")
+            out.append(_go_print(result))
+    except _Bad as exc:
+        raise LogOptError(f"invalid value {template!r} for log opt 'tag': {exc}") from None
     rest = template[pos:]
     if "{{" in rest or "}}" in rest:
         raise LogOptError(f"invalid value {template!r} for log opt 'tag': unbalanced braces")
-    out.append(rest)
+    out.append(rest.lstrip(" \t\r\n") if trim_next else rest)
     return "".join(out)
 
 

@@ -23,6 +23,7 @@ import posixpath
 import shutil
 import stat
 import tarfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -33,7 +34,48 @@ from pydock.errors import ImageError
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
+WHITEOUT_META_PREFIX = ".wh..wh."  # aufs bookkeeping (.wh..wh.plnk, ...): skipped, as moby does
 _CHUNK = 1 << 20
+# Bounds on what a hostile archive can make us hold in memory or on disk. A GNU long name or a pax
+# header is read whole by tarfile, so its size is checked before it is read; the member list is
+# kept in memory, so its length is bounded too (real layers hold well under 10^5 entries).
+MAX_HEADER_BYTES = 1 << 20
+MAX_ENTRIES = 1 << 19
+_NAME_MAX = 255
+_PATH_MAX = 4096
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A TarInfo that refuses a pax header or GNU long name too big to read into memory."""
+
+    def _proc_pax(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+        _check_header_size(self)
+        return super()._proc_pax(tarfile)  # type: ignore[misc]
+
+    def _proc_gnulong(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+        _check_header_size(self)
+        return super()._proc_gnulong(tarfile)  # type: ignore[misc]
+
+
+def _check_header_size(ti: tarfile.TarInfo) -> None:
+    if ti.size > MAX_HEADER_BYTES:
+        raise ImageError(f"archive header of {ti.size} bytes (entry {ti.name!r}) exceeds the "
+                         f"{MAX_HEADER_BYTES}-byte limit")
+
+
+def open_tar(path: Path) -> tarfile.TarFile:
+    """`tarfile.open(path, "r:*")` with header sizes bounded (see `_BoundedTarInfo`)."""
+    return tarfile.open(path, "r:*", tarinfo=_BoundedTarInfo)
+
+
+def bounded_members(tf: tarfile.TarFile, what: str) -> list[tarfile.TarInfo]:
+    """All members of `tf`, refusing an archive with more than MAX_ENTRIES of them."""
+    out = []
+    for m in tf:
+        out.append(m)
+        if len(out) > MAX_ENTRIES:
+            raise ImageError(f"{what}: more than {MAX_ENTRIES} archive entries")
+    return out
 
 
 def open_decompressed(path: Path) -> BinaryIO:
@@ -82,8 +124,17 @@ def _norm(name: str, entry: str) -> str:
     return "/".join(parts)
 
 
+def _forget(path: str, *sets: set[str]) -> None:
+    """Drops `path` and everything below it from each set (it was replaced or whited out)."""
+    for s in sets:
+        gone = {p for p in s if p == path or p.startswith(path + "/")}
+        s.difference_update(gone)
+
+
 def check_members(members: list[tarfile.TarInfo]) -> list[tuple[str, tarfile.TarInfo]]:
-    """Validates every entry; returns (normalised path, member) pairs in archive order."""
+    """Validates every entry; returns (normalised path, member) pairs in archive order.
+
+    aufs metadata entries (`.wh..wh.*` other than the opaque marker) are dropped from the result."""
     seen_files: set[str] = set()
     symlinks: set[str] = set()
     parents: set[str] = set()  # every directory that has had an entry below it
@@ -94,11 +145,31 @@ def check_members(members: list[tarfile.TarInfo]) -> list[tuple[str, tarfile.Tar
             if m.isdir():
                 continue  # "./" itself
             raise ImageError(f"archive entry {m.name!r} names the root itself")
+        if len(path.encode("utf-8", "surrogateescape")) >= _PATH_MAX or any(
+                len(p.encode("utf-8", "surrogateescape")) > _NAME_MAX for p in path.split("/")):
+            raise ImageError(f"archive entry {m.name[:64]!r}... has a name longer than the kernel allows")
         parents_of = path.split("/")
+        base = parents_of[-1]
         for i in range(1, len(parents_of)):
             prefix = "/".join(parents_of[:i])
             if prefix in symlinks:
                 raise ImageError(f"archive entry {m.name!r} would be written through the symlink {prefix!r}")
+        if any(p.startswith(WHITEOUT_META_PREFIX) for p in parents_of[:-1]):
+            continue  # inside an aufs metadata directory (.wh..wh.plnk/...)
+        if base.startswith(WHITEOUT_PREFIX):
+            if base == OPAQUE_MARKER:  # hides the lower layers only: this layer's entries stay
+                out.append((path, m))
+                continue
+            if base.startswith(WHITEOUT_META_PREFIX):
+                continue
+            hidden = base[len(WHITEOUT_PREFIX):]
+            if hidden in ("", ".", ".."):
+                # `.wh...` would otherwise remove the directory above the layer: the whole store.
+                raise ImageError(f"archive entry {m.name!r} is a whiteout of {hidden!r}, which names no file")
+            target = "/".join([*parents_of[:-1], hidden])
+            _forget(target, seen_files, symlinks, parents)
+            out.append((path, m))
+            continue
         if m.issym():
             if not m.linkname.startswith("/"):
                 # Relative targets are resolved from the link's directory; absolute ones are resolved
@@ -121,6 +192,8 @@ def check_members(members: list[tarfile.TarInfo]) -> list[tuple[str, tarfile.Tar
             except ImageError:
                 raise ImageError(f"archive entry {m.name!r} is a hard link to {m.linkname!r}, "
                                  "outside the root") from None
+            if target == path:
+                raise ImageError(f"archive entry {m.name!r} is a hard link to itself")
             if target not in seen_files:
                 raise ImageError(f"archive entry {m.name!r} is a hard link to {m.linkname!r}, "
                                  "which is not an earlier file of the archive")
@@ -195,68 +268,88 @@ def _apply_meta(path: Path, m: tarfile.TarInfo) -> None:
 def _extract(tf: tarfile.TarFile, entries: list[tuple[str, tarfile.TarInfo]], root: Path) -> None:
     dirs: list[tuple[Path, tarfile.TarInfo]] = []
     for rel, m in entries:
-        base = posixpath.basename(rel)
-        if base == OPAQUE_MARKER:
-            d = _ensure_parent(root, rel).parent
-            d.mkdir(exist_ok=True)
-            os.setxattr(d, OPAQUE_XATTR, b"y")
-            continue
-        if base.startswith(WHITEOUT_PREFIX):
-            target = _ensure_parent(root, rel).parent / base[len(WHITEOUT_PREFIX):]
-            _remove(target)
-            os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
-            continue
-        path = _ensure_parent(root, rel)
-        if m.isdir():
-            try:
-                st = os.lstat(path)
-                if not stat.S_ISDIR(st.st_mode):
-                    _remove(path)
-                    os.mkdir(path, 0o700)
-            except FileNotFoundError:
-                os.mkdir(path, 0o700)
-            dirs.append((path, m))
-            continue
-        _remove(path)
-        if m.isreg():
-            src = tf.extractfile(m)
-            assert src is not None
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-            with src, os.fdopen(fd, "wb") as dst:
-                shutil.copyfileobj(src, dst, _CHUNK)
-        elif m.issym():
-            os.symlink(m.linkname, path)
-        elif m.islnk():
-            link_target = _norm(m.linkname, m.name)
-            _ensure_parent(root, link_target)  # refuses, on disk too, a target reached through a symlink
-            os.link(root / link_target, path, follow_symlinks=False)
-            continue  # a hard link shares its target's metadata
-        elif m.ischr() or m.isblk():
-            kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK
-            os.mknod(path, kind | 0o600, os.makedev(m.devmajor, m.devminor))
-        elif m.isfifo():
-            os.mkfifo(path, 0o600)
-        _apply_meta(path, m)
+        try:
+            _extract_one(tf, rel, m, root, dirs)
+        except (OSError, EOFError, tarfile.TarError, zlib.error, lzma.LZMAError) as exc:
+            raise ImageError(f"archive entry {m.name!r}: {getattr(exc, 'strerror', None) or exc}") from exc
     # Directory modes and times last, deepest first: writing into them changed their mtime, and a
     # read-only directory must still accept its entries while unpacking.
     for path, m in reversed(dirs):
-        _apply_meta(path, m)
+        try:
+            _apply_meta(path, m)
+        except OSError as exc:
+            raise ImageError(f"archive entry {m.name!r}: {exc.strerror or exc}") from exc
+
+
+def _extract_one(tf: tarfile.TarFile, rel: str, m: tarfile.TarInfo, root: Path,
+                 dirs: list[tuple[Path, tarfile.TarInfo]]) -> None:
+    base = posixpath.basename(rel)
+    if base == OPAQUE_MARKER:
+        d = _ensure_parent(root, rel).parent
+        d.mkdir(exist_ok=True)
+        os.setxattr(d, OPAQUE_XATTR, b"y")
+        return
+    if base.startswith(WHITEOUT_PREFIX):
+        hidden = base[len(WHITEOUT_PREFIX):]
+        if hidden in ("", ".", "..") or "/" in hidden:  # check_members refused these already
+            raise ImageError(f"archive entry {m.name!r} is a whiteout of {hidden!r}, which names no file")
+        target = _ensure_parent(root, rel).parent / hidden
+        _remove(target)
+        os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+        return
+    path = _ensure_parent(root, rel)
+    if m.isdir():
+        try:
+            st = os.lstat(path)
+            if not stat.S_ISDIR(st.st_mode):
+                _remove(path)
+                os.mkdir(path, 0o700)
+        except FileNotFoundError:
+            os.mkdir(path, 0o700)
+        dirs.append((path, m))
+        return
+    _remove(path)
+    if m.isreg():
+        src = tf.extractfile(m)
+        assert src is not None
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with src, os.fdopen(fd, "wb") as dst:
+            shutil.copyfileobj(src, dst, _CHUNK)
+    elif m.issym():
+        os.symlink(m.linkname, path)
+    elif m.islnk():
+        link_target = _norm(m.linkname, m.name)
+        _ensure_parent(root, link_target)  # refuses, on disk too, a target reached through a symlink
+        os.link(root / link_target, path, follow_symlinks=False)
+        return  # a hard link shares its target's metadata
+    elif m.ischr() or m.isblk():
+        kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK
+        os.mknod(path, kind | 0o600, os.makedev(m.devmajor, m.devminor))
+    elif m.isfifo():
+        os.mkfifo(path, 0o600)
+    _apply_meta(path, m)
 
 
 def unpack(tar_path: Path, dest: Path) -> int:
     """Unpacks the layer at `tar_path` into the new directory `dest`; returns the bytes it holds.
 
-    All entries are checked first; the layer is unpacked beside `dest` and renamed into place."""
+    All entries are checked first; the layer is unpacked beside `dest` and renamed into place.
+    Memory is bounded (header sizes, entry count); disk use by the free space checked up front."""
     try:
-        tf = tarfile.open(tar_path, "r:*")  # noqa: SIM115 - closed by the `with tf` below
-    except (tarfile.TarError, OSError, EOFError) as exc:
+        tf = open_tar(tar_path)
+    except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
         raise ImageError(f"{tar_path.name}: not a readable tar archive: {exc}") from exc
     scratch = dest.with_name(dest.name + ".partial")
     with tf:
         try:
-            entries = check_members(tf.getmembers())
-        except (tarfile.TarError, EOFError, OSError) as exc:
+            entries = check_members(bounded_members(tf, tar_path.name))
+        except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
             raise ImageError(f"{tar_path.name}: corrupt tar archive: {exc}") from exc
+        size = sum(m.size for _, m in entries if m.isreg())
+        st = os.statvfs(dest.parent)
+        if size > st.f_bavail * st.f_frsize:
+            raise ImageError(f"{tar_path.name}: the layer holds {size} bytes, more than the "
+                             f"{st.f_bavail * st.f_frsize} free in {dest.parent}")
         _remove(scratch)
         os.mkdir(scratch, 0o755)
         try:
@@ -265,4 +358,4 @@ def unpack(tar_path: Path, dest: Path) -> int:
         except BaseException:
             _remove(scratch)
             raise
-    return sum(m.size for _, m in entries if m.isreg())
+    return size

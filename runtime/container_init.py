@@ -31,7 +31,6 @@ from pydock.runtime.syscalls import (
     MS_REMOUNT,
     MS_STRICTATIME,
 )
-from pydock.runtime.volumes import fill_volume
 
 from pydock.errors import CommandNotFound, CommandNotInvokable, PydockError, RuntimeFailure
 
@@ -119,13 +118,55 @@ def _mkdirs(path: Path) -> None:
 
 
 def _mount_target(root: Path, target: str, is_dir: bool) -> Path:
+    """Makes the mount point `target` inside `root` (symlinks resolved inside it) and returns its path."""
     dst = _secure_path(root, target)
+    if dst == root:
+        # Over the root itself, the mount would become the container's root (and get /proc made in it).
+        raise RuntimeFailure(f"mount destination {target} resolves to the container's root directory")
     if is_dir:
         _mkdirs(dst)
-    elif not dst.exists():
+    elif not os.path.lexists(dst):
         _mkdirs(dst.parent)
         dst.touch()
     return dst
+
+
+def _open_in_root(root: Path, target: str, made: Path) -> int:
+    """An O_PATH fd of `target` resolved by the kernel with `root` as `/` (openat2 RESOLVE_IN_ROOT):
+    whatever symlinks the image or a shared volume holds, and even if they change under us, the fd
+    is inside the rootfs. It must be the object `_mount_target` made, or the tree changed meanwhile.
+
+    Mounting on `/proc/self/fd/N` instead of a path is runc's defence against CVE-2021-30465."""
+    rootfd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd, err = syscalls.openat2_errno(rootfd, target, os.O_PATH | os.O_CLOEXEC,
+                                         syscalls.RESOLVE_IN_ROOT | syscalls.RESOLVE_NO_MAGICLINKS)
+    finally:
+        os.close(rootfd)
+    if fd < 0 and err == errno.ENOSYS:  # before Linux 5.6: the userland resolution, not followed again
+        fd = os.open(made, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    elif fd < 0:
+        raise RuntimeFailure(f"mount point {target} in the container: {os.strerror(err)}")
+    try:
+        st, want = os.fstat(fd), os.lstat(made)
+        real = os.readlink(f"/proc/self/fd/{fd}")
+        inside = real == str(root) or real.startswith(str(root).rstrip("/") + "/")
+        if (st.st_dev, st.st_ino) != (want.st_dev, want.st_ino) or not inside:
+            raise RuntimeFailure(f"mount point {target} in the container changed while it was resolved")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _mount_in_root(root: Path, target: str, made: Path, source: str | None, fstype: str | None,
+                   flags: int, data: str | None = None) -> None:
+    """mount(2) on `target` inside `root`, through an fd that cannot point outside it."""
+    fd = _open_in_root(root, target, made)
+    try:
+        syscalls.mount(source, f"/proc/self/fd/{fd}", fstype, flags, data)
+    finally:
+        os.close(fd)
 
 
 def _setup_mounts(cfg: InitConfig) -> None:
@@ -135,32 +176,52 @@ def _setup_mounts(cfg: InitConfig) -> None:
     for m in cfg.mounts:
         if m.kind == "tmpfs":
             dst = _mount_target(root, m.target, True)
-            syscalls.mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, m.data or None)
+            _mount_in_root(root, m.target, dst, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, m.data or None)
             continue
         dst = _mount_target(root, m.target, os.path.isdir(m.source))
         if m.copy_up:
+            from pydock.runtime.volumes import fill_volume  # only for volumes: most containers have none
+
             fill_volume(dst, Path(m.source))
-        syscalls.mount(m.source, dst, None, MS_BIND | MS_REC)
+        _mount_in_root(root, m.target, dst, m.source, None, MS_BIND | MS_REC)
         if m.read_only:
-            syscalls.mount(None, dst, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC)
+            # Opened again: the new fd is the bind mount's root, so the remount applies to it.
+            _mount_in_root(root, m.target, dst, None, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC)
     for name, src in cfg.etc_files:
         if (root / "etc").is_dir() and not (root / "etc").is_symlink():
             dst = _mount_target(root, name, False)
-            syscalls.mount(str(src), dst, None, MS_BIND)
+            _mount_in_root(root, name, dst, str(src), None, MS_BIND)
+    _require_dir(root, "/proc")
     proc = _mount_target(root, "/proc", True)
-    syscalls.mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    _setup_dev(_mount_target(root, "/dev", True))
+    _mount_in_root(root, "/proc", proc, "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    _require_dir(root, "/dev")
+    dev = _mount_target(root, "/dev", True)
+    _mount_in_root(root, "/dev", dev, "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k")
+    _setup_dev(dev)
+    _require_dir(root, "/sys")
     sys_dir = _mount_target(root, "/sys", True)
     if cfg.network == "host":
         # sysfs shows the network namespace of its mounter; with the host's network, bind the host's.
-        syscalls.mount("/sys", sys_dir, None, MS_BIND | MS_REC)
-        syscalls.mount(None, sys_dir, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC)
+        _mount_in_root(root, "/sys", sys_dir, "/sys", None, MS_BIND | MS_REC)
+        _mount_in_root(root, "/sys", sys_dir, None, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC)
     else:
-        syscalls.mount("sysfs", sys_dir, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        _mount_in_root(root, "/sys", sys_dir, "sysfs", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def _require_dir(root: Path, name: str) -> None:
+    """/proc, /dev and /sys must be real directories (or absent) in the image, as runc requires
+    (CVE-2019-19921): a symlink there would let an image move /proc, and the masks with it."""
+    try:
+        st = os.lstat(root / name.lstrip("/"))
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        raise RuntimeFailure(f"{name} in the container's root filesystem is not a directory; "
+                             "refusing to mount over it")
 
 
 def _setup_dev(dev: Path) -> None:
-    syscalls.mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k")
+    """Fills the fresh tmpfs mounted at `dev` with runc's default devices and mounts."""
     for name, major, minor in DEVICES:
         node = dev / name
         try:
@@ -293,6 +354,7 @@ def run(cfg: InitConfig, sync_fd: int, err_fd: int) -> None:
             os.setgid(gid)
             os.setuid(uid)
         os.umask(0o022)
+        _close_fds_on_exec()
         try:
             os.execve(path, list(cfg.argv), env)
         except OSError as exc:
@@ -306,6 +368,19 @@ def run(cfg: InitConfig, sync_fd: int, err_fd: int) -> None:
         _fail(err_fd, 125, f"container init: {exc}")
     except BaseException as exc:  # noqa: BLE001 - whatever happens, the shim must hear why
         _fail(err_fd, 125, f"container init: {type(exc).__name__}: {exc}")
+
+
+def _close_fds_on_exec() -> None:
+    """Marks every fd above stderr close-on-exec, so nothing the shim held open (its pipes, a lock,
+    a directory) reaches the container's command: a leaked fd of a host directory is a way out of
+    the rootfs (runc's CVE-2024-21626). /proc here is the container's own."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:  # the fd listdir itself used, closed by now
+                pass
 
 
 def _fail(err_fd: int, code: int, message: str) -> None:

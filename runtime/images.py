@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,12 +162,16 @@ class ImageStore:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def _add_layer(self, tar_path: Path) -> tuple[str, int]:
-        did = archive.diff_id(tar_path)
+    def _add_layer(self, tar_path: Path, did: str | None = None,
+                   made: builtins.list[Path] | None = None) -> tuple[str, int]:
+        """Unpacks a layer unless stored already; a new layer's directory is appended to `made`."""
+        did = did or archive.diff_id(tar_path)
         hexid = did.split(":", 1)[1]
         dest = self.layers / hexid
         if not dest.is_dir():
             size = archive.unpack(tar_path, dest)
+            if made is not None:
+                made.append(dest)
             write_json(self.layers / f"{hexid}.json", {"size": size})
         else:
             size = int(read_json(self.layers / f"{hexid}.json").get("size", 0))
@@ -215,11 +220,12 @@ class ImageStore:
         if not path.is_file():
             raise NotFoundError(f"open {path}: no such file")
         try:
-            outer = tarfile.open(path, "r:*")  # noqa: SIM115 - closed by the `with outer` below
-        except (tarfile.TarError, OSError, EOFError) as exc:
+            outer = archive.open_tar(path)
+            members = archive.bounded_members(outer, str(path))
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
             raise ImageError(f"{path}: not a readable image archive: {exc}") from exc
         with outer, self._lock(), tempfile.TemporaryDirectory(dir=self.tmp) as td:
-            names = {archive._norm(m.name, m.name): m for m in outer.getmembers()}
+            names = {archive._norm(m.name, m.name): m for m in members}
             reader = _Reader(outer, names, Path(td))
             if "manifest.json" in names:
                 wanted = reader.docker_manifest()
@@ -229,17 +235,32 @@ class ImageStore:
                 raise ImageError(f"{path}: neither a docker-save archive (manifest.json) "
                                  "nor an OCI layout (index.json)")
             loaded = []
-            for raw_config, layer_names, tags in wanted:
-                config = json.loads(raw_config)
-                expected = config.get("rootfs", {}).get("diff_ids", [])
-                if len(expected) != len(layer_names):
-                    raise ImageError(f"{path}: the config lists {len(expected)} layers, the manifest "
-                                     f"{len(layer_names)}")
-                for want, name in zip(expected, layer_names):
-                    did, _ = self._add_layer(reader.extract(name))
-                    if did != want:
-                        raise ImageError(f"{path}: layer {name} has DiffID {did}, the config says {want}")
-                loaded.append(self._add_config(raw_config, [normalize_ref(t) for t in tags]))
+            made: list[Path] = []  # layers unpacked for the image being loaded, not yet referenced
+            try:
+                for raw_config, layer_names, tags in wanted:
+                    try:
+                        config = json.loads(raw_config)
+                        expected = list(config.get("rootfs", {}).get("diff_ids", []))
+                    except (AttributeError, TypeError, ValueError) as exc:
+                        raise ImageError(f"{path}: the image config is malformed: {exc}") from exc
+                    if len(expected) != len(layer_names):
+                        raise ImageError(f"{path}: the config lists {len(expected)} layers, the manifest "
+                                         f"{len(layer_names)}")
+                    refs = [normalize_ref(t) for t in tags]
+                    for want, name in zip(expected, layer_names):
+                        tar = reader.extract(name)
+                        did = archive.diff_id(tar)  # checked before anything is unpacked
+                        if did != want:
+                            raise ImageError(f"{path}: layer {name} has DiffID {did}, the config says {want}")
+                        self._add_layer(tar, did, made)
+                        tar.unlink()
+                    loaded.append(self._add_config(raw_config, refs))
+                    made.clear()  # now referenced by a stored config
+            except BaseException:
+                for d in made:
+                    shutil.rmtree(d, ignore_errors=True)
+                    (d.parent / f"{d.name}.json").unlink(missing_ok=True)
+                raise
             return loaded
 
     def tag(self, source: str, target: str) -> None:
@@ -345,15 +366,19 @@ class _Reader:
         self.count = 0
 
     def read(self, name: str) -> bytes:
-        m = self.names.get(archive._norm(name, name))
+        """A metadata file (manifest, index, config), read whole: refused above MAX_METADATA bytes."""
+        m = self.names.get(_member_name(name))
         f = self.outer.extractfile(m) if m is not None and m.isreg() else None
         if f is None:
             raise ImageError(f"image archive lacks {name}")
+        if m is not None and m.size > MAX_METADATA:
+            raise ImageError(f"image archive member {name} is {m.size} bytes, more than the "
+                             f"{MAX_METADATA} allowed for a manifest or config")
         with f:
             return f.read()
 
     def extract(self, name: str) -> Path:
-        m = self.names.get(archive._norm(name, name))
+        m = self.names.get(_member_name(name))
         f = self.outer.extractfile(m) if m is not None and m.isreg() else None
         if f is None:
             raise ImageError(f"image archive lacks the layer {name}")
@@ -371,6 +396,8 @@ class _Reader:
             raise ImageError(f"manifest.json is malformed: {exc}") from exc
 
     def _blob(self, digest: str) -> str:
+        if not isinstance(digest, str) or not _DIGEST_RE.fullmatch(digest):
+            raise ImageError(f"OCI layout is malformed: invalid digest {digest!r}")
         algo, _, hexd = digest.partition(":")
         return f"blobs/{algo}/{hexd}"
 
@@ -394,6 +421,19 @@ class _Reader:
             return out
         except (KeyError, TypeError, ValueError) as exc:
             raise ImageError(f"OCI layout is malformed: {exc}") from exc
+
+
+MAX_METADATA = 32 << 20  # manifests and configs are read into memory; real ones are kilobytes
+_DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}")
+
+
+def _member_name(name: object) -> str:
+    """A path named by a manifest, refused (naming it) if it is not a relative path inside the archive."""
+    if not isinstance(name, str):
+        raise ImageError(f"image manifest names a non-string path {name!r}")
+    if name.startswith("/") or ".." in name.split("/"):
+        raise ImageError(f"image manifest names the path {name!r}, which is outside the archive")
+    return archive._norm(name, name)
 
 
 def _oci_tags(ann: dict[str, str]) -> list[str]:

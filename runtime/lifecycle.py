@@ -25,7 +25,6 @@ from pydock.runtime.events import emit_for
 from pydock.runtime.launch import ShimLaunch, spawn_shim
 from pydock.runtime.names import new_id, random_name
 from pydock.runtime.resources import before_stop
-from pydock.runtime.spec import DEFAULT_PATH, ContainerSpec, check_name, parse_signal
 from pydock.runtime.store import (
     SHIM_LOCK,
     STATE_LOCK,
@@ -34,7 +33,6 @@ from pydock.runtime.store import (
     ContainerStore,
     load_record,
 )
-from pydock.runtime.volumes import VolumeStore
 
 from pydock.errors import (
     CommandNotFound,
@@ -51,6 +49,7 @@ from pydock.units import parse_iso, utc_iso
 
 if TYPE_CHECKING:
     from pydock.runtime.images import ImageStore
+    from pydock.runtime.spec import ContainerSpec
 
 __all__ = ["ZERO_TIME", "Runtime", "ShimLaunch", "Started", "init_config", "log_info", "remove_files", "update_state"]
 
@@ -123,10 +122,13 @@ def remove_files(settings: Settings, record: ContainerRecord, volumes: bool) -> 
             if any(Path(p).exists() for p in paths.values()):
                 raise
     import shutil  # lazily: it loads lzma and bz2, which the shim does not need
+
     shutil.rmtree(settings.run / "containers" / record.id, ignore_errors=True)
     if record.dir.exists():
         shutil.rmtree(record.dir)
     if volumes:
+        from pydock.runtime.volumes import VolumeStore  # here: the shim needs it only for --rm volumes
+
         store = VolumeStore(settings.volumes)
         for m in record.config.get("Mounts", []):
             if m.get("Type") == "volume" and m.get("Anonymous"):
@@ -189,6 +191,8 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = ContainerStore(settings.root)
+        from pydock.runtime.volumes import VolumeStore
+
         self.volumes = VolumeStore(settings.volumes)
 
     @functools.cached_property
@@ -217,6 +221,8 @@ class Runtime:
         registry.validate(spec.log_driver, dict(spec.log_opts))
         if spec.network not in ("none", "host"):
             raise UsageError(f"network {spec.network} not found: pydock supports --network none and host")
+        from pydock.runtime.spec import check_name, parse_signal  # here: the shim never parses a spec
+
         stop_signal = parse_signal(spec.stop_signal)
         cgroups.validate_for_layout(cgroups.Limits.from_host_config(dict(spec.host_config)), cgroups.detect_layout())
         try:
@@ -294,6 +300,7 @@ class Runtime:
                 write_json(cdir / "config.json", config)
             except BaseException:
                 import shutil  # lazily: it loads lzma and bz2, which the shim does not need
+
                 shutil.rmtree(cdir, ignore_errors=True)
                 for v in made_volumes:
                     shutil.rmtree(self.settings.volumes / v, ignore_errors=True)
@@ -337,6 +344,7 @@ class Runtime:
         (cdir / "hostname").write_text(hostname + "\n")
         if network == "host":
             import shutil  # lazily: it loads lzma and bz2, which the shim does not need
+
             shutil.copyfile("/etc/hosts", cdir / "hosts")
             try:
                 shutil.copyfile("/etc/resolv.conf", cdir / "resolv.conf")
@@ -429,6 +437,8 @@ class Runtime:
         rec = self.store.get(ref)
         if rec.running:
             t = timeout if timeout is not None else int(rec.config["Config"].get("StopTimeout", 10))
+            from pydock.runtime.spec import parse_signal
+
             sig = parse_signal(rec.config["Config"].get("StopSignal") or "SIGTERM")
             before_stop(self.settings, rec, "kill", signal=int(sig))  # runtime depth: no restart, thaw, event
             self._signal(rec, sig)
@@ -439,6 +449,8 @@ class Runtime:
         return rec
 
     def kill(self, ref: str, sig: str = "SIGKILL") -> ContainerRecord:
+        from pydock.runtime.spec import parse_signal
+
         signum = parse_signal(sig)
         rec = self.store.get(ref)
         if not rec.running:
@@ -514,6 +526,7 @@ class Runtime:
             for cid in self.store.ids():
                 if not (self.store.dir / cid / "config.json").exists():
                     import shutil  # lazily: it loads lzma and bz2, which the shim does not need
+
                     shutil.rmtree(self.store.dir / cid, ignore_errors=True)
         return gone
 
@@ -523,6 +536,8 @@ def _merge_env(image_env: list[str], extra: tuple[str, ...] | list[str], hostnam
     for e in [*image_env, *extra]:
         k, _, v = e.partition("=")
         env[k] = v
+    from pydock.runtime.spec import DEFAULT_PATH
+
     env.setdefault("PATH", DEFAULT_PATH)
     env.setdefault("HOSTNAME", hostname)
     return [f"{k}={v}" for k, v in env.items()]

@@ -47,6 +47,7 @@ def choose_driver(probe_dir: Path) -> str:
         result = COPY
     finally:
         import shutil  # lazily: it loads lzma and bz2, which the shim does not need
+
         shutil.rmtree(base, ignore_errors=True)
     marker.write_text(result)
     return result
@@ -90,6 +91,7 @@ def _rm(path: Path) -> None:
         return
     if stat.S_ISDIR(st.st_mode):
         import shutil  # lazily: it loads lzma and bz2, which the shim does not need
+
         shutil.rmtree(path)
     else:
         os.unlink(path)

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydock.runtime.atomic import read_json
 from pydock.runtime.events import emit_for
-from pydock.runtime.health import HealthConfig, HealthMonitor
 from pydock.runtime.restart import RestartManager, RestartPolicy, wait_or_cancel
 from pydock.runtime.store import load_record
 
 from pydock.errors import PydockError
 from pydock.settings import Settings
+
+if TYPE_CHECKING:
+    from pydock.runtime.health import HealthMonitor
 
 
 class Supervisor:
@@ -67,7 +69,13 @@ class Supervisor:
         self._state(Restarting=False)
         self._event("start")
         record = self._record()
-        cfg = HealthConfig.from_config(record.config.get("Config", {}).get("Healthcheck"))
+        check = record.config.get("Config", {}).get("Healthcheck")
+        if not check:
+            return
+        # Imported only for a container with a health check: the shim of one without never needs it.
+        from pydock.runtime.health import HealthConfig, HealthMonitor
+
+        cfg = HealthConfig.from_config(check)
         if cfg is not None:
             self.health = HealthMonitor(
                 self.dir, cfg, load=self._record, save=lambda h: self._state(Health=h),

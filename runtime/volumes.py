@@ -89,6 +89,7 @@ class VolumeStore:
             if using:
                 raise ConflictError(f"remove {name}: volume is in use - [{', '.join(using)}]")
             import shutil  # lazily: it loads lzma and bz2, which the shim does not need
+
             shutil.rmtree(self.root / vol.name)
 
     def prune(self, users: Callable[[str], builtins.list[str]], all_volumes: bool = False) -> builtins.list[str]:

@@ -4,7 +4,10 @@ Prometheus evaluates a range query node by node over all steps; this engine eval
 tree once per step, which gives the same values because every node's value at a step depends
 only on that step (subquery steps are aligned to multiples of their interval, as Prometheus
 aligns them). Each selector's samples are read from storage once per query, for the union of
-the windows that all steps need, and sliced per step with binary search.
+the windows that all steps need, and sliced per step with binary search. The hot cases go series
+by series over all steps instead, as Prometheus does: a range function over a selector
+(`rate(x[5m])`, one sliding window per series, steps.py) and an instant selector; at the top of a
+range query their per-series arrays are the result, with no per-step vectors in between.
 
 Semantics kept from Prometheus 2.42: a 5-minute lookback whose lower edge is inclusive, staleness
 markers end a series at once, range windows closed at both ends, `rate` extrapolation,

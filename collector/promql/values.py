@@ -133,7 +133,7 @@ class Matrix:
     def to_json(self) -> dict[str, Any]:
         return {"resultType": "matrix", "result": [
             {"metric": labels_json(s.metric),
-             "values": list(map(list, zip(json_times(s.ts), format_values(s.vs))))}
+             "values": list(zip(json_times(s.ts), format_values(s.vs)))}  # pairs as tuples: JSON arrays
             for s in self.series]}
 
 

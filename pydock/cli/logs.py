@@ -10,6 +10,7 @@ last line is shown; on a stopped container it is ignored, as in Docker.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -28,18 +29,33 @@ ALIVE = ("running", "paused", "restarting")
 
 
 def parse_tail(text: str) -> int:
-    """Docker: `all`, empty, negative or not an integer means everything (-1)."""
-    try:
-        n = int(text.strip())
-    except ValueError:
+    """Docker: `all`, empty, negative or not an integer (by Go's strconv.Atoi: a sign and digits,
+    nothing else) means everything (-1)."""
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
         return -1
+    n = int(text)
     return n if n >= 0 else -1
 
 
+_UNIX_RE = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
+_FRACTION_RE = re.compile(r"(.*T\d\d:\d\d:\d\d)\.([0-9]+)(.*)")
+
+
 def parse_time_ns(text: str | None, what: str) -> int:
+    """`--since`/`--until` in unix nanoseconds. The fraction is kept as integer digits: Docker
+    sends `seconds.nanoseconds` through exactly, and a float of today's time in seconds holds only
+    about seven fractional digits, enough to move a bound across a record."""
     if not text:
         return 0
-    return round(timestamp(text, what) * 1_000_000_000)
+    t = text.strip()
+    m = _UNIX_RE.fullmatch(t)
+    if m:
+        return int(m.group(1)) * 1_000_000_000 + int((m.group(2) or "0")[:9].ljust(9, "0"))
+    m = _FRACTION_RE.fullmatch(t)
+    if m:  # whole seconds are exact in a float; the digits after them are added as integers
+        whole = round(timestamp(m.group(1) + m.group(3), what))
+        return whole * 1_000_000_000 + int(m.group(2)[:9].ljust(9, "0"))
+    return round(timestamp(t, what) * 1_000_000_000)
 
 
 def details_prefix(attrs: Mapping[str, str]) -> bytes:

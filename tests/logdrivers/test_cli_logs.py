@@ -6,7 +6,7 @@ import io
 
 from pydock.logdrivers.base import LogMessage, PartialMeta
 
-from pydock.cli.logs import details_prefix, parse_tail, write_logs
+from pydock.cli.logs import details_prefix, parse_tail, parse_time_ns, write_logs
 
 T = 1_700_000_000_000_000_001
 
@@ -145,3 +145,19 @@ def test_logs_follow_across_rotation_ends_when_the_container_stops(record) -> No
     out, err = p.communicate(timeout=30)
     assert p.returncode == 0, err
     assert out.splitlines() == [f"n{i:04d}".encode() for i in range(300)]
+
+
+def test_tail_is_parsed_as_go_atoi() -> None:
+    # strconv.Atoi: an optional sign and digits only; anything else (Python's `1_0`, spaces) is all
+    assert [parse_tail(t) for t in ("5", "+5", "0", "-3", "all", "", "1_0", " 5", "5x", "1e3")] == \
+        [5, 5, 0, -1, -1, -1, -1, -1, -1, -1]
+
+
+def test_since_and_until_keep_nanoseconds() -> None:
+    # Docker passes `seconds.nanoseconds` through unchanged: a float would move it by ~100 ns
+    assert parse_time_ns("1764280000.123456789", "--since") == 1_764_280_000_123_456_789
+    assert parse_time_ns("1764280000.5", "--since") == 1_764_280_000_500_000_000
+    assert parse_time_ns("1764280000", "--since") == 1_764_280_000_000_000_000
+    assert parse_time_ns("2025-11-27T21:46:40.123456789Z", "--since") == 1_764_280_000_123_456_789
+    assert parse_time_ns("2025-11-27T22:46:40.000000001+01:00", "--until") == \
+        parse_time_ns("2025-11-27T21:46:40Z", "--until") + 1

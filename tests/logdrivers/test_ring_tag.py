@@ -93,8 +93,17 @@ def test_drops_reach_logstats(cdir: Path) -> None:
         ("{{.DaemonName}}@{{.Hostname}}", "pydock@testhost"),
         ("{{.Command}}", "sh -c echo hi"),
         ("{{upper .Name}}-{{.Name | title}}", "WEB-Web"),
-        ('{{truncate .FullID 4}}|{{pad .Name 5}}|', f"{CID[:4]}|web  |"),
-        ('{{join (split .ImageName ":") "_"}}', None),  # parenthesised calls are not supported: refused
+        ('{{truncate .FullID 4}}|{{pad .Name 2 3}}|{{truncate .Name 10}}', f"{CID[:4]}|  web   |web"),
+        ("{{pad .Name 5}}", None),  # Docker's pad(source, prefix, suffix) takes three arguments
+        ('{{pad "" 2 3}}|', "|"),  # and pads nothing around an empty string
+        ("{{truncate .Name -1}}", None),  # Go panics slicing [:-1]: the template fails
+        ('{{join (split .ImageName ":") "_"}}', "busybox_latest"),  # parenthesised calls, as Go
+        ('{{title "hELLO wORLD-x_y a1b"}}', "HELLO WORLD-X_y A1b"),  # Go's strings.Title, not str.title
+        ('{{split .ImageName ":"}}', "[busybox latest]"),  # a []string prints as fmt.Sprint does
+        ('{{json "é<&\u2028"}}', '"é<&\\u2028"'),  # SetEscapeHTML(false), UTF-8 raw, U+2028 escaped
+        ("a {{- .Name -}} b", "awebb"),  # `{{-` and `-}}` trim the white space around the action
+        ('{{split .Name ""}}', "[w e b]"),
+        ("{{upper .Nope}}", None),
         ('{{split .ImageName ":" | join "_"}}', None),  # join(sep, list): a type error, as in Go
         ('{{.ImageName | split ":" | json}}', '[":"]'),  # Go passes the piped value last: Split(":", name)
         ('{{split .ImageName ":" | json}}', '["busybox","latest"]'),
