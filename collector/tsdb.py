@@ -106,6 +106,23 @@ def _drop_empty_labels(groups: dict[tuple[tuple[str, str], ...], tuple[list[int]
     return out
 
 
+def _id_runs(ids: list[int]) -> list[tuple[int, int]]:
+    """Row ids as runs of consecutive ids: when every series packs its head at once (a scrape
+    filled their chunks together), the rows to delete are one run instead of thousands."""
+    runs: list[tuple[int, int]] = []
+    if not ids:
+        return runs
+    ids = sorted(ids)
+    lo = prev = ids[0]
+    for i in ids[1:]:
+        if i != prev + 1:
+            runs.append((lo, prev))
+            lo = i
+        prev = i
+    runs.append((lo, prev))
+    return runs
+
+
 _SCHEMA = """
 PRAGMA auto_vacuum = INCREMENTAL;
 CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
@@ -130,7 +147,7 @@ class _Writes:
 
     chunks: list[tuple[int, int, int, int, bytes]] = field(default_factory=list)
     head_rows: list[tuple[int, int, int, int, int, bytes]] = field(default_factory=list)  # id first
-    head_deletes: list[tuple[int]] = field(default_factory=list)  # head row ids
+    head_deletes: list[int] = field(default_factory=list)  # head row ids
     head_extend: dict[int, tuple[list[int], list[float], int]] = field(default_factory=dict)
     head_replace: dict[int, tuple[list[int], list[float], int | None]] = field(default_factory=dict)
     retention_cutoff: int | None = None
@@ -315,7 +332,7 @@ class TSDB:
                 rest_t, rest_v = pt, pv
             else:
                 w.chunks.append((sid, pt[0], pt[-1], len(pt), chunkenc.encode(pt, pv)))
-        w.head_deletes.extend((r,) for r in self._head_rows.get(sid, ()))
+        w.head_deletes.extend(self._head_rows.get(sid, ()))
         rest_id = None
         if rest_t:
             rest_id = self._next_head_id
@@ -331,7 +348,7 @@ class TSDB:
                 db.execute("INSERT INTO series (id, key) VALUES (?, ?)", (sid, _key(labels)))
                 db.executemany("INSERT INTO series_labels (name, value, series_id) VALUES (?, ?, ?)",
                                [(n, val, sid) for n, val in labels.items()])
-            db.executemany("DELETE FROM head_chunks WHERE id = ?", w.head_deletes)
+            db.executemany("DELETE FROM head_chunks WHERE id BETWEEN ? AND ?", _id_runs(w.head_deletes))
             db.executemany("INSERT INTO chunks (series_id, min_t, max_t, n, data) VALUES (?,?,?,?,?)", w.chunks)
             db.executemany("INSERT INTO head_chunks (id, series_id, min_t, max_t, n, data) VALUES (?,?,?,?,?,?)",
                            w.head_rows)

@@ -31,9 +31,13 @@ class CacheDriver:
     name = "cache"
 
     def __init__(self, info: LogInfo, opts: Mapping[str, str]):
-        attrs = options.extra_attributes(info, opts)
-        if opts.get("tag"):
-            attrs["tag"] = tag.tag(info, dict(opts), default="")
+        # Docker gives the cache only the `cache-` keys (`cache-labels`, `cache-tag` ...); without
+        # any, pydock keeps the driver's own attributes, so `pydock logs --details` shows them.
+        own = {k[len("cache-"):]: v for k, v in opts.items() if k.startswith("cache-") and k[len("cache-"):] in options.ATTR_OPTS}
+        attr_opts = own or dict(opts)
+        attrs = options.extra_attributes(info, attr_opts)
+        if attr_opts.get("tag"):
+            attrs["tag"] = tag.tag(info, attr_opts, default="")
         self._writer = LocalWriter(cache_path(Path(info.log_dir)), attrs, *rotation_opts(opts, "cache-"))
 
     def log(self, msg: LogMessage) -> None:

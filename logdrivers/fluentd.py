@@ -1,8 +1,8 @@
 """The fluentd driver: Docker's records over the forward protocol, sent by `fluent-logger`'s sender.
 
 Record (msgpack map of strings): `container_id` (64 hex), `container_name` (with Docker's leading
-`/`), `source`, `log`, chosen labels/env, and for parts of long lines `partial_message`,
-`partial_id`, `partial_ordinal`, `partial_last`. Tag: `{{.ID}}` by default. Time: integer seconds,
+`/`), `source`, `log`, chosen labels/env, and for parts of long lines `partial_message` (`"true"` on every
+part, the last included, as Docker), `partial_id`, `partial_ordinal`, `partial_last`. Tag: `{{.ID}}` by default. Time: integer seconds,
 or with `fluentd-sub-second-precision=true` the EventTime extension (type 0: u32 seconds, u32 ns).
 One message goes out in Message mode `[tag, time, record, option]`, as Docker sends it; a chunk of
 lines read together goes out in Forward mode `[tag, [[time, record], ...], option]` (one write, one
@@ -200,10 +200,9 @@ class _SyncFluentd:
     def log(self, msg: LogMessage) -> None:
         rec = self._record(msg.source, msg.line)
         if msg.partial is not None:
-            p = msg.partial
-            if not p.last:
-                rec["partial_message"] = "true"
-            rec.update(partial_id=p.id, partial_ordinal=str(p.ordinal), partial_last=str(p.last).lower())
+            p = msg.partial  # Docker marks every part partial_message="true", the last one too
+            rec.update(partial_message="true", partial_id=p.id, partial_ordinal=str(p.ordinal),
+                       partial_last=str(p.last).lower())
         option, chunk = self._option()
         self._deliver(self._packer.pack([self.tag, self._time(msg.timestamp_ns), rec, option]), chunk, 1)
 

@@ -70,7 +70,7 @@ class GelfDriver:
 
     @classmethod
     def validate(cls, opts: Mapping[str, str]) -> None:
-        options.check_keys(NAME, opts, OWN_OPTS)
+        options.check_keys(NAME, opts, OWN_OPTS, 'unknown log opt "{key}" for {driver} log driver')
         addr = parse_address(opts)
         for key in ("gelf-compression-type", "gelf-compression-level"):
             if key in opts and addr.scheme != "udp":
@@ -117,7 +117,7 @@ class GelfDriver:
 
     def encode(self, source: str, line: bytes, ns: int) -> bytes:
         """The JSON of one message (uncompressed)."""
-        return self._head + jsonlog.escape(line) + self._tail(source, ns)
+        return self._head + jsonlog.escape_line(line) + self._tail(source, ns)
 
     def _compress(self, payload: bytes) -> bytes:
         if self.compression == "none":

@@ -43,9 +43,18 @@ _SEALS = getattr(fcntl, "F_SEAL_SHRINK", 2) | getattr(fcntl, "F_SEAL_GROW", 4) |
 _F_ADD_SEALS = getattr(fcntl, "F_ADD_SEALS", 1033)
 
 
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# Set per message, so an attribute of the same name never replaces them (Docker sets the last
+# three in the map after the attributes; MESSAGE and PRIORITY it would send twice).
+_PER_MESSAGE = frozenset({"MESSAGE", "PRIORITY", "SYSLOG_TIMESTAMP", "CONTAINER_LOG_EPOCH", "CONTAINER_LOG_ORDINAL",
+                          "CONTAINER_PARTIAL_ID", "CONTAINER_PARTIAL_ORDINAL", "CONTAINER_PARTIAL_LAST",
+                          "CONTAINER_PARTIAL_MESSAGE"})
+
+
 def sanitize_key(key: str) -> str:
-    """Docker's sanitizeKeyMod: upper case, other than A-Z 0-9 becomes `_`, no leading `_`."""
-    return re.sub(r"[^A-Z0-9_]", "_", key.upper()).lstrip("_")
+    """Docker's sanitizeKeyMod: a-z upper-cased (ASCII only: `ß` does not become `SS`), any other
+    character than A-Z 0-9 becomes `_`, no leading `_`."""
+    return re.sub(r"[^A-Z0-9_]", "_", key.translate(_ASCII_UPPER)).lstrip("_")
 
 
 def field(key: str, value: bytes) -> bytes:
@@ -72,12 +81,15 @@ class JournaldDriver:
         if not os.path.exists(self.path):
             raise LogOptError(f"journald is not enabled on this host: no journal socket at {self.path}")
         name_tag = tag.tag(info, dict(opts))
-        fixed = [("CONTAINER_ID", info.container_id[:12]), ("CONTAINER_ID_FULL", info.container_id),
-                 ("CONTAINER_NAME", info.container_name.lstrip("/")), ("CONTAINER_TAG", name_tag),
-                 ("IMAGE_NAME", info.image_name), ("SYSLOG_IDENTIFIER", name_tag),
-                 ("CONTAINER_LOG_EPOCH", secrets.token_hex(16))]
-        fixed += [(sanitize_key(k), v) for k, v in options.extra_attributes(info, opts).items() if sanitize_key(k)]
-        self._fixed = b"".join(field(k, v.encode()) for k, v in fixed)
+        fixed = {"CONTAINER_ID": info.container_id[:12], "CONTAINER_ID_FULL": info.container_id,
+                 "CONTAINER_NAME": info.container_name.lstrip("/"), "CONTAINER_TAG": name_tag,
+                 "IMAGE_NAME": info.image_name, "SYSLOG_IDENTIFIER": name_tag}
+        for k, v in options.extra_attributes(info, opts).items():  # one map, as Docker's `vars`
+            key = sanitize_key(k)
+            if key and key not in _PER_MESSAGE:
+                fixed[key] = v
+        fixed["CONTAINER_LOG_EPOCH"] = secrets.token_hex(16)
+        self._fixed = b"".join(field(k, v.encode()) for k, v in fixed.items())
         self._ordinal = 0
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._closed = threading.Event()

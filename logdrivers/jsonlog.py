@@ -53,6 +53,12 @@ def escape(data: bytes) -> bytes:
     return _ESCAPE_STR.sub(_escape_char, text).encode("utf-8")
 
 
+def escape_line(line: bytes) -> bytes:
+    """`escape` for one line on its own: a newline inside it becomes `\\n` too, as ffjson writes it."""
+    out = escape(line)
+    return out.replace(b"\n", b"\\n") if b"\n" in line else out
+
+
 def format_time(ns: int) -> str:
     """Go's time.RFC3339Nano in UTC: the fraction loses its trailing zeros (and its dot if zero)."""
     sec, frac = divmod(ns, 1_000_000_000)
@@ -124,7 +130,7 @@ class ChunkEncoder:
         return b"".join((opening, memoryview(framed)[: -len(opening)]))
 
     def message(self, msg: LogMessage) -> bytes:
-        line = escape(msg.line)
+        line = escape_line(msg.line)
         if msg.partial is None or msg.partial.last:
             line += b"\\n"
         # Per-message attributes (a reader re-encoding) take the place of the driver's own.

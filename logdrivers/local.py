@@ -1,7 +1,8 @@
 """The `local` driver: pydock's compact binary format (`localfmt`), rotated and compressed.
 
 `<container dir>/local-logs/container.log`, rotated to `container.log.1.gz` ... with Docker's local
-defaults: `max-size` 20m (binary, as Docker's local driver parses it: 20 MiB), `max-file` 5,
+defaults: `max-size` 20 MiB (a value given is decimal, as Docker's local driver parses it:
+`10m` = 10,000,000 bytes), `max-file` 5,
 `compress` true: about 100 MB a container. `tag`, `labels`, `env` (and their regex forms) are kept
 with each record, as Docker's local driver does since 2026.
 """
@@ -61,7 +62,8 @@ class LocalWriter:
 def rotation_opts(opts: Mapping[str, str], prefix: str = "") -> tuple[int, int, bool]:
     """(max-size, max-file, compress) with the local driver's defaults; `prefix` is "cache-" for the
     dual-logging cache's keys."""
-    max_size = options.parse_size(opts, prefix + "max-size", DEFAULT_MAX_SIZE, binary=True)
+    # local.go: the default is 20 MiB, a value given is units.FromHumanSize's (decimal: 10m = 10^7)
+    max_size = options.parse_size(opts, prefix + "max-size", DEFAULT_MAX_SIZE)
     max_file = options.parse_int(opts, prefix + "max-file", DEFAULT_MAX_FILE, minimum=1)
     key = prefix + "compress"
     compress = options.parse_bool(opts, key, True)
@@ -77,7 +79,7 @@ class LocalDriver:
 
     @classmethod
     def validate(cls, opts: Mapping[str, str]) -> None:
-        options.check_keys(NAME, opts, OWN_OPTS)
+        options.check_keys(NAME, opts, OWN_OPTS, "unknown log opt '{key}' for log driver {driver}")
         rotation_opts(opts)
         options.extra_attributes(DUMMY_INFO, opts)
         tag.tag(DUMMY_INFO, dict(opts), default="")

@@ -163,7 +163,7 @@ def open_set(path: Path) -> list[OpenLog]:
             o = _open_one(p)
             if o is not None:
                 m = re.search(r"\.(\d+)(\.gz)?$", p.name[len(path.name):]) if p != path else None
-                o.gen = gen - int(m.group(1)) if m else gen
+                o.gen = None if gen is None else gen - int(m.group(1)) if m else gen
                 out.append(o)
         return out
 
@@ -218,6 +218,11 @@ class _Waker:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+# How many newer files a follower keeps open while it is still busy with an older one; beyond that
+# a file may be rotated away unread, which the generations then report.
+MAX_PINNED = 64
 
 
 class FileSetReader:
@@ -432,6 +437,8 @@ class FileSetReader:
         now_ident = self._identity_now()
         if now_ident is None or now_ident == cur.ident or (pinned and pinned[-1].ident == now_ident):
             return now_ident
+        if len(pinned) >= MAX_PINNED:  # far behind a writer of tiny files: no more descriptors
+            return now_ident
         f = open_active(self.path)
         if f is not None and f.ident != cur.ident and not (pinned and pinned[-1].ident == f.ident):
             pinned.append(f)
@@ -444,8 +451,16 @@ class FileSetReader:
         """The file that followed `cur`, plus the records of whole files in between (compressed
         ones, when several rotations happened between two polls)."""
         files = open_set(self.path)
-        if pinned and cur.gen is not None and pinned[0].gen is not None and all(f.gen is not None for f in files):
-            return self._to_pinned(cur, pinned, files)
+        if cur.gen is None and files and files[-1].gen is not None:
+            # No count when `cur` was opened, one now: this writer counts, and `cur` was its first
+            # file (an older pydock's writer never writes the count).
+            cur.gen = 0
+        if pinned:
+            if cur.gen is not None and pinned[0].gen is not None and all(f.gen is not None for f in files):
+                return self._to_pinned(cur, pinned, files)
+            for f in pinned:  # no count to place them by: go by identity in the listing alone
+                f.close()
+            pinned.clear()
         found = [i for i, f in enumerate(files) if f.same_file(cur)]
         later = files[found[0] + 1 :] if found else files
         keep = later[-1] if later and later[-1].path == self.path and not later[-1].gz else None

@@ -18,19 +18,23 @@ from pydock.units import human_size, ram_bytes
 # Docker's builtInLogOpts plus the dual-logging keys that daemon.json defaults merge into every
 # container whatever its driver.
 BUILTIN_OPTS = frozenset({"mode", "max-buffer-size"})
-CACHE_OPTS = frozenset({"cache-disabled", "cache-max-size", "cache-max-file", "cache-compress"})
 ATTR_OPTS = frozenset({"labels", "labels-regex", "env", "env-regex", "tag"})
+# Docker's cache takes every option of the local driver with this prefix (cache/validate.go).
+CACHE_OPTS = frozenset({"cache-disabled", "cache-max-size", "cache-max-file", "cache-compress"}
+                       | {"cache-" + k for k in ATTR_OPTS})
 
 _TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 _FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 
 
-def check_keys(driver: str, opts: Mapping[str, str], allowed: Iterable[str]) -> None:
-    """Refuse any key the driver does not know, with Docker's wording."""
+def check_keys(driver: str, opts: Mapping[str, str], allowed: Iterable[str],
+               message: str = "unknown log opt '{key}' for {driver} log driver") -> None:
+    """Refuse any key the driver does not know, with Docker's wording (most drivers share it;
+    local.go and gelf.go word it their own way, which the caller passes as `message`)."""
     known = set(allowed) | BUILTIN_OPTS | CACHE_OPTS
     for key in opts:
         if key not in known:
-            raise LogOptError(f"unknown log opt '{key}' for {driver} log driver")
+            raise LogOptError(message.format(key=key, driver=driver))
 
 
 def parse_bool(opts: Mapping[str, str], key: str, default: bool) -> bool:

@@ -125,7 +125,17 @@ def validate_common(opts: Mapping[str, str]) -> None:
             raise LogOptError("logger: max-buffer-size option is only supported with 'mode=non-blocking'")
         options.parse_size(opts, "max-buffer-size", 1, binary=True)
     options.parse_bool(opts, "cache-disabled", False)
-    options.parse_size(opts, "cache-max-size", 1, binary=True)
+    options.parse_size(opts, "cache-max-size", 1)  # the local driver's max-size: decimal
+    options.parse_regex(opts, "cache-labels-regex")
+    options.parse_regex(opts, "cache-env-regex")
+    if opts.get("cache-tag"):
+        from pydock.logdrivers import tag
+        from pydock.logdrivers.jsonfile import DUMMY_INFO
+
+        try:
+            tag.render(opts["cache-tag"], DUMMY_INFO)
+        except LogOptError as exc:
+            raise LogOptError(str(exc).replace("log opt 'tag'", "log opt 'cache-tag'")) from None
     max_file = options.parse_int(opts, "cache-max-file", 5, minimum=1)
     if options.parse_bool(opts, "cache-compress", True) and max_file < 2 and "cache-compress" in opts:
         raise LogOptError("cache-compress cannot be true when cache-max-file is less than 2")

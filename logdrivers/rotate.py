@@ -59,13 +59,14 @@ def generation_path(path: Path) -> Path:
     return path.with_name(f".{path.stem}.gen")
 
 
-def read_generation(path: Path) -> int:
-    """The generation of the active file `path` (0 before the first rotation); call it under the
-    directory lock to pair it with the files seen."""
+def read_generation(path: Path) -> int | None:
+    """The generation of the active file `path`; call it under the directory lock to pair it with
+    the files seen. None when there is no count: no rotation yet (the writer then counts from 0),
+    or a writer of an older pydock (readers then go by file identity alone)."""
     try:
-        return int(generation_path(path).read_bytes() or b"0")
+        return int(generation_path(path).read_bytes())
     except (FileNotFoundError, ValueError):
-        return 0
+        return None
 
 
 def gzip_extra(path: Path) -> dict[str, object] | None:
@@ -138,7 +139,7 @@ class RotatingFile:
         self._fd = self._open()
         self._size = os.fstat(self._fd).st_size
         self.rotations = 0
-        self._generation = read_generation(self.path)  # a restarted container continues the count
+        self._generation = read_generation(self.path) or 0  # a restarted container continues the count
 
     def _open(self) -> int:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, self._mode)

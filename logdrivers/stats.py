@@ -7,6 +7,10 @@ atomically (temp file, rename) at most once a second while lines flow, and at cl
 `bytes` count what the container wrote (bytes without the newlines); `dropped` counts lines that
 never reached the driver (the non-blocking buffer was full, or the driver failed on them);
 `closed` turns true once the driver has flushed and closed (a follower's sign that nothing more comes).
+A driver that raises (a full disk under json-file, say) neither stops the copier nor loses lines
+silently: as Docker's copier, this layer goes on with the next line, and counts the failed ones in
+`dropped`, with the error's text in `last_error`. Lines the dual-logging cache failed to keep (they
+did reach the driver) are counted in `cache_dropped`.
 
 The layers below it: an optional dual-logging cache (written first, so `pydock logs` has every line
 even when a remote endpoint refuses it), then the driver, possibly wrapped in the non-blocking ring.
@@ -22,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from pydock.logdrivers.base import LogDriver, LogMessage
+
+from pydock.errors import PydockError
 
 STATS_FILE = "logstats.json"
 
@@ -53,7 +59,9 @@ class StatsDriver:
         self.name = name
         self.lines = {"stdout": 0, "stderr": 0}
         self.bytes = {"stdout": 0, "stderr": 0}
-        self.cache_errors = 0
+        self.cache_dropped = 0  # lines the cache failed to write (they reached the driver)
+        self.failed = 0  # lines the driver raised on
+        self.last_error = ""
         self._path = Path(log_dir) / STATS_FILE if log_dir else None
         self._interval = interval
         self._next = 0.0
@@ -66,7 +74,15 @@ class StatsDriver:
     @property
     def dropped(self) -> int:
         layers = sum(int(getattr(layer, "dropped", 0)) for layer in (self.driver, self.cache) if layer is not None)
-        return layers + self._late
+        return layers + self._late + self.failed
+
+    def _failed(self, exc: BaseException, lines: int, cache: bool) -> None:
+        if cache:
+            self.cache_dropped += lines
+        else:
+            self.failed += lines
+        self.last_error = f"{'cache: ' if cache else ''}{exc.__class__.__name__}: {exc}"
+        self._next = 0.0  # write the count out now
 
     def log(self, msg: LogMessage) -> None:
         src = msg.source
@@ -77,8 +93,14 @@ class StatsDriver:
             self.write()
             return
         if self.cache is not None:
-            self.cache.log(msg)
-        self.driver.log(msg)
+            try:
+                self.cache.log(msg)
+            except (OSError, PydockError) as exc:
+                self._failed(exc, 1, cache=True)
+        try:
+            self.driver.log(msg)
+        except (OSError, PydockError) as exc:
+            self._failed(exc, 1, cache=False)
         self._maybe_write()
 
     def log_chunk(self, source: str, data: bytes, timestamp_ns: int) -> None:
@@ -90,22 +112,36 @@ class StatsDriver:
             self.write()
             return
         if self.cache is not None:
-            if self._cache_chunk is not None:
-                self._cache_chunk(source, data, timestamp_ns)
-            else:
-                for line in data[:-1].split(b"\n"):
-                    self.cache.log(LogMessage(line, source, timestamp_ns))
+            try:
+                if self._cache_chunk is not None:
+                    self._cache_chunk(source, data, timestamp_ns)
+                else:
+                    for line in data[:-1].split(b"\n"):
+                        self.cache.log(LogMessage(line, source, timestamp_ns))
+            except (OSError, PydockError) as exc:  # how much of the chunk was kept is unknown: all counted
+                self._failed(exc, n, cache=True)
         if self._chunk is not None:
-            self._chunk(source, data, timestamp_ns)
+            try:
+                self._chunk(source, data, timestamp_ns)
+            except (OSError, PydockError) as exc:
+                self._failed(exc, n, cache=False)
         else:
             log = self.driver.log
             for line in data[:-1].split(b"\n"):
-                log(LogMessage(line, source, timestamp_ns))
+                try:
+                    log(LogMessage(line, source, timestamp_ns))
+                except (OSError, PydockError) as exc:
+                    self._failed(exc, 1, cache=False)
         self._maybe_write()
 
     def snapshot(self) -> dict[str, Any]:
-        return {"lines": dict(self.lines), "bytes": dict(self.bytes), "dropped": self.dropped, "driver": self.name,
+        snap: dict[str, Any] = {"lines": dict(self.lines), "bytes": dict(self.bytes), "dropped": self.dropped, "driver": self.name,
                 "closed": self._closed}
+        if self.cache is not None:
+            snap["cache_dropped"] = self.cache_dropped
+        if self.last_error:
+            snap["last_error"] = self.last_error
+        return snap
 
     def _maybe_write(self) -> None:
         if self._path is None:
@@ -126,15 +162,18 @@ class StatsDriver:
     def close(self) -> None:
         """Flush and close. Safe to call from another thread while the copier is stuck in a driver
         (a dead endpoint in blocking mode): the stuck send is aborted, and whatever the copier still
-        hands over afterwards is counted as dropped."""
+        hands over afterwards is counted as dropped. Never raises for a layer's I/O error."""
         if self._closed:
             return
         self._closed = True
-        try:
-            self.driver.close()
-        finally:
+        # An error here (a rotated file that could not be compressed, a socket that failed to
+        # shut down) is reported in logstats.json, not raised: the shim closes the driver right
+        # before it writes the exited state, and must get there.
+        for layer, is_cache in ((self.driver, False), (self.cache, True)):
+            if layer is None:
+                continue
             try:
-                if self.cache is not None:
-                    self.cache.close()
-            finally:
-                self.write(sync=True)
+                layer.close()
+            except (OSError, PydockError) as exc:
+                self.last_error = f"{'cache: ' if is_cache else ''}close: {exc.__class__.__name__}: {exc}"
+        self.write(sync=True)

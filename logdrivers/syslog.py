@@ -19,6 +19,7 @@ message ends in a newline. PID is the shim's. Where pydock differs, on purpose:
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from collections.abc import Mapping
@@ -49,7 +50,7 @@ def parse_facility(opts: Mapping[str, str]) -> int:
         return FACILITIES["daemon"]
     if value in FACILITIES:
         return FACILITIES[value]
-    if value.isdigit() and 0 <= int(value) <= 23:
+    if re.fullmatch(r"[+-]?[0-9]+", value) and 0 <= int(value) <= 23:  # Go's Atoi: ASCII digits
         return int(value)
     raise LogOptError(f"invalid value {value!r} for log opt 'syslog-facility': use a name such as daemon "
                       "or local0, or a number 0-23")

@@ -384,6 +384,10 @@ class _Reader:
             raise ImageError(f"image archive lacks the layer {name}")
         self.count += 1
         out = self.tmp / f"layer{self.count}"
+        st = os.statvfs(self.tmp)
+        if m is not None and m.size > st.f_bavail * st.f_frsize:
+            raise ImageError(f"the layer {name} is {m.size} bytes, more than the "
+                             f"{st.f_bavail * st.f_frsize} free in {self.tmp}")
         with f, open(out, "wb") as dst:
             shutil.copyfileobj(f, dst, 1 << 20)
         return out

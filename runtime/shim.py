@@ -227,19 +227,19 @@ class Shim:
                 continue
         return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
-    def close_output(self) -> None:
+    def close_output(self, grace: float = 10.0) -> None:
         """Flushes and closes the log driver once the copier has handed it every line.
 
         PID 1's exit killed the whole namespace, so the pipes reach EOF promptly; a copier stuck on
-        a dead endpoint (blocking mode) is given COPIER_GRACE seconds, as dockerd gives its copier,
+        a dead endpoint (blocking mode) is given `grace` seconds (dockerd's loggerCloseTimeout),
         then `close()` aborts the stuck send and the lines left are counted as dropped."""
         if self.copier_thread is not None:
-            self.copier_thread.join(COPIER_GRACE)
+            self.copier_thread.join(grace)
         if self.driver is not None:
             driver, self.driver = self.driver, None
             driver.close()
         if self.copier_thread is not None:
-            self.copier_thread.join(COPIER_GRACE)  # what is left is dropped now: it ends promptly
+            self.copier_thread.join(grace)  # what is left is dropped now: it ends promptly
             self.copier_thread = None
 
     def record_exit(self, code: int) -> None:
@@ -269,7 +269,8 @@ class Shim:
             self.supervisor.close()
         if self.console is not None:
             self.console.close()
-        self.close_output()
+        # After an error with the container still running its pipes stay open: no waiting for them.
+        self.close_output(grace=0 if self.pid > 0 else 10.0)
         if self.cgroup is not None:
             self.cgroup.remove()
             self.update_state(CgroupPaths={})
@@ -325,9 +326,6 @@ class Shim:
                 self.report(final)
             elif started:
                 self.report(f"exited {code}")
-
-
-COPIER_GRACE = 10.0  # seconds; dockerd's loggerCloseTimeout
 
 
 def _tee(src: int, attach: int, dst: int) -> None:

@@ -100,7 +100,7 @@ def _setting(settings: Any, name: str, env: dict[str, str]) -> Any:
     return value
 
 
-def _number(settings: Any, name: str, env: dict[str, str], kind: type[int] | type[float]) -> Any:
+def _number(settings: Any, name: str, env: dict[str, str], kind: type[int | float]) -> Any:
     value = _setting(settings, name, env)
     if value is None:
         return None

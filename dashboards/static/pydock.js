@@ -46,7 +46,8 @@
     let body = null;
     try { body = await r.json(); } catch (e) { body = null; }
     if (!r.ok) {
-      const msg = body && (body.error || body.detail) ? (body.error || JSON.stringify(body.detail)) : r.status + " " + r.statusText;
+      const detail = body && body.detail !== undefined ? (typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail)) : "";
+      const msg = (body && body.error) || detail || r.status + " " + r.statusText;
       const err = new Error(url.split("?")[0] + ": " + msg);
       err.status = r.status;
       throw err;

@@ -381,8 +381,8 @@ def test_series_and_labels_match_prometheus(peers: tuple[httpx.Client, TestClien
         ("/api/v1/series", [("match[]", "temperature"), ("start", str(T0 + 100)), ("end", str(T0 + 200))]),
     ]
     for path, params in asks:
-        a = prom.get(path, params=params).json()
-        b = ours.get(path, params=params).json()
+        a = prom.get(path, params=tuple(params)).json()
+        b = ours.get(path, params=tuple(params)).json()
         assert a["status"] == b["status"] == "success", (path, a, b)
         if path.endswith("/series"):
             assert sorted(map(_key, a["data"])) == sorted(map(_key, b["data"])), path

@@ -261,7 +261,7 @@ def test_range_queries_equal_instant_queries_at_each_step(store: TSDB, expr: str
     _counter(store, "d", [(t, 1.0) for t in range(600, 900, 15)])
     _counter(store, "n", [(t, float(t % 200 - 150)) for t in range(0, 800, 20)])  # negative, with resets
     e = Engine(store)
-    by_step = {}
+    by_step: dict[tuple[tuple[str, str], ...], list[tuple[int, float]]] = {}
     for t in range(30, 901, 45):
         for s in e.instant(expr, t).samples:
             by_step.setdefault(s.metric, []).append((t * 1000, s.v))

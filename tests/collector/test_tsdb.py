@@ -133,6 +133,29 @@ def test_full_chunks_are_packed_and_every_sample_kept(tmp_path: Path) -> None:
     con.close()
 
 
+def test_series_packing_at_different_times_keep_each_others_head(tmp_path: Path) -> None:
+    # One sample per series per append interleaves the head rows of both series; "a" starts early,
+    # so it packs while "b" is half full, and packing "a" must delete only rows of "a".
+    d = TSDB(tmp_path / "data")
+    start = 1_700_000_000_000 // tsdb_mod.BLOCK_MS * tsdb_mod.BLOCK_MS  # no block ends in the test
+    n = tsdb_mod.CHUNK_MAX + 20
+    for k in range(n):
+        batch = [({"__name__": "a"}, start + k * 15_000, float(k))]
+        if k >= 100:
+            batch.append(({"__name__": "b"}, start + k * 15_000, float(-k)))
+        assert d.append(batch) == len(batch)
+    d.close()
+    d = TSDB(tmp_path / "data")  # whatever the head rows say must come back, nothing more or less
+    stats = d.stats()
+    assert stats["chunk_samples"] + stats["head_samples"] == n + n - 100
+    assert stats["head_chunks"] == 20 + (n - 100)  # "a" since its chunk, all of "b"
+    [(_, ts_a, vs_a)] = d.select_arrays([("__name__", "=", "a")], start, start + n * 15_000)
+    [(_, ts_b, vs_b)] = d.select_arrays([("__name__", "=", "b")], start, start + n * 15_000)
+    assert vs_a == [float(k) for k in range(n)] and ts_a == [start + k * 15_000 for k in range(n)]
+    assert vs_b == [float(-k) for k in range(100, n)]
+    d.close()
+
+
 def test_appends_apply_retention_about_once_a_minute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tsdb_mod, "MAINTENANCE_S", 0.0)
     d = TSDB(tmp_path / "data", retention_ms=3600_000)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import io
+import time
 
+import pytest
 from pydock.logdrivers.base import LogMessage, PartialMeta
 
 from pydock.cli.logs import details_prefix, parse_tail, parse_time_ns, write_logs
+from pydock.errors import UsageError
 
 T = 1_700_000_000_000_000_001
 
@@ -78,10 +81,8 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pytest
 from ldhelpers import CID, make_info
 from pydock.logdrivers.jsonfile import JSONFileDriver
 
@@ -161,3 +162,30 @@ def test_since_and_until_keep_nanoseconds() -> None:
     assert parse_time_ns("2025-11-27T21:46:40.123456789Z", "--since") == 1_764_280_000_123_456_789
     assert parse_time_ns("2025-11-27T22:46:40.000000001+01:00", "--until") == \
         parse_time_ns("2025-11-27T21:46:40Z", "--until") + 1
+
+
+def test_since_forms_with_a_zone_as_docker() -> None:
+    # GetTimestamp's layouts with a zone: 2006-01-02Z07:00, 2006-01-02T15Z07:00, 2006-01-02T15:04Z07:00
+    midnight = 1_764_201_600 * 10**9  # 2025-11-27T00:00:00Z
+    assert parse_time_ns("2025-11-27Z", "--since") == midnight
+    assert parse_time_ns("2025-11-27+01:00", "--since") == midnight - 3600 * 10**9  # not 01:00 local
+    assert parse_time_ns("2025-11-27T21-02:30", "--since") == midnight + (21 * 3600 + 9000) * 10**9
+    assert parse_time_ns("2025-11-27T21:46Z", "--since") == midnight + (21 * 3600 + 46 * 60) * 10**9
+    assert parse_time_ns("2025-11-27T21:46:40.25+00:00", "--since") == 1_764_280_000_250_000_000
+
+
+def test_since_forms_without_a_zone_are_local_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # +05:30, no daylight saving
+    time.tzset()
+    try:
+        assert parse_time_ns("2025-11-27", "--since") == (1_764_201_600 - 19_800) * 10**9
+        assert parse_time_ns("2025-11-27T05:30:00.000000001", "--since") == 1_764_201_600 * 10**9 + 1
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+@pytest.mark.parametrize("text", ["2025-11-27 21:46", "2025-13-01", "yesterday", "2025-11-27T21:46:40.5.5"])
+def test_bad_times_are_refused(text: str) -> None:
+    with pytest.raises(UsageError, match="--since"):
+        parse_time_ns(text, "--since")

@@ -41,8 +41,9 @@ def test_records_as_docker_writes_them(fluent: Fluentd, tmp_path: Path) -> None:
     assert ev[0][3] == dict(base, source="stdout", log="hello")
     assert ev[1][3] == dict(base, source="stderr", log="part", partial_message="true", partial_id="ab" * 32,
                             partial_ordinal="1", partial_last="false")
-    assert ev[2][3] == dict(base, source="stderr", log="end", partial_id="ab" * 32, partial_ordinal="2",
-                            partial_last="true")
+    # Docker's fluentd.go sets partial_message="true" on every part, the last one included
+    assert ev[2][3] == dict(base, source="stderr", log="end", partial_message="true", partial_id="ab" * 32,
+                            partial_ordinal="2", partial_last="true")
     assert [e[3]["log"] for e in ev[3:]] == ["c1", "c2 \udcff"]  # invalid UTF-8 kept byte for byte
     assert fluent.options[:3] == [{}, {}, {}]
 

@@ -147,3 +147,10 @@ def test_slow_server_back_pressure_and_non_blocking(tmp_path: Path) -> None:
         assert got + stack.dropped == 5000  # type: ignore[attr-defined]
     finally:
         srv.stop()
+
+
+def test_a_newline_inside_a_message_keeps_the_json_valid(tmp_path: Path) -> None:
+    drv = GelfDriver(make_info(tmp_path), {"gelf-address": "udp://127.0.0.1:9"})
+    payload = drv.encode("stdout", b"a\nb", 1_000_000_000)
+    drv.close()
+    assert json.loads(payload)["short_message"] == "a\nb"

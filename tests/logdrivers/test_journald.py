@@ -88,3 +88,19 @@ def test_real_journald_reads_back_docker_fields(tmp_path: Path) -> None:
     big_msg = big["MESSAGE"]
     assert isinstance(big_msg, str) and len(big_msg) == len(marker) + 1 + 300_000
     assert big["CONTAINER_PARTIAL_MESSAGE"] == "true" and big["CONTAINER_PARTIAL_ORDINAL"] == "1"
+
+
+def test_key_sanitising_is_ascii_only_as_docker() -> None:
+    # sanitizeKeyMod upper-cases a-z only; every other rune, `ß` and `ı` included, becomes `_`
+    assert sanitize_key("straße.ıd") == "STRA_E__D" and sanitize_key("_é_x") == "X"
+
+
+def test_an_attribute_replaces_a_field_of_the_same_name(tmp_path: Path) -> None:
+    """Docker puts the attributes into the same map as its own fields: one value per key."""
+    path = tmp_path / "journal.sock"
+    path.touch()
+    info = make_info(tmp_path, labels={"container_name": "from-label"})
+    drv = JournaldDriver(info, {"journald-socket": str(path), "labels": "container_name"})
+    entry = drv.entry(LogMessage(b"hello", "stdout", T))
+    drv.close()
+    assert entry.count(b"CONTAINER_NAME=") == 1 and b"\nCONTAINER_NAME=from-label\n" in entry

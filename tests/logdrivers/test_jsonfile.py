@@ -182,3 +182,11 @@ def test_fast_decode_agrees_with_the_json_parser() -> None:
                 assert dict(got.attrs) == obj.get("attrs", {})
                 assert (got.partial is not None) == (partial is not None)
     assert jsonlog._decode_plain(enc.message(LogMessage(b"plain", "stdout", T0))) is not None  # the fast path ran
+
+
+def test_a_newline_inside_a_message_is_escaped_as_docker() -> None:
+    """The copier never hands over a newline inside a line, but a LogMessage from elsewhere may:
+    ffjson writes it as `\\n`, and the record must stay one line of valid JSON."""
+    rec = jsonlog.ChunkEncoder({}).message(LogMessage(b"a\nb", "stdout", 1_000_000_000))
+    assert rec == b'{"log":"a\\nb\\n","stream":"stdout","time":"1970-01-01T00:00:01Z"}\n'
+    assert json.loads(rec)["log"] == "a\nb\n"

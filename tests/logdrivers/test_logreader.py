@@ -295,3 +295,22 @@ def test_follow_with_max_file_1_says_how_many_rotations_it_missed(cdir: Path) ->
     got += numbers(list(it))  # type: ignore[call-overload]
     assert got == sorted(set(got)) and got[-1] == n - 1 and len(got) < n
     assert len(warnings) == 1 and "2 file rotations were missed" in warnings[0]
+
+
+def test_follow_without_generations_falls_back_to_identity(cdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer of an older pydock keeps no rotation count: the follower then finds the next file
+    by identity alone, as before, and what it pinned meanwhile does not lead it astray."""
+    from pydock.logdrivers import logfile
+
+    monkeypatch.setattr(logfile, "read_generation", lambda path: None)
+    drv = JSONFileDriver(make_info(cdir), {"max-size": "1k", "max-file": "4"})
+    write(drv, 0, 5)
+    it, warnings, finished = step_follower(cdir)
+    got = [int(next(it).line[:8]) for _ in range(5)]  # type: ignore[call-overload]
+    n = write_until_rotation(drv, 5, 1)
+    got.append(int(next(it).line[:8]))  # type: ignore[call-overload]  # sees (and pins) the new file
+    n = write_until_rotation(drv, n, 3)
+    drv.close()
+    finished[0] = True
+    got += numbers(list(it))  # type: ignore[call-overload]
+    assert got == list(range(n)) and not warnings

@@ -12,8 +12,8 @@ from pydock.logdrivers import registry
 from pydock.logdrivers.base import LogDriver, LogMessage, ReadConfig
 from pydock.logdrivers.registry import ReadNotSupported, Registry
 from pydock.logdrivers.ring import RingDriver
-from pydock.logdrivers.stats import read_stats
-from recorders import MessageRecorder
+from pydock.logdrivers.stats import StatsDriver, read_stats
+from recorders import MessageRecorder, copy_bytes
 
 from pydock.errors import LogOptError
 
@@ -79,6 +79,8 @@ def test_a_third_party_driver_plugs_in(cdir: Path) -> None:
         ({"cache-disabled": "maybe"}, "cache-disabled"),
         ({"cache-max-size": "-1"}, "cache-max-size"),
         ({"cache-max-file": "0"}, "cache-max-file"),
+        ({"cache-tag": "{{.Nope}}"}, "cache-tag"),
+        ({"cache-labels-regex": "("}, "cache-labels-regex"),
         ({"max-size": "1q"}, "max-size"),
         ({"no-such-opt": "1"}, "no-such-opt"),
     ],
@@ -139,3 +141,101 @@ def test_close_from_another_thread_unsticks_a_blocked_copier(cdir: Path) -> None
     drv.log_chunk("stdout", b"late 1\nlate 2\n", 2)  # type: ignore[attr-defined]
     stats = read_stats(cdir)
     assert stats is not None and stats["lines"]["stdout"] == 3 and stats["dropped"] == 3
+
+
+class FailingDriver(MessageRecorder):
+    """A driver whose writes fail as a full disk makes them fail."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail = True
+
+    def log(self, msg: LogMessage) -> None:
+        if self.fail:
+            raise OSError(28, "No space left on device")
+        super().log(msg)
+
+    def log_chunk(self, source: str, data: bytes, timestamp_ns: int) -> None:
+        if self.fail:
+            raise OSError(28, "No space left on device")
+        for line in data[:-1].split(b"\n"):
+            super().log(LogMessage(line, source, timestamp_ns))
+
+
+def test_a_failing_driver_neither_stops_the_copier_nor_loses_lines_silently(cdir: Path) -> None:
+    """Docker's copier logs a driver's error and goes on; here the lines are also counted."""
+    drv = FailingDriver()
+    cache = FailingDriver()
+    stack = StatsDriver(drv, "failing", cdir, cache=cache)
+    copy_bytes(stack, [b"a\nb\n", b"c\n"], [b"e\n"])  # must not raise out of the copier
+    stack.log(LogMessage(b"single", "stdout", 1))
+    drv.fail = cache.fail = False
+    stack.log(LogMessage(b"later", "stdout", 2))
+    stack.close()
+    stats = read_stats(cdir)
+    assert stats is not None and stats["dropped"] == 5 and stats["lines"]["stdout"] == 5
+    assert "No space left on device" in stats["last_error"]
+    assert [m.line for m in drv.messages] == [b"later"] and [m.line for m in cache.messages] == [b"later"]
+
+
+def test_a_failing_cache_does_not_keep_lines_from_the_driver(cdir: Path) -> None:
+    drv, cache = MessageRecorder(), FailingDriver()
+    stack = StatsDriver(drv, "remote", cdir, cache=cache)
+    stack.log(LogMessage(b"x", "stdout", 1))
+    stack.log_chunk("stdout", b"y\nz\n", 2)
+    stack.close()
+    assert [m.line for m in drv.messages] == [b"x", b"y", b"z"]
+    stats = read_stats(cdir)
+    assert stats is not None and stats["cache_dropped"] == 3 and stats["dropped"] == 0
+
+
+@pytest.mark.parametrize("driver, opts, message", [
+    ("json-file", {}, "unknown log opt 'bogus' for json-file log driver"),
+    ("local", {}, "unknown log opt 'bogus' for log driver local"),  # local.go words it so
+    ("syslog", {"syslog-address": "udp://127.0.0.1:1"}, "unknown log opt 'bogus' for syslog log driver"),
+    ("gelf", {"gelf-address": "udp://127.0.0.1:1"}, 'unknown log opt "bogus" for gelf log driver'),  # %q there
+    ("fluentd", {}, "unknown log opt 'bogus' for fluentd log driver"),
+])
+def test_unknown_keys_are_refused_in_each_drivers_words(driver: str, opts: dict[str, str], message: str) -> None:
+    with pytest.raises(LogOptError) as exc:
+        registry.validate(driver, dict(opts, bogus="1"))
+    assert str(exc.value) == message
+
+
+def test_a_driver_failing_at_close_is_reported_not_raised(cdir: Path) -> None:
+    """The shim closes the driver before it writes the exited state: an error there (a rotated
+    file that could not be compressed, say) must not stop it. It goes to logstats.json."""
+
+    class BadClose(MessageRecorder):
+        def close(self) -> None:
+            raise OSError(5, "Input/output error")
+
+    stack = StatsDriver(BadClose(), "bad", cdir, cache=BadClose())
+    stack.log(LogMessage(b"x", "stdout", 1))
+    stack.close()
+    stats = read_stats(cdir)
+    assert stats is not None and stats["closed"] is True and "Input/output error" in stats["last_error"]
+
+
+def test_local_and_cache_sizes_are_decimal_as_docker() -> None:
+    """local.go parses max-size with units.FromHumanSize (10m = 10,000,000); only the default is
+    20 MiB. The cache takes the local driver's keys with a `cache-` prefix."""
+    from pydock.logdrivers.local import rotation_opts
+
+    assert rotation_opts({})[0] == 20 * 1024 * 1024
+    assert rotation_opts({"max-size": "10m"})[0] == 10_000_000
+    assert rotation_opts({"cache-max-size": "1k"}, "cache-")[0] == 1000
+
+
+def test_cache_takes_the_local_drivers_keys_with_its_prefix(cdir: Path) -> None:
+    """Docker's cache accepts every local option as `cache-<key>` (validate.go), `cache-tag` and
+    `cache-labels` included; with them the cache's records carry those attributes."""
+    opts = {"cache-labels": "tier", "cache-tag": "{{.Name}}", "labels": "com.example.team"}
+    registry.validate("syslog", dict(opts, **{"syslog-address": "udp://127.0.0.1:9"}))
+    from pydock.logdrivers.cache import CacheDriver
+
+    cache = CacheDriver(make_info(cdir), opts)
+    cache.log(LogMessage(b"x", "stdout", 1))
+    cache.close()
+    msgs = list(CacheDriver.open_reader(cdir, opts).read(ReadConfig()))
+    assert [dict(m.attrs) for m in msgs] == [{"tier": "db", "tag": "web"}]

@@ -13,7 +13,7 @@ from ldhelpers import CID, golden, make_info
 from peers import TLSFiles, free_port, make_ca, rsyslog
 from pydock.logdrivers import registry
 from pydock.logdrivers.base import LogMessage
-from pydock.logdrivers.syslog import Formatter, SyslogDriver
+from pydock.logdrivers.syslog import Formatter, SyslogDriver, parse_facility
 
 from pydock.errors import LogOptError
 
@@ -51,6 +51,7 @@ def test_rfc5424_layout_by_hand(utc: None) -> None:
     ({"syslog-address": "unix:///does/not/exist"}, "syslog-address"),
     ({"syslog-address": "udp://127.0.0.1:1", "syslog-facility": "kernel"}, "syslog-facility"),
     ({"syslog-address": "udp://127.0.0.1:1", "syslog-facility": "24"}, "syslog-facility"),
+    ({"syslog-address": "udp://127.0.0.1:1", "syslog-facility": "\u0663"}, "syslog-facility"),  # not Atoi's digits
     ({"syslog-address": "udp://127.0.0.1:1", "syslog-format": "rfc9999"}, "syslog-format"),
     ({"syslog-address": "udp://127.0.0.1:1", "syslog-tls-ca-cert": "/nope.pem"}, "syslog-tls-ca-cert"),
     ({"syslog-address": "udp://127.0.0.1:1", "syslog-tls-skip-verify": "maybe"}, "syslog-tls-skip-verify"),
@@ -198,3 +199,8 @@ def test_unixgram_and_unix_stream(tmp_path: Path) -> None:
         drv.close()
         srv.close()
         assert data.startswith(b"<30>") and data.endswith(b"]: via " + scheme.encode() + b"\n")
+
+
+def test_facility_numbers_as_go_atoi() -> None:
+    assert [parse_facility({"syslog-facility": v}) for v in ("", "daemon", "local7", "0", "+5", "23")] == \
+        [3, 3, 23, 0, 5, 23]

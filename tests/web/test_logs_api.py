@@ -142,3 +142,46 @@ def test_tail_streams_lines_pushed_after_it_opened(tmp_path: Path) -> None:
         srv.stop()
         store.close()
     assert [g["line"] for g in got] == ["after <b>1</b>"]
+
+
+def test_tail_events_cannot_be_forged_by_a_line(tmp_path: Path) -> None:
+    """Line breaks of every kind SSE knows (CR, LF, CRLF) inside a log line, a name or a host stay
+    inside one event's JSON: a line cannot end its event and start one of its own."""
+    import asyncio
+    import re
+
+    from pydock.collector.api.logs import tail_events
+    from pydock.collector.logstore import LogQuery
+
+    hostile = ["ok\n\nevent: log\ndata: {\"line\": \"<img src=x onerror=alert(1)>\"}\n\n",
+               "cr\rid: 999\rdata: forged\r\r", "crlf\r\nevent: log\r\ndata: {}\r\n\r\n", "ls\u2028ps\u2029nel\x85end"]
+    store = SQLiteLogStore(tmp_path / "t.db")
+    try:
+        _, pos = store.tail(LogQuery(), "")
+        store.append([LogRecord(**line(i, line=t, container_name="n\r\nevent: x", host="h\ndata: y"))  # type: ignore[arg-type]
+                      for i, t in enumerate(hostile)])
+
+        async def collect() -> bytes:
+            out = b""
+
+            async def connected() -> bool:
+                return False
+
+            async for chunk in tail_events(store, LogQuery(), pos, connected, poll_s=0.01):
+                out += chunk
+                if len(re.findall(rb"(?m)^event: log$", out)) >= len(hostile):
+                    break
+            return out
+
+        raw = asyncio.run(collect()).decode()
+    finally:
+        store.close()
+    events = []
+    for block in re.split(r"(?:\r\n|\r|\n){2}", raw):
+        fields = [f.split(":", 1) for f in re.split(r"\r\n|\r|\n", block) if f and not f.startswith(":")]
+        if fields:
+            events.append({k: v.lstrip(" ") for k, v in fields})
+    logs = [e for e in events if e.get("event") == "log"]
+    assert [json.loads(e["data"])["line"] for e in logs] == hostile
+    assert all(set(e) == {"event", "id", "data"} for e in logs)
+    assert {json.loads(e["data"])["container_name"] for e in logs} == {"n\r\nevent: x"}

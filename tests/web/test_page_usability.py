@@ -61,7 +61,10 @@ def kpage(browser: Any) -> Iterator[Any]:
 
 
 def settle(page: Any) -> None:
-    page.wait_for_function("() => document.getElementById('live').classList.contains('on')", timeout=15000)
+    """Until the page has shown its data: live updates on, search results, a query's rows, or an error."""
+    page.wait_for_function("""() => document.getElementById('live').classList.contains('on')
+        || (document.getElementById('status') || {}).textContent
+        || document.querySelector('#qtable tbody tr') || !document.getElementById('error').hidden""", timeout=15000)
     page.wait_for_timeout(300)
 
 
@@ -154,7 +157,7 @@ def test_phone_width_has_no_sideways_scroll(hostile: str, browser: Any, width: i
             over = pg.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
             assert over <= 0, (path, over)
             if width == 390:
-                screenshot(pg, "usability-phone" + path.split("?")[0].replace("/", "-").rstrip("-"))
+                screenshot(pg, "usability-phone-" + (path.split("?")[0].strip("/").replace("/", "-") or "overview"))
     finally:
         ctx.close()
 
@@ -172,6 +175,7 @@ def test_text_contrast_in_both_themes(hostile: str, browser: Any, scheme: str) -
             assert dark_bg == (scheme == "dark"), bg
             low = [r for sel in TEXT for r in pg.evaluate(CONTRAST, sel) if r["ratio"] < 4.5]
             assert low == [], (path, low)
-            screenshot(pg, f"usability-{scheme}" + path.split("?")[0].replace("/", "-").rstrip("-"))
+            screenshot(pg, f"usability-{scheme}-" + (path.split("?")[0].strip("/").replace("/", "-") or "overview")
+                       + ("-error" if "bad" in path else ""))
     finally:
         ctx.close()
