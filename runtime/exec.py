@@ -270,6 +270,7 @@ def _exec_child(spec: ExecSpec, stdin: int, stdout: int, stderr: int) -> None:
         os.setgroups(groups)
         os.setgid(gid)
         os.setuid(uid)
+    container_init._close_fds_on_exec()  # the caller's fds must not reach the command (CVE-2024-21626)
     try:
         os.execve(path, list(spec.argv), env)
     except OSError as exc:

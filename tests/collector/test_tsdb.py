@@ -152,7 +152,7 @@ def test_series_packing_at_different_times_keep_each_others_head(tmp_path: Path)
     [(_, ts_a, vs_a)] = d.select_arrays([("__name__", "=", "a")], start, start + n * 15_000)
     [(_, ts_b, vs_b)] = d.select_arrays([("__name__", "=", "b")], start, start + n * 15_000)
     assert vs_a == [float(k) for k in range(n)] and ts_a == [start + k * 15_000 for k in range(n)]
-    assert vs_b == [float(-k) for k in range(100, n)]
+    assert vs_b == [float(-k) for k in range(100, n)] and ts_b == ts_a[100:]
     d.close()
 
 

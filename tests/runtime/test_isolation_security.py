@@ -500,8 +500,6 @@ def test_callers_fds_do_not_reach_the_container(pd):
     assert _run_with_host_root_fd(pd, "run", "--rm", "busybox") == "none"
 
 
-@pytest.mark.xfail(strict=True, reason="runtime/exec.py _exec_child passes the caller's fds to the exec'd "
-                   "command; remove this mark once it marks fds > 2 close-on-exec")
 def test_exec_does_not_leak_callers_fds(pd):
     cid = pd.out("run", "-d", "busybox", "sleep", "60")
     assert _run_with_host_root_fd(pd, "exec", cid) == "none"
