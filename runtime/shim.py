@@ -286,6 +286,8 @@ class Shim:
             while True:
                 if self.cgroup is None:
                     self.prepare()
+                if self.supervisor is not None:
+                    self.supervisor.starting(self.cgroup)
                 try:
                     proc = self.start_process()
                 except StartError as exc:

@@ -1,7 +1,8 @@
 """What the shim asks of runtime depth at each step of a container's life: events, OOM, health checks,
-restart policies. The shim calls four hooks and knows nothing else of these features:
+restart policies. The shim calls these hooks and knows nothing else of these features:
 
     sup = Supervisor(settings, container_dir, cgroup)   # once, when the shim starts (an explicit start)
+    sup.starting(cgroup)        # right before the process is made: the OOM-kill baseline
     sup.started(pid)            # the container's process runs
     sup.exited(code)            # it exited and the shim recorded it: die / oom events, OOMKilled
     sup.should_restart(code)    # the policy's answer, after its delay; False ends the shim
@@ -57,15 +58,20 @@ class Supervisor:
         except (OSError, PydockError):
             pass  # an event that cannot be written must not take the container down with it
 
+    def starting(self, cgroup: Any) -> None:
+        """Right before the process is made: the OOM-kill count to compare against at its exit. Read
+        here, not once it runs, because a process that outgrows its limit at once is killed before the
+        shim gets round to looking, and its kill would count as the baseline."""
+        self.cgroup = cgroup
+        try:
+            self.oom_seen = cgroup.oom_kill_count()
+        except PydockError:
+            pass
+
     def started(self, pid: int, cgroup: Any = None) -> None:
         if cgroup is not None:
             self.cgroup = cgroup
         self.started_at = time.monotonic()
-        if self.cgroup is not None:
-            try:
-                self.oom_seen = self.cgroup.oom_kill_count()
-            except PydockError:
-                pass
         self._state(Restarting=False)
         self._event("start")
         record = self._record()
