@@ -7,9 +7,10 @@ is FromHumanSize (decimal, 10m = 10,000,000: json-file's `max-size`).
 
 from __future__ import annotations
 
+import calendar
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pydock.errors import UsageError
 
@@ -58,46 +59,57 @@ def duration_seconds(text: str, what: str = "duration") -> float:
     return total
 
 
-_PARTIAL_TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H", "%Y-%m-%d")
+_UNIX_RE = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
+# The layouts of Docker's GetTimestamp: a date, then optionally `T15`, `T15:04`, `T15:04:05` and a
+# fraction; then a zone (`Z` or `±07:00`), or none for the local time zone.
+_TIME_RE = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:T(\d\d)(?::(\d\d)(?::(\d\d)(?:\.(\d{1,9}))?)?)?)?"
+                      r"([Zz]|[+-]\d\d:\d\d)?")
+
+
+def _absolute_ns(text: str, what: str) -> int | None:
+    m = _TIME_RE.fullmatch(text)
+    if m is None:
+        return None
+    y, mo, d = int(m[1]), int(m[2]), int(m[3])
+    h, mi, sec = int(m[4] or 0), int(m[5] or 0), int(m[6] or 0)
+    try:
+        datetime(y, mo, d, h, mi, sec)  # refuses month 13, hour 25 ...
+    except ValueError:
+        raise UsageError(f"invalid {what} {text!r}: not a valid date and time") from None
+    zone = m[8]
+    if zone is None:  # local time, as Docker's client reads it (mktime applies the zone's rules)
+        whole = int(time.mktime((y, mo, d, h, mi, sec, 0, 0, -1)))
+    else:
+        whole = calendar.timegm((y, mo, d, h, mi, sec, 0, 0, 0))
+        if zone not in ("Z", "z"):
+            sign = 1 if zone[0] == "+" else -1
+            whole -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+    return whole * 1_000_000_000 + int((m[7] or "0").ljust(9, "0"))
+
+
+def timestamp_ns(text: str, what: str = "time", now_ns: int | None = None) -> int:
+    """Docker's `--since`/`--until` in unix nanoseconds, read as Docker's client reads them: unix
+    `seconds[.fraction]`, a date and time in one of GetTimestamp's layouts (zone optional: local time
+    without one), or a duration before now. Fractions are kept as integer digits: a float of today's
+    time in seconds holds only about seven fractional digits, enough to move a bound across a record."""
+    t = text.strip()
+    m = _UNIX_RE.fullmatch(t)
+    if m:
+        return int(m.group(1)) * 1_000_000_000 + int((m.group(2) or "0")[:9].ljust(9, "0"))
+    ns = _absolute_ns(t, what)
+    if ns is not None:
+        return ns
+    try:
+        ago = round(duration_seconds(t, what) * 1_000_000_000)
+    except UsageError:
+        raise UsageError(f"invalid {what} {text!r}: expected RFC 3339 (in full or in part), "
+                         "unix seconds or a duration like 10m") from None
+    return (time.time_ns() if now_ns is None else now_ns) - ago
 
 
 def timestamp(text: str, what: str = "time", now: float | None = None) -> float:
-    """Docker's `--since`/`--until`: a duration before now, RFC 3339 (full or partial), or unix seconds.
-
-    Returns unix seconds as a float. Partial times without a zone are read in local time, as Docker does.
-    """
-    t = text.strip()
-    ref = time.time() if now is None else now
-    if re.fullmatch(r"\d+(\.\d+)?", t):
-        return float(t)
-    try:
-        return ref - duration_seconds(t, what)
-    except UsageError:
-        pass
-    iso = t.replace("Z", "+00:00").replace("z", "+00:00")
-    m = re.fullmatch(r"(.*T\d\d:\d\d:\d\d)\.(\d+)(.*)", iso)
-    frac = 0.0
-    if m:  # Python's fromisoformat takes at most 6 fractional digits; Docker sends 9.
-        iso, frac = m.group(1) + m.group(3), float("0." + m.group(2))
-    dt = _parse_datetime(iso)
-    if dt is None:
-        raise UsageError(f"invalid {what} {text!r}: expected RFC 3339, unix seconds or a duration like 10m")
-    if dt.tzinfo is None:
-        dt = dt.astimezone()  # local zone, like Docker's client
-    return dt.timestamp() + frac
-
-
-def _parse_datetime(iso: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(iso)
-    except ValueError:
-        pass
-    for fmt in _PARTIAL_TIME_FORMATS:
-        try:
-            return datetime.strptime(iso, fmt)
-        except ValueError:
-            continue
-    return None
+    """`timestamp_ns` in unix seconds, for callers that need no more than microseconds."""
+    return timestamp_ns(text, what, None if now is None else round(now * 1e9)) / 1e9
 
 
 def rfc3339_nano(ns: int) -> str:
@@ -117,4 +129,4 @@ def parse_iso(text: str) -> float:
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

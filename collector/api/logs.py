@@ -13,11 +13,9 @@ import asyncio
 import base64
 import hmac
 import json
-import re
 import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -25,7 +23,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from pydock.errors import UsageError
-from pydock.units import rfc3339_nano, timestamp
+from pydock.units import rfc3339_nano, timestamp_ns
 
 from ..logstore import BadQueryError, LogQuery, LogRecord, LogStore
 
@@ -157,22 +155,12 @@ def parse_push(body: bytes, encoding: str = "") -> list[LogRecord]:
     return out
 
 
-_FRAC_RE = re.compile(r"(.*T\d\d:\d\d:\d\d)\.(\d{1,9})(Z|z|[+-]\d\d:\d\d)?$")
-
-
 def time_ns(value: str | None, what: str) -> int:
-    """Unix seconds, RFC 3339 (nanoseconds kept exactly: a float would round them) or a duration ago."""
+    """Unix seconds, RFC 3339 (nanoseconds kept exactly) or a duration ago; 0 when absent."""
     if not value:
         return 0
     try:
-        v = value.strip()
-        if re.fullmatch(r"\d+(\.\d+)?", v):
-            return int(Decimal(v) * 1_000_000_000)
-        m = _FRAC_RE.fullmatch(v)
-        if m:
-            whole = int(timestamp(m.group(1) + (m.group(3) or ""), what))
-            return whole * 1_000_000_000 + int(m.group(2).ljust(9, "0"))
-        return int(timestamp(v, what) * 1e9)
+        return timestamp_ns(value, what)
     except UsageError as e:
         raise HTTPException(400, str(e)) from e
 

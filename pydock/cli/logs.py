@@ -14,7 +14,6 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote_plus
@@ -24,7 +23,7 @@ import click
 from pydock.errors import UsageError
 from pydock.logdrivers.base import LogMessage, ReadConfig
 from pydock.logdrivers.stats import read_stats
-from pydock.units import duration_seconds, rfc3339_nano
+from pydock.units import rfc3339_nano, timestamp_ns
 
 ALIVE = ("running", "paused", "restarting")
 
@@ -38,56 +37,9 @@ def parse_tail(text: str) -> int:
     return n if n >= 0 else -1
 
 
-_UNIX_RE = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
-# The layouts of Docker's GetTimestamp: a date, then optionally `T15`, `T15:04`, `T15:04:05` and a
-# fraction; then a zone (`Z` or `±07:00`), or none for the local time zone.
-_TIME_RE = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:T(\d\d)(?::(\d\d)(?::(\d\d)(?:\.(\d{1,9}))?)?)?)?"
-                      r"([Zz]|[+-]\d\d:\d\d)?")
-
-
-def _absolute_ns(text: str, what: str) -> int | None:
-    m = _TIME_RE.fullmatch(text)
-    if m is None:
-        return None
-    y, mo, d = int(m[1]), int(m[2]), int(m[3])
-    h, mi, sec = int(m[4] or 0), int(m[5] or 0), int(m[6] or 0)
-    try:
-        datetime(y, mo, d, h, mi, sec)  # refuses month 13, hour 25 ...
-    except ValueError:
-        raise UsageError(f"invalid {what} {text!r}: not a valid date and time") from None
-    zone = m[8]
-    if zone is None:  # local time, as Docker's client reads it (mktime applies the zone's rules)
-        whole = int(time.mktime((y, mo, d, h, mi, sec, 0, 0, -1)))
-    else:
-        import calendar
-
-        whole = calendar.timegm((y, mo, d, h, mi, sec, 0, 0, 0))
-        if zone not in ("Z", "z"):
-            sign = 1 if zone[0] == "+" else -1
-            whole -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
-    return whole * 1_000_000_000 + int((m[7] or "0").ljust(9, "0"))
-
-
 def parse_time_ns(text: str | None, what: str) -> int:
-    """`--since`/`--until` in unix nanoseconds, read as Docker's client reads them: a duration
-    before now, a date and time (zone optional: local time without one), or unix
-    `seconds[.fraction]`. Fractions are kept as integer digits: Docker sends
-    `seconds.nanoseconds` exactly, and a float of today's time in seconds holds only about seven
-    fractional digits, enough to move a bound across a record."""
-    if not text:
-        return 0
-    t = text.strip()
-    m = _UNIX_RE.fullmatch(t)
-    if m:
-        return int(m.group(1)) * 1_000_000_000 + int((m.group(2) or "0")[:9].ljust(9, "0"))
-    ns = _absolute_ns(t, what)
-    if ns is not None:
-        return ns
-    try:
-        return time.time_ns() - round(duration_seconds(t, what) * 1_000_000_000)
-    except UsageError:
-        raise UsageError(f"invalid {what} {text!r}: expected RFC 3339 (in full or in part), "
-                         "unix seconds or a duration like 10m") from None
+    """`--since`/`--until` in unix nanoseconds (0: no bound), as Docker's client reads them."""
+    return timestamp_ns(text, what) if text else 0
 
 
 def details_prefix(attrs: Mapping[str, str]) -> bytes:
