@@ -7,14 +7,13 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from pydock.logdrivers import jsonlog, options, tag
 from pydock.logdrivers.base import LogInfo, LogMessage, PartialMeta
 from pydock.logdrivers.logfile import BLOCK, FileSetReader
-from pydock.logdrivers.rotate import RotatingFile
+from pydock.logdrivers.rotate import RecordWriter, RotatingFile
 
 from pydock.errors import LogOptError
 
@@ -134,28 +133,24 @@ class JSONFileDriver:
         if name_tag:
             attrs["tag"] = name_tag
         self.attrs = attrs
-        self._enc = jsonlog.ChunkEncoder(attrs)
         self.path = log_path(Path(info.log_dir), info.container_id)
         max_size = options.parse_size(opts, "max-size", -1)
         max_file = options.parse_int(opts, "max-file", 1, minimum=1) if max_size > 0 else 1
-        self._file = RotatingFile(self.path, cut_lines, max_size, max_file,
-                                  options.parse_bool(opts, "compress", False))
-        self._lock = threading.Lock()
+        self._writer = RecordWriter(jsonlog.ChunkEncoder(attrs), RotatingFile(
+            self.path, cut_lines, max_size, max_file, options.parse_bool(opts, "compress", False)))
 
     def log(self, msg: LogMessage) -> None:
-        data = self._enc.message(msg)
-        with self._lock:
-            self._file.write(data, msg.timestamp_ns)
+        self._writer.log(msg)
 
     def log_chunk(self, source: str, data: bytes, timestamp_ns: int) -> None:
-        """Complete lines of one stream (each ending in a newline) that share a timestamp."""
-        records = self._enc.chunk(source, data, timestamp_ns)
-        with self._lock:
-            self._file.write(records, timestamp_ns)
+        self._writer.log_chunk(source, data, timestamp_ns)
+
+    @property
+    def rotations(self) -> int:
+        return self._writer.rotations
 
     def close(self) -> None:
-        with self._lock:
-            self._file.close()
+        self._writer.close()
 
     @classmethod
     def open_reader(cls, record_dir: Path, opts: Mapping[str, str]) -> FileSetReader:

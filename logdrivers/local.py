@@ -9,7 +9,6 @@ with each record, as Docker's local driver does since 2026.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from pydock.logdrivers.base import LogInfo, LogMessage
 from pydock.logdrivers.jsonfile import DUMMY_INFO
 from pydock.logdrivers.localfmt import Encoder, LocalCodec, cut_records
 from pydock.logdrivers.logfile import FileSetReader
-from pydock.logdrivers.rotate import RotatingFile
+from pydock.logdrivers.rotate import RecordWriter, RotatingFile
 
 from pydock.errors import LogOptError
 
@@ -34,29 +33,13 @@ def log_path(record_dir: Path) -> Path:
     return Path(record_dir) / DIR / FILE
 
 
-class LocalWriter:
+class LocalWriter(RecordWriter):
     """A rotated local-format file: the `local` driver's and the dual-logging cache's writer."""
 
     def __init__(self, path: Path, attrs: Mapping[str, str], max_size: int, max_file: int, compress: bool):
         path.parent.mkdir(mode=0o750, exist_ok=True)
         self.path = path
-        self._enc = Encoder(attrs)
-        self._file = RotatingFile(path, cut_records, max_size, max_file, compress)
-        self._lock = threading.Lock()
-
-    def log(self, msg: LogMessage) -> None:
-        data = self._enc.message(msg)
-        with self._lock:
-            self._file.write(data, msg.timestamp_ns)
-
-    def log_chunk(self, source: str, data: bytes, timestamp_ns: int) -> None:
-        records = self._enc.chunk(source, data, timestamp_ns)
-        with self._lock:
-            self._file.write(records, timestamp_ns)
-
-    def close(self) -> None:
-        with self._lock:
-            self._file.close()
+        super().__init__(Encoder(attrs), RotatingFile(path, cut_records, max_size, max_file, compress))
 
 
 def rotation_opts(opts: Mapping[str, str], prefix: str = "") -> tuple[int, int, bool]:

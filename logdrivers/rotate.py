@@ -31,7 +31,9 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
+from pydock.logdrivers.base import LogMessage
 from pydock.logdrivers.jsonlog import format_time
 
 # (data, need) -> the end offset of the first record ending at or after `need` (len(data) if none).
@@ -224,3 +226,38 @@ class RotatingFile:
             err, self._compress_error = self._compress_error, None
             raise OSError(f"compressing rotated log of {self.path}: {err}")
 
+
+
+class RecordEncoder(Protocol):
+    def message(self, msg: LogMessage) -> bytes: ...
+
+    def chunk(self, source: str, data: bytes, timestamp_ns: int) -> bytes: ...
+
+
+class RecordWriter:
+    """Encoded records appended to a `RotatingFile` under one lock: the writer of every driver that
+    keeps files (json-file, local, the dual-logging cache); only the encoding differs."""
+
+    def __init__(self, encoder: RecordEncoder, file: RotatingFile):
+        self._enc = encoder
+        self._file = file
+        self._lock = threading.Lock()
+
+    def log(self, msg: LogMessage) -> None:
+        data = self._enc.message(msg)
+        with self._lock:
+            self._file.write(data, msg.timestamp_ns)
+
+    def log_chunk(self, source: str, data: bytes, timestamp_ns: int) -> None:
+        """Complete lines of one stream (each ending in a newline) that share a timestamp."""
+        records = self._enc.chunk(source, data, timestamp_ns)
+        with self._lock:
+            self._file.write(records, timestamp_ns)
+
+    @property
+    def rotations(self) -> int:
+        return self._file.rotations
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()

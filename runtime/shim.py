@@ -273,7 +273,8 @@ class Shim:
         self.close_output(grace=0 if self.pid > 0 else 10.0)
         if self.cgroup is not None:
             self.cgroup.remove()
-            self.update_state(CgroupPaths={})
+            if not self.record.auto_remove:  # a --rm record goes next: no state write for it
+                self.update_state(CgroupPaths={})
         if self.record.auto_remove:
             lifecycle.remove_files(self.settings, self.record, volumes=True)
 

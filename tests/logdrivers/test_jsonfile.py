@@ -116,7 +116,7 @@ def _all_lines(cdir: Path) -> list[int]:
 def _log_names(cdir: Path, drv: JSONFileDriver) -> list[str]:
     """Docker's file names, and beside them only pydock's hidden rotation count (rotate.py)."""
     names = sorted(os.listdir(cdir))
-    assert names[0] == f".{CID}-json.gen" and (cdir / names[0]).read_text() == str(drv._file.rotations)
+    assert names[0] == f".{CID}-json.gen" and (cdir / names[0]).read_text() == str(drv.rotations)
     return names[1:]
 
 

@@ -254,7 +254,7 @@ def write_until_rotation(drv: JSONFileDriver, start: int, rotations: int) -> int
     """Writes lines from `start` until the writer has rotated `rotations` times in all (the line
     that triggered the last rotation opens the new file); returns the next line number."""
     i = start
-    while drv._file.rotations < rotations:
+    while drv.rotations < rotations:
         write(drv, i, 1)
         i += 1
     return i
