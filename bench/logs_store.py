@@ -161,24 +161,29 @@ def main() -> None:
     ap.add_argument("--skip-browser", action="store_true")
     args = ap.parse_args()
     rows: list[tuple[str, str]] = []
+
+    def add(row: tuple[str, str]) -> None:  # progress on stderr: a 10 M run takes many minutes
+        rows.append(row)
+        print(f"{row[0]}: {row[1]}", file=sys.stderr, flush=True)
+
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        rows.append(("push API ingest, gzip NDJSON, 5,000-line batches (200k lines)", f"{bench_push(tmp):,.0f} lines/s"))
+        add(("push API ingest, gzip NDJSON, 5,000-line batches (200k lines)", f"{bench_push(tmp):,.0f} lines/s"))
         for size in [int(s) for s in args.sizes.split(",")]:
             store = SQLiteLogStore(tmp / f"bench-{size}.db")
             rate = bench_ingest(store, size)
-            rows.append((f"store ingest into SQLite FTS5, {size:,} lines", f"{rate:,.0f} lines/s"))
+            add((f"store ingest into SQLite FTS5, {size:,} lines", f"{rate:,.0f} lines/s"))
             mb = (tmp / f"bench-{size}.db").stat().st_size / 1e6
-            rows.append((f"  database size, {size:,} lines", f"{mb:,.0f} MB"))
+            add((f"  database size, {size:,} lines", f"{mb:,.0f} MB"))
             for label, q in SEARCHES:
                 p50, p99, n = timed(store, q)
-                rows.append((f"  search over {size:,}: {label}", f"p50 {p50:.1f} ms, p99 {p99:.1f} ms ({n} hits)"))
+                add((f"  search over {size:,}: {label}", f"p50 {p50:.1f} ms, p99 {p99:.1f} ms ({n} hits)"))
             store.close()
             (tmp / f"bench-{size}.db").unlink()
         if not args.skip_browser:
             fcp, loaded = bench_overview(tmp)
-            rows.append(("overview, 100 containers: first contentful paint (median of 5)", f"{fcp:.0f} ms"))
-            rows.append(("overview, 100 containers: fully loaded, rows + sparklines (median of 5)", f"{loaded:.0f} ms"))
+            add(("overview, 100 containers: first contentful paint (median of 5)", f"{fcp:.0f} ms"))
+            add(("overview, 100 containers: fully loaded, rows + sparklines (median of 5)", f"{loaded:.0f} ms"))
     w = max(len(r[0]) for r in rows)
     print(f"{'benchmark'.ljust(w)}  result")
     print(f"{'-' * w}  {'-' * 30}")
