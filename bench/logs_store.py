@@ -32,12 +32,13 @@ T0 = 1_790_000_000 * 10**9
 
 
 def make_batch(start: int, n: int, rnd: random.Random) -> list[LogRecord]:
+    """Lines 1 ms apart: 1 M lines span about 17 minutes, so the 1-minute range query has lines to find."""
     out = []
     for i in range(start, start + n):
         cid, name = CONTAINERS[i % len(CONTAINERS)]
         words = " ".join(rnd.choice(WORDS) for _ in range(6))
         line = f"{words} /api/items/{i % 5000} status={rnd.choice((200, 200, 200, 404, 500))} dur={i % 997}ms req-{i:x}"
-        out.append(LogRecord(f"host-{i % 3}", cid, name, "stderr" if i % 11 == 0 else "stdout", T0 + i * 1000, line,
+        out.append(LogRecord(f"host-{i % 3}", cid, name, "stderr" if i % 11 == 0 else "stdout", T0 + i * 1_000_000, line,
                              "1:1:abc", i * 120))
     return out
 
