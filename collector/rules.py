@@ -35,6 +35,7 @@ from urllib.parse import quote_plus
 from pydock.collector import templating
 from pydock.collector.notify.model import Alert, fingerprint, go_time
 from pydock.collector.rulefiles import GroupSpec, RuleSpec
+from pydock.collector.ticker import ticks
 from pydock.collector.tsdb import STALE_NAN
 
 from pydock.errors import PydockError
@@ -341,17 +342,8 @@ class RuleManager:
                               self.lock)
 
     async def _run_group(self, group: Group, stop: asyncio.Event) -> None:
-        interval = group.spec.interval
-        next_at = time.monotonic()
         evaluations = 0
-        while not stop.is_set():
-            delay = next_at - time.monotonic()
-            if delay > 0:
-                try:
-                    await asyncio.wait_for(stop.wait(), delay)
-                    break
-                except TimeoutError:
-                    pass
+        async for _ in ticks(group.spec.interval, stop):
             try:
                 samples, alerts = await asyncio.to_thread(self.evaluate_group, group, time.time())
                 if samples:
@@ -364,9 +356,6 @@ class RuleManager:
                     await asyncio.to_thread(self.restore_for_state, group, time.time())
             except Exception:  # one failing evaluation must not end the group; logged with its cause
                 log.exception("evaluation of group %s failed", group.spec.name)
-            next_at += interval
-            if next_at < time.monotonic():
-                next_at = time.monotonic() + interval
 
     def restore_for_state(self, group: Group, ts: float) -> None:
         """Prometheus's RestoreForState: pending alerts take back the ActiveAt they had before a

@@ -32,6 +32,7 @@ import yaml
 from pydock.collector.config import CollectorConfig, ScrapeConfig
 from pydock.collector.exposition import ParseError, parse_exposition
 from pydock.collector.notify.model import go_time
+from pydock.collector.ticker import ticks
 from pydock.collector.tsdb import STALE_NAN
 from pydock.collector.yamlconf import format_duration
 
@@ -193,22 +194,11 @@ class ScrapeLoop:
         interval = self.target.job.scrape_interval
         # Spread targets over the interval as Prometheus does (offset from a hash of the target).
         offset = (hash(self.target.key) % 1000) / 1000 * min(interval, 1.0)
-        next_at = time.monotonic() + offset
-        while not stop.is_set():
-            delay = next_at - time.monotonic()
-            if delay > 0:
-                try:
-                    await asyncio.wait_for(stop.wait(), delay)
-                    break
-                except TimeoutError:
-                    pass
+        async for _ in ticks(interval, stop, time.monotonic() + offset):
             try:
                 await self.scrape_once(client)
             except Exception:
                 log.exception("scrape of %s failed", self.target.url)
-            next_at += interval
-            if next_at < time.monotonic():  # fell behind: skip missed slots rather than burst
-                next_at = time.monotonic() + interval
 
 
 def read_sd_file(path: Path) -> list[tuple[list[str], dict[str, str]]]:

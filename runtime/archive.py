@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from pydock.runtime.rootfs import OPAQUE_XATTR
+from pydock.runtime.rootfs import OPAQUE_XATTR, remove_path
 
 from pydock.errors import ImageError
 
@@ -235,17 +235,6 @@ def _ensure_parent(root: Path, rel: str) -> Path:
     return root / rel
 
 
-def _remove(path: Path) -> None:
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(path)
-    else:
-        os.unlink(path)
-
-
 def _xattrs(m: tarfile.TarInfo) -> Iterator[tuple[str, bytes]]:
     for key, value in m.pax_headers.items():
         if key.startswith("SCHILY.xattr."):
@@ -294,7 +283,7 @@ def _extract_one(tf: tarfile.TarFile, rel: str, m: tarfile.TarInfo, root: Path,
         if hidden in ("", ".", "..") or "/" in hidden:  # check_members refused these already
             raise ImageError(f"archive entry {m.name!r} is a whiteout of {hidden!r}, which names no file")
         target = _ensure_parent(root, rel).parent / hidden
-        _remove(target)
+        remove_path(target)
         os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
         return
     path = _ensure_parent(root, rel)
@@ -302,13 +291,13 @@ def _extract_one(tf: tarfile.TarFile, rel: str, m: tarfile.TarInfo, root: Path,
         try:
             st = os.lstat(path)
             if not stat.S_ISDIR(st.st_mode):
-                _remove(path)
+                remove_path(path)
                 os.mkdir(path, 0o700)
         except FileNotFoundError:
             os.mkdir(path, 0o700)
         dirs.append((path, m))
         return
-    _remove(path)
+    remove_path(path)
     if m.isreg():
         src = tf.extractfile(m)
         assert src is not None
@@ -350,12 +339,12 @@ def unpack(tar_path: Path, dest: Path) -> int:
         if size > st.f_bavail * st.f_frsize:
             raise ImageError(f"{tar_path.name}: the layer holds {size} bytes, more than the "
                              f"{st.f_bavail * st.f_frsize} free in {dest.parent}")
-        _remove(scratch)
+        remove_path(scratch)
         os.mkdir(scratch, 0o755)
         try:
             _extract(tf, entries, scratch)
             os.rename(scratch, dest)
         except BaseException:
-            _remove(scratch)
+            remove_path(scratch)
             raise
     return size

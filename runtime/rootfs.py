@@ -84,7 +84,8 @@ def _is_opaque(path: Path) -> bool:
         return False
 
 
-def _rm(path: Path) -> None:
+def remove_path(path: Path) -> None:
+    """Removes a file, link or whole directory; a missing path is fine."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -112,11 +113,11 @@ def _merge_dir(src: Path, dst: Path, links: dict[tuple[int, int], Path]) -> None
         s, d = Path(entry.path), dst / entry.name
         st = entry.stat(follow_symlinks=False)
         if _is_whiteout(st):
-            _rm(d)
+            remove_path(d)
             continue
         if stat.S_ISDIR(st.st_mode):
             if _is_opaque(s) or (d.exists() and not d.is_dir()) or d.is_symlink():
-                _rm(d)
+                remove_path(d)
             if not d.exists():
                 os.mkdir(d, 0o700)
             _merge_dir(s, d, links)
@@ -124,7 +125,7 @@ def _merge_dir(src: Path, dst: Path, links: dict[tuple[int, int], Path]) -> None
             os.chmod(d, stat.S_IMODE(st.st_mode))
             os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))
             continue
-        _rm(d)
+        remove_path(d)
         key = (st.st_dev, st.st_ino)
         if st.st_nlink > 1 and key in links:
             os.link(links[key], d)
