@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pydock.logdrivers import options, tag
-from pydock.logdrivers.base import LogInfo, LogMessage
+from pydock.logdrivers.base import LogInfo
 from pydock.logdrivers.local import DIR, LocalWriter, rotation_opts
 from pydock.logdrivers.localfmt import LocalCodec
 from pydock.logdrivers.logfile import FileSetReader
+from pydock.logdrivers.rotate import RecordFileDriver
 
 FILE = "container-cached.log"
 
@@ -27,7 +28,7 @@ def cache_path(record_dir: Path) -> Path:
     return Path(record_dir) / DIR / FILE
 
 
-class CacheDriver:
+class CacheDriver(RecordFileDriver):
     name = "cache"
 
     def __init__(self, info: LogInfo, opts: Mapping[str, str]):
@@ -35,19 +36,8 @@ class CacheDriver:
         # any, pydock keeps the driver's own attributes, so `pydock logs --details` shows them.
         own = {k[len("cache-"):]: v for k, v in opts.items() if k.startswith("cache-") and k[len("cache-"):] in options.ATTR_OPTS}
         attr_opts = own or dict(opts)
-        attrs = options.extra_attributes(info, attr_opts)
-        if attr_opts.get("tag"):
-            attrs["tag"] = tag.tag(info, attr_opts, default="")
-        self._writer = LocalWriter(cache_path(Path(info.log_dir)), attrs, *rotation_opts(opts, "cache-"))
-
-    def log(self, msg: LogMessage) -> None:
-        self._writer.log(msg)
-
-    def log_chunk(self, source: str, data: bytes, timestamp_ns: int) -> None:
-        self._writer.log_chunk(source, data, timestamp_ns)
-
-    def close(self) -> None:
-        self._writer.close()
+        self._writer = LocalWriter(cache_path(Path(info.log_dir)), tag.file_attributes(info, attr_opts),
+                                   *rotation_opts(opts, "cache-"))
 
     @classmethod
     def open_reader(cls, record_dir: Path, opts: Mapping[str, str]) -> FileSetReader:

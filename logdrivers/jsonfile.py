@@ -13,7 +13,7 @@ from pathlib import Path
 from pydock.logdrivers import jsonlog, options, tag
 from pydock.logdrivers.base import LogInfo, LogMessage, PartialMeta
 from pydock.logdrivers.logfile import BLOCK, FileSetReader
-from pydock.logdrivers.rotate import RecordWriter, RotatingFile
+from pydock.logdrivers.rotate import RecordFileDriver, RecordWriter, RotatingFile
 
 from pydock.errors import LogOptError
 
@@ -111,7 +111,7 @@ class JSONCodec:
         return 0
 
 
-class JSONFileDriver:
+class JSONFileDriver(RecordFileDriver):
     name = NAME
 
     @classmethod
@@ -128,29 +128,16 @@ class JSONFileDriver:
     def __init__(self, info: LogInfo, opts: Mapping[str, str]):
         self.validate(opts)
         self.info = info
-        attrs = options.extra_attributes(info, opts)
-        name_tag = tag.tag(info, dict(opts), default="")  # json-file has no default tag
-        if name_tag:
-            attrs["tag"] = name_tag
-        self.attrs = attrs
+        self.attrs = attrs = tag.file_attributes(info, opts)  # json-file has no default tag
         self.path = log_path(Path(info.log_dir), info.container_id)
         max_size = options.parse_size(opts, "max-size", -1)
         max_file = options.parse_int(opts, "max-file", 1, minimum=1) if max_size > 0 else 1
         self._writer = RecordWriter(jsonlog.ChunkEncoder(attrs), RotatingFile(
             self.path, cut_lines, max_size, max_file, options.parse_bool(opts, "compress", False)))
 
-    def log(self, msg: LogMessage) -> None:
-        self._writer.log(msg)
-
-    def log_chunk(self, source: str, data: bytes, timestamp_ns: int) -> None:
-        self._writer.log_chunk(source, data, timestamp_ns)
-
     @property
     def rotations(self) -> int:
         return self._writer.rotations
-
-    def close(self) -> None:
-        self._writer.close()
 
     @classmethod
     def open_reader(cls, record_dir: Path, opts: Mapping[str, str]) -> FileSetReader:

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pydock.logdrivers import options, tag
-from pydock.logdrivers.base import LogInfo, LogMessage
+from pydock.logdrivers.base import LogInfo
 from pydock.logdrivers.jsonfile import DUMMY_INFO
 from pydock.logdrivers.localfmt import Encoder, LocalCodec, cut_records
 from pydock.logdrivers.logfile import FileSetReader
-from pydock.logdrivers.rotate import RecordWriter, RotatingFile
+from pydock.logdrivers.rotate import RecordFileDriver, RecordWriter, RotatingFile
 
 from pydock.errors import LogOptError
 
@@ -57,7 +57,7 @@ def rotation_opts(opts: Mapping[str, str], prefix: str = "") -> tuple[int, int, 
     return max_size, max_file, compress
 
 
-class LocalDriver:
+class LocalDriver(RecordFileDriver):
     name = NAME
 
     @classmethod
@@ -69,21 +69,8 @@ class LocalDriver:
 
     def __init__(self, info: LogInfo, opts: Mapping[str, str]):
         self.validate(opts)
-        attrs = options.extra_attributes(info, opts)
-        name_tag = tag.tag(info, dict(opts), default="")
-        if name_tag:
-            attrs["tag"] = name_tag
-        self.attrs = attrs
+        self.attrs = attrs = tag.file_attributes(info, opts)
         self._writer = LocalWriter(log_path(Path(info.log_dir)), attrs, *rotation_opts(opts))
-
-    def log(self, msg: LogMessage) -> None:
-        self._writer.log(msg)
-
-    def log_chunk(self, source: str, data: bytes, timestamp_ns: int) -> None:
-        self._writer.log_chunk(source, data, timestamp_ns)
-
-    def close(self) -> None:
-        self._writer.close()
 
     @classmethod
     def open_reader(cls, record_dir: Path, opts: Mapping[str, str]) -> FileSetReader:

@@ -87,31 +87,16 @@ def parse_regex(opts: Mapping[str, str], key: str) -> re.Pattern[str] | None:
         raise LogOptError(f"invalid value {opts[key]!r} for log opt '{key}': {exc}") from None
 
 
+def _chosen(values: Mapping[str, str], names: str | None, pattern: re.Pattern[str] | None) -> dict[str, str]:
+    """The keys of `values` named in the comma list `names`, then those `pattern` matches."""
+    out = {key: values[key] for key in (names or "").split(",") if key in values}
+    if pattern is not None:
+        out.update((key, value) for key, value in values.items() if pattern.search(key))
+    return out
+
+
 def extra_attributes(info: LogInfo, opts: Mapping[str, str]) -> dict[str, str]:
     """Docker's `Info.ExtraAttributes`: chosen labels, then env (env wins on a clash)."""
-    extra: dict[str, str] = {}
-    labels = info.labels
-    if opts.get("labels"):
-        for key in opts["labels"].split(","):
-            if key in labels:
-                extra[key] = labels[key]
-    label_re = parse_regex(opts, "labels-regex")
-    if label_re is not None:
-        for key, value in labels.items():
-            if label_re.search(key):
-                extra[key] = value
-    env: dict[str, str] = {}
-    for item in info.env:
-        if "=" in item:
-            k, v = item.split("=", 1)
-            env[k] = v
-    if opts.get("env"):
-        for key in opts["env"].split(","):
-            if key in env:
-                extra[key] = env[key]
-    env_re = parse_regex(opts, "env-regex")
-    if env_re is not None:
-        for key, value in env.items():
-            if env_re.search(key):
-                extra[key] = value
-    return extra
+    env = dict(item.split("=", 1) for item in info.env if "=" in item)
+    return {**_chosen(info.labels, opts.get("labels"), parse_regex(opts, "labels-regex")),
+            **_chosen(env, opts.get("env"), parse_regex(opts, "env-regex"))}

@@ -261,3 +261,18 @@ class RecordWriter:
     def close(self) -> None:
         with self._lock:
             self._file.close()
+
+
+class RecordFileDriver:
+    """What json-file, local and the dual-logging cache share: every record goes to their writer."""
+
+    _writer: RecordWriter
+
+    def log(self, msg: LogMessage) -> None:
+        self._writer.log(msg)
+
+    def log_chunk(self, source: str, data: bytes, timestamp_ns: int) -> None:
+        self._writer.log_chunk(source, data, timestamp_ns)
+
+    def close(self) -> None:
+        self._writer.close()

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from pydock.logdrivers import options
 from pydock.logdrivers.base import LogInfo
 
 from pydock.errors import LogOptError
@@ -226,3 +227,13 @@ def tag(info: LogInfo, opts: dict[str, str], default: str = DEFAULT_TEMPLATE) ->
     """Docker's `ParseLogTag`: the `tag` option (or `default`) rendered for this container."""
     template = opts.get("tag") or default
     return render(template, info) if template else ""
+
+
+def file_attributes(info: LogInfo, opts: Mapping[str, str]) -> dict[str, str]:
+    """What the file drivers (json-file, local, the cache) keep with each record: the chosen labels
+    and env, and `tag` when one is set (they have no default tag)."""
+    attrs = options.extra_attributes(info, opts)
+    name_tag = tag(info, dict(opts), default="")
+    if name_tag:
+        attrs["tag"] = name_tag
+    return attrs
