@@ -8,7 +8,8 @@ from pathlib import Path
 from setuptools import setup
 
 ROOTS = {"pydock": "pydock", "pydock.runtime": "runtime", "pydock.logdrivers": "logdrivers",
-         "pydock.agent": "agent", "pydock.collector": "collector", "pydock.dashboards": "dashboards"}
+         "pydock.agent": "agent", "pydock.collector": "collector", "pydock.dashboards": "dashboards",
+         "pydock.api": "api", "pydock.compose": "compose"}
 
 
 def _packages() -> list[str]:
@@ -17,7 +18,7 @@ def _packages() -> list[str]:
         for init in sorted(Path(folder).rglob("__init__.py")):
             rel = init.parent.relative_to(folder).parts
             if name == "pydock" and rel and rel[0] in {"runtime", "logdrivers", "agent", "collector",
-                                                      "dashboards"}:
+                                                      "dashboards", "api", "compose"}:
                 continue
             found.append(".".join((name, *rel)))
     return found

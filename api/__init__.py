@@ -1,0 +1,1 @@
+"""The Docker Engine API server: one router module per resource, over the runtime's public functions."""

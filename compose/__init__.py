@@ -1,0 +1,1 @@
+"""`pydock compose`: the loader (files, interpolation, merging), the plan, and up/down over the runtime."""
