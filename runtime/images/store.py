@@ -17,7 +17,6 @@ import builtins
 import hashlib
 import io
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -31,29 +30,12 @@ from typing import Any, BinaryIO
 
 from pydock.runtime import archive
 from pydock.runtime.atomic import Lock, read_json, write_bytes, write_json
+from pydock.runtime.images.layout import _Reader, host_arch
+from pydock.runtime.images.reference import normalize_ref
 from pydock.runtime.spec import DEFAULT_PATH
 
 from pydock.errors import ConflictError, ImageError, NotFoundError, UsageError
 from pydock.units import utc_iso
-
-_REF_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-                     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$")
-_HOST_PREFIXES = ("docker.io/library/", "docker.io/", "index.docker.io/library/", "localhost/")
-
-
-def normalize_ref(ref: str) -> str:
-    """`busybox` -> `busybox:latest`; refuses what Docker would refuse as a reference."""
-    r = ref.strip()
-    for p in _HOST_PREFIXES:
-        if r.startswith(p):
-            r = r[len(p):]
-            break
-    if "@" in r:
-        raise UsageError(f"invalid reference {ref!r}: digests are not supported, use NAME[:TAG]")
-    if not _REF_RE.match(r):
-        raise UsageError(f"invalid reference format {ref!r}: repository names must be lowercase")
-    last = r.rsplit("/", 1)[-1]
-    return r if ":" in last else r + ":latest"
 
 
 @dataclass(frozen=True)
@@ -207,7 +189,7 @@ class ImageStore:
                 did, _ = self._add_layer(tar_path)
             when = created or utc_iso()
             config = {
-                "architecture": _arch(), "os": "linux", "created": when,
+                "architecture": host_arch(), "os": "linux", "created": when,
                 "config": run_config or {},
                 "rootfs": {"type": "layers", "diff_ids": [did]},
                 "history": [{"created": when, "comment": comment}],
@@ -351,100 +333,3 @@ class ImageStore:
 
 def _bytes_io(data: bytes) -> BinaryIO:
     return io.BytesIO(data)
-
-
-def _arch() -> str:
-    m = os.uname().machine
-    return {"x86_64": "amd64", "aarch64": "arm64"}.get(m, m)
-
-
-class _Reader:
-    """Reads the parts of a docker-save or OCI layout archive."""
-
-    def __init__(self, outer: tarfile.TarFile, names: dict[str, tarfile.TarInfo], tmp: Path) -> None:
-        self.outer, self.names, self.tmp = outer, names, tmp
-        self.count = 0
-
-    def read(self, name: str) -> bytes:
-        """A metadata file (manifest, index, config), read whole: refused above MAX_METADATA bytes."""
-        m = self.names.get(_member_name(name))
-        f = self.outer.extractfile(m) if m is not None and m.isreg() else None
-        if f is None:
-            raise ImageError(f"image archive lacks {name}")
-        if m is not None and m.size > MAX_METADATA:
-            raise ImageError(f"image archive member {name} is {m.size} bytes, more than the "
-                             f"{MAX_METADATA} allowed for a manifest or config")
-        with f:
-            return f.read()
-
-    def extract(self, name: str) -> Path:
-        m = self.names.get(_member_name(name))
-        f = self.outer.extractfile(m) if m is not None and m.isreg() else None
-        if f is None:
-            raise ImageError(f"image archive lacks the layer {name}")
-        self.count += 1
-        out = self.tmp / f"layer{self.count}"
-        st = os.statvfs(self.tmp)
-        if m is not None and m.size > st.f_bavail * st.f_frsize:
-            raise ImageError(f"the layer {name} is {m.size} bytes, more than the "
-                             f"{st.f_bavail * st.f_frsize} free in {self.tmp}")
-        with f, open(out, "wb") as dst:
-            shutil.copyfileobj(f, dst, 1 << 20)
-        return out
-
-    def docker_manifest(self) -> list[tuple[bytes, list[str], list[str]]]:
-        try:
-            manifest = json.loads(self.read("manifest.json"))
-            return [(self.read(e["Config"]), list(e["Layers"]), list(e.get("RepoTags") or [])) for e in manifest]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ImageError(f"manifest.json is malformed: {exc}") from exc
-
-    def _blob(self, digest: str) -> str:
-        if not isinstance(digest, str) or not _DIGEST_RE.fullmatch(digest):
-            raise ImageError(f"OCI layout is malformed: invalid digest {digest!r}")
-        algo, _, hexd = digest.partition(":")
-        return f"blobs/{algo}/{hexd}"
-
-    def oci_manifest(self) -> list[tuple[bytes, list[str], list[str]]]:
-        try:
-            index = json.loads(self.read("index.json"))
-            out = []
-            for desc in index.get("manifests", []):
-                tags = _oci_tags(desc.get("annotations") or {})
-                manifest = json.loads(self.read(self._blob(desc["digest"])))
-                if "manifests" in manifest:  # a nested index (multi-platform): take this host's
-                    arch = _arch()
-                    picks = [d for d in manifest["manifests"]
-                             if d.get("platform", {}).get("architecture", arch) == arch]
-                    if not picks:
-                        raise ImageError(f"the image index has no manifest for linux/{arch}")
-                    manifest = json.loads(self.read(self._blob(picks[0]["digest"])))
-                config = self.read(self._blob(manifest["config"]["digest"]))
-                layers = [self._blob(layer["digest"]) for layer in manifest["layers"]]
-                out.append((config, layers, tags))
-            return out
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ImageError(f"OCI layout is malformed: {exc}") from exc
-
-
-MAX_METADATA = 32 << 20  # manifests and configs are read into memory; real ones are kilobytes
-_DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}")
-
-
-def _member_name(name: object) -> str:
-    """A path named by a manifest, refused (naming it) if it is not a relative path inside the archive."""
-    if not isinstance(name, str):
-        raise ImageError(f"image manifest names a non-string path {name!r}")
-    if name.startswith("/") or ".." in name.split("/"):
-        raise ImageError(f"image manifest names the path {name!r}, which is outside the archive")
-    return archive._norm(name, name)
-
-
-def _oci_tags(ann: dict[str, str]) -> list[str]:
-    if "io.containerd.image.name" in ann:
-        return [ann["io.containerd.image.name"]]
-    ref = ann.get("org.opencontainers.image.ref.name", "")
-    if not ref:
-        return []
-    # A bare tag ("latest") names no repository; a full reference names both.
-    return [ref] if ("/" in ref or ":" in ref) else []
