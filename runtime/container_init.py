@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydock.runtime import rootfs, syscalls
+from pydock.runtime.security import mountattr
 from pydock.runtime.syscalls import (
     MS_BIND,
     MS_NODEV,
@@ -185,8 +186,9 @@ def _setup_mounts(cfg: InitConfig) -> None:
             fill_volume(dst, Path(m.source))
         _mount_in_root(root, m.target, dst, m.source, None, MS_BIND | MS_REC)
         if m.read_only:
-            # Opened again: the new fd is the bind mount's root, so the remount applies to it.
-            _mount_in_root(root, m.target, dst, None, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC)
+            # Opened again: the new fd is the bind mount's root. Recursive: a submount of the source
+            # must not stay writable (security/mountattr.py).
+            _readonly_in_root(root, m.target, dst)
     for name, src in cfg.etc_files:
         if (root / "etc").is_dir() and not (root / "etc").is_symlink():
             dst = _mount_target(root, name, False)
@@ -200,12 +202,17 @@ def _setup_mounts(cfg: InitConfig) -> None:
     _setup_dev(dev)
     _require_dir(root, "/sys")
     sys_dir = _mount_target(root, "/sys", True)
-    if cfg.network == "host":
-        # sysfs shows the network namespace of its mounter; with the host's network, bind the host's.
-        _mount_in_root(root, "/sys", sys_dir, "/sys", None, MS_BIND | MS_REC)
-        _mount_in_root(root, "/sys", sys_dir, None, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC)
-    else:
-        _mount_in_root(root, "/sys", sys_dir, "sysfs", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    # A fresh sysfs even with the host's network (it shows its mounter's netns, the host's then), as
+    # runc does: a bind of the host's /sys would bring its writable /sys/fs/cgroup/* mounts along.
+    _mount_in_root(root, "/sys", sys_dir, "sysfs", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def _readonly_in_root(root: Path, target: str, made: Path) -> None:
+    fd = _open_in_root(root, target, made)
+    try:
+        mountattr.make_readonly(fd)
+    finally:
+        os.close(fd)
 
 
 def _require_dir(root: Path, name: str) -> None:
