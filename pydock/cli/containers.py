@@ -12,7 +12,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -302,38 +301,10 @@ def wait(containers: tuple[str, ...]) -> None:
 
 # -- ps ------------------------------------------------------------------------------------------
 
-def _status_text(rec: Any) -> str:
-    from pydock.units import parse_iso
-
-    st = rec.state
-    status = rec.status
-    if status == "running":
-        health = (st.get("Health") or {}).get("Status")  # runtime depth: Docker's health suffix
-        suffix = {"starting": " (health: starting)", "healthy": " (healthy)", "unhealthy": " (unhealthy)"}
-        return "Up " + _dur(parse_iso(st.get("StartedAt", ""))) + suffix.get(health or "", "")
-    if status == "paused":
-        return "Up " + _dur(parse_iso(st.get("StartedAt", ""))) + " (Paused)"
-    if status == "restarting":
-        return f"Restarting ({st.get('ExitCode', 0)}) " + _ago(st.get("FinishedAt", ""))
-    if status == "exited":
-        fin = st.get("FinishedAt", "")
-        return f"Exited ({st.get('ExitCode', 0)}) " + (_ago(fin) if not fin.startswith("0001") else "")
-    return status.capitalize()
-
-
-def _dur(ts: float) -> str:
-    from pydock.cli.formatting import human_duration
-
-    return human_duration(time.time() - ts)
-
-
-def _ago(text: str) -> str:
-    from pydock.units import parse_iso
-
-    try:
-        return _dur(parse_iso(text)) + " ago"
-    except PydockError:
-        return ""
+# Docker's views of a record live in the runtime (runtime/views.py), shared with the API server.
+from pydock.runtime.views import ago as _ago
+from pydock.runtime.views import inspect_record
+from pydock.runtime.views import status_text as _status_text
 
 
 def ps_row(rec: Any, no_trunc: bool) -> dict[str, Any]:
@@ -348,30 +319,9 @@ def ps_row(rec: Any, no_trunc: bool) -> dict[str, Any]:
 
 
 def _matches(rec: Any, filters: dict[str, list[str]], rt: Any) -> bool:
-    import re
+    from pydock.runtime.views import matches
 
-    for key, values in filters.items():
-        if key == "name" and not any(re.search(v.lstrip("/"), rec.name) for v in values):
-            return False
-        if key == "id" and not any(rec.id.startswith(v) for v in values):
-            return False
-        if key == "status" and rec.status not in values:
-            return False
-        if key == "label":
-            for v in values:
-                k, eq, val = v.partition("=")
-                if k not in rec.labels or (eq and rec.labels[k] != val):
-                    return False
-        if key == "ancestor":
-            ok = False
-            for v in values:
-                try:
-                    ok = ok or rt.images.resolve(v) == rec.image_id
-                except PydockError:
-                    ok = ok or v == rec.image
-            if not ok:
-                return False
-    return True
+    return matches(rec, filters, rt.images)
 
 
 _PS_FILTERS = ("name", "id", "status", "label", "ancestor")
@@ -403,23 +353,6 @@ def ps(all_: bool, quiet: bool, filters: tuple[str, ...], fmt: str | None, no_tr
 
 
 # -- inspect -------------------------------------------------------------------------------------
-
-def inspect_record(rec: Any) -> dict[str, Any]:
-    """Docker's `inspect` shape for one container."""
-    c = rec.config
-    state = {k: v for k, v in rec.state.items() if k not in ("ShimPid", "CgroupPaths", "LogDrops", "RestartCount")}
-    return {
-        "Id": rec.id, "Created": rec.created, "Path": c.get("Path"), "Args": c.get("Args", []),
-        "State": state, "Image": rec.image_id,
-        "ResolvConfPath": str(rec.dir / "resolv.conf"), "HostnamePath": str(rec.dir / "hostname"),
-        "HostsPath": str(rec.dir / "hosts"), "LogPath": rec.log_path, "Name": "/" + rec.name,
-        "RestartCount": rec.state.get("RestartCount", 0), "Driver": c.get("Driver", ""), "Platform": "linux",
-        "HostConfig": c.get("HostConfig", {}), "GraphDriver": c.get("GraphDriver", {}),
-        "Mounts": [{k: v for k, v in m.items() if k not in ("Anonymous", "NoCopy")} for m in c.get("Mounts", [])],
-        "Config": c.get("Config", {}),
-        "NetworkSettings": {"Networks": {c.get("HostConfig", {}).get("NetworkMode", "none"): {}}},
-    }
-
 
 @click.command()
 @click.option("-f", "--format", "fmt", default=None, help="Format output using a Go template")
