@@ -28,6 +28,14 @@ class ImageError(PydockError):
     """An image or archive is unreadable or unsafe (for example a path escaping the root)."""
 
 
+class RegistryError(PydockError):
+    """A registry refused a request or cannot be reached; the message names the registry and why."""
+
+
+class AuthError(RegistryError):
+    """A registry refused the credentials (or wants some): `unauthorized: ...`."""
+
+
 class RuntimeFailure(PydockError):
     """A syscall or the kernel refused something while making or running a container."""
 
