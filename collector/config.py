@@ -57,6 +57,10 @@ class CollectorSettings:
     es_api_key_file: Path | None = None
     log_retention_s: float | None = None  # default: retention_s
     log_max_bytes: int | None = None  # 0 or unset: no size bound
+    # PromQL limits, Prometheus's --query.timeout / --query.max-samples / --query.max-concurrency.
+    query_timeout_s: float = 120.0
+    query_max_samples: int = 50_000_000
+    query_max_concurrency: int = 20
 
     @property
     def base_url(self) -> str:

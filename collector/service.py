@@ -16,6 +16,7 @@ from typing import Any
 from pydock.collector.config import CollectorConfig, CollectorSettings, config_from_file
 from pydock.collector.notify import Notifier
 from pydock.collector.promql import Engine
+from pydock.collector.promql.limits import QueryLimits
 from pydock.collector.rulefiles import GroupSpec, load_rule_files
 from pydock.collector.rules import RuleManager
 from pydock.collector.scrape import ScrapeManager
@@ -47,7 +48,8 @@ class Collector:
         self.loaded = load_all(settings)  # refuse a bad config before anything opens
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.tsdb = TSDB(settings.data_dir / "tsdb.sqlite", retention_ms=int(settings.retention_s * 1000))
-        self.engine = (engine_factory or Engine)(self.tsdb)
+        limits = QueryLimits(settings.query_timeout_s, settings.query_max_samples, settings.query_max_concurrency)
+        self.engine = engine_factory(self.tsdb) if engine_factory else Engine(self.tsdb, limits=limits)
         self.notifier = Notifier(settings.data_dir / "notify.sqlite", self.loaded.config.alerting, settings.base_url)
         self.scrape = ScrapeManager(self.tsdb.append)
         self.rules = RuleManager(self.engine, self.tsdb.append, self.notifier.send)
@@ -106,6 +108,9 @@ class Collector:
     async def stop(self) -> None:
         self.ready = False
         self._stop.set()
+        cancel = getattr(self.engine, "cancel_all", None)
+        if cancel is not None:
+            cancel(close=True)  # a rule's query running in a thread must not hold up the stop
         await self.rules.stop()
         await self.scrape.close()
         for t in self._tasks:

@@ -43,7 +43,7 @@ def _ok(data: Any) -> JSONResponse:
 
 
 def _error(kind: str, message: str) -> JSONResponse:
-    code = {"bad_data": 400, "execution": 422, "internal": 500}.get(kind, 400)
+    code = {"bad_data": 400, "execution": 422, "internal": 500, "timeout": 503, "canceled": 503}.get(kind, 400)
     return JSONResponse({"status": "error", "errorType": kind, "error": message}, status_code=code)
 
 

@@ -43,6 +43,7 @@ from pydock.collector.promql.ast import (
     UnaryExpr,
     VectorSelector,
 )
+from pydock.collector.promql.limits import QueryContext, QueryGate, QueryLimits
 from pydock.collector.promql.operators import VecT, drop_name, exec_error
 from pydock.collector.promql.parser import parse
 from pydock.collector.promql.steps import over_steps
@@ -99,10 +100,16 @@ class Engine:
     """Evaluates PromQL against `storage` (anything with TSDB's `select`, ideally `select_arrays`)."""
 
     def __init__(self, storage: Any, lookback_delta_ms: int = LOOKBACK_MS,
-                 default_subquery_step_ms: int = 60_000) -> None:
+                 default_subquery_step_ms: int = 60_000, limits: QueryLimits | None = None) -> None:
         self.storage = storage
         self.lookback_ms = lookback_delta_ms
         self.subquery_step_ms = default_subquery_step_ms
+        self.limits = limits or QueryLimits()
+        self.gate = QueryGate(self.limits)
+
+    def cancel_all(self, close: bool = False) -> None:
+        """Cancel the running queries (they raise "query was canceled"); `close` refuses new ones."""
+        self.gate.cancel_all(close)
 
     @staticmethod
     def parse(expr: str) -> Node:
@@ -112,8 +119,9 @@ class Engine:
         """Evaluate at `t` (unix seconds): a Vector, Scalar, String, or Matrix for range selectors."""
         node = parse(expr) if isinstance(expr, str) else expr
         t_ms = seconds_to_ms(t)
-        ev = _Evaluator(self, node, t_ms, t_ms, 0)
-        val = ev.eval(node, t_ms)
+        with self.gate.enter() as ctx:
+            ev = _Evaluator(self, node, t_ms, t_ms, 0, ctx)
+            val = ev.eval(node, t_ms)
         if node.type == SCALAR:
             return Scalar(t_ms, float(val))
         if node.type == STRING:
@@ -136,7 +144,11 @@ class Engine:
         if (end_ms - start_ms) // step_ms > MAX_POINTS:
             raise PromQLError("exceeded maximum resolution of 11,000 points per timeseries. "
                               "Try decreasing the query resolution (?step=XX)")
-        ev = _Evaluator(self, node, start_ms, end_ms, step_ms)
+        with self.gate.enter() as ctx:
+            return self._range(node, start_ms, end_ms, step_ms, ctx)
+
+    def _range(self, node: Node, start_ms: int, end_ms: int, step_ms: int, ctx: QueryContext) -> Matrix:
+        ev = _Evaluator(self, node, start_ms, end_ms, step_ms, ctx)
         whole = ev.all_steps(node)
         if whole is not None:
             return Matrix(tuple(Series(m, ts, vs) for m, ts, vs in sorted(whole, key=_first)))
@@ -144,10 +156,12 @@ class Engine:
         for t in ev.steps:
             val = ev.eval(node, t)
             if node.type == SCALAR:
+                ctx.charge(1)
                 ts, vs = series.setdefault((), ([], []))
                 ts.append(t)
                 vs.append(float(val))
             else:
+                ctx.charge(len(val))
                 for m, v in val:
                     ts, vs = series.setdefault(m, ([], []))
                     ts.append(t)
@@ -178,8 +192,10 @@ def _unparen(node: Node) -> Node:
 
 
 class _Evaluator:
-    def __init__(self, engine: Engine, root: Node, start: int, end: int, interval: int) -> None:
+    def __init__(self, engine: Engine, root: Node, start: int, end: int, interval: int,
+                 ctx: QueryContext) -> None:
         self.engine = engine
+        self.ctx = ctx
         self.start, self.end = start, end
         self.lookback = engine.lookback_ms
         self.windows: dict[int, tuple[VectorSelector, int, int]] = {}
@@ -248,6 +264,7 @@ class _Evaluator:
                     rows.append((labels, [p[0] for p in pts], [p[1] for p in pts]))
             out = []
             for labels, ts, vs in rows:
+                self.ctx.charge(len(ts))  # every point loaded stays in memory for the whole query
                 stale = any(map(math.isnan, vs)) and any(map(is_stale_nan, vs))
                 out.append(_Series(labels_of(labels), ts, vs, stale))
             self.data[key] = out
@@ -255,6 +272,7 @@ class _Evaluator:
     # --- evaluation -----------------------------------------------------------------------------
 
     def eval(self, node: Node, t: int) -> Any:
+        self.ctx.check()
         if isinstance(node, NumberLiteral):
             return node.value
         if isinstance(node, StringLiteral):
@@ -350,6 +368,10 @@ class _Evaluator:
             first += step
         series: dict[Labels, tuple[list[int], list[float]]] = {}
         st = first
+        ctx = self.ctx
+        # Each step counts as at least one sample (its cache entry is memory too), so a subquery like
+        # `x[100y:1ms]` is refused before its first step instead of running until memory is gone.
+        ctx.need((hi - first) // step + 1 if hi >= first else 0)
         self.in_subquery += 1
         try:
             while st <= hi:
@@ -358,6 +380,9 @@ class _Evaluator:
                 inner = self.sub_cache.get(key)
                 if inner is None:
                     inner = self.sub_cache[key] = self.eval(node.expr, st)
+                    ctx.charge(len(inner) or 1)
+                else:
+                    ctx.check()
                 for m, v in inner:
                     ts, vs = series.setdefault(m, ([], []))
                     ts.append(st)
@@ -520,6 +545,7 @@ class _Evaluator:
                 keep = [k for k, v in enumerate(vs) if not (math.isnan(v) and is_stale_nan(v))]
                 ts, vs = [ts[k] for k in keep], [vs[k] for k in keep]
             out_t, out_v = over_steps(func, ts, vs, self.steps, ends, rng, scalars)
+            self.ctx.charge(len(out_t))
             if out_t:
                 dm = s.labels if keep_name else drop_name(s.labels)
                 rows.append((dm, out_t, out_v))
@@ -548,6 +574,7 @@ class _Evaluator:
                     continue
                 out_t.append(t)
                 out_v.append(v)
+            self.ctx.charge(len(out_t))
             if out_t:
                 rows.append((s.labels, out_t, out_v))
         return rows

@@ -68,6 +68,24 @@ def log_store_settings(log_store: str | None, es_url: str | None, es_api_key_fil
     return out
 
 
+def query_limit_settings(timeout: str, max_samples: int, max_concurrency: int) -> dict[str, object]:
+    """The PromQL limits' CollectorSettings fields from the --query.* flags, each checked."""
+    from pydock.collector.yamlconf import parse_duration
+
+    try:
+        timeout_s = parse_duration(timeout)
+    except ValueError as exc:
+        raise UsageError(f"invalid --query.timeout: {exc}") from exc
+    if timeout_s <= 0:
+        raise UsageError(f"invalid --query.timeout {timeout!r}: must be positive")
+    if max_samples <= 0:
+        raise UsageError(f"invalid --query.max-samples {max_samples}: must be positive")
+    if max_concurrency <= 0:
+        raise UsageError(f"invalid --query.max-concurrency {max_concurrency}: must be positive")
+    return {"query_timeout_s": timeout_s, "query_max_samples": max_samples,
+            "query_max_concurrency": max_concurrency}
+
+
 def setup_logging(level: str) -> None:
     """The collector's log format; httpx and httpcore log every request's full URL at INFO, and webhook
     and scrape URLs may carry credentials (user:password@, tokens in the path or query), so they
@@ -104,18 +122,23 @@ def setup_logging(level: str) -> None:
 @click.option("--log-max-size", default=None, help="bound on the log store's size, e.g. 20g (default: none)")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--query.timeout", "query_timeout", default="2m", show_default=True,
+              help="maximum time a query may take before it is aborted")
+@click.option("--query.max-samples", "query_max_samples", default=50_000_000, show_default=True, type=int,
+              help="maximum samples one query may hold in memory (subquery steps count)")
+@click.option("--query.max-concurrency", "query_max_concurrency", default=20, show_default=True, type=int,
+              help="maximum queries evaluated at once; the others wait in a queue")
 @click.pass_context
 def collector(ctx: click.Context, config_path: Path | None, listen: str, data_dir: Path | None, retention: str,
               token: str | None, token_file: Path | None, read_auth: str, basic_auth: str,
               external_url: str | None, log_level: str, log_store: str | None, es_url: str | None,
-              es_api_key_file: Path | None, log_retention: str | None, log_max_size: str | None) -> None:
+              es_api_key_file: Path | None, log_retention: str | None, log_max_size: str | None,
+              query_timeout: str, query_max_samples: int, query_max_concurrency: int) -> None:
     """Run the collector (TSDB, PromQL API, scraping, alert rules, notifications)."""
     ctx.ensure_object(dict)
     ctx.obj["data_dir"] = data_dir
     if ctx.invoked_subcommand is not None:
         return
-    import uvicorn
-
     from pydock.collector.app import create_app
     from pydock.collector.config import CollectorSettings
     from pydock.collector.yamlconf import parse_duration
@@ -125,6 +148,7 @@ def collector(ctx: click.Context, config_path: Path | None, listen: str, data_di
     except ValueError as exc:
         raise UsageError(f"invalid --retention: {exc}") from exc
     host, port = _split_listen(listen)
+    limits = query_limit_settings(query_timeout, query_max_samples, query_max_concurrency)
     if not (token or token_file) and not _loopback(host):
         raise UsageError(f"--listen {listen} reaches beyond loopback: set --token or --token-file so that "
                          "log pushes and admin calls are authenticated")
@@ -135,9 +159,11 @@ def collector(ctx: click.Context, config_path: Path | None, listen: str, data_di
                                  retention_s=retention_s, token=token, external_url=external_url,
                                  token_file=token_file, read_auth=read_auth, basic_auth=basic_auth,
                                  **log_store_settings(log_store, es_url, es_api_key_file, log_retention,
-                                                      log_max_size))
+                                                      log_max_size), **limits)
     app = create_app(settings)  # a bad config stops here with file:line: reason
-    uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)).run()
+    from pydock.collector.server import serve
+
+    serve(app, host, port, log_level)
 
 
 @collector.command(name="import")
