@@ -90,8 +90,9 @@ def open_decompressed(path: Path) -> BinaryIO:
     if magic == b"\xfd7zXZ\x00":
         return lzma.LZMAFile(f)  # type: ignore[return-value]
     if magic[:4] == b"\x28\xb5\x2f\xfd":
-        f.close()
-        raise ImageError(f"{path.name}: zstd-compressed layers are not supported")
+        import zstandard  # only zstd layers pay for the import
+
+        return zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True, closefd=True)  # type: ignore[return-value]
     return f
 
 
@@ -238,7 +239,13 @@ def _ensure_parent(root: Path, rel: str) -> Path:
 def _xattrs(m: tarfile.TarInfo) -> Iterator[tuple[str, bytes]]:
     for key, value in m.pax_headers.items():
         if key.startswith("SCHILY.xattr."):
-            yield key[len("SCHILY.xattr."):], value.encode("utf-8", "surrogateescape")
+            name = key[len("SCHILY.xattr."):]
+            # A layer must not set the kernel's own attributes: trusted.overlay.* would steer
+            # overlayfs (redirects, opacity) and security.* carries LSM labels. File capabilities
+            # are the one security.* attribute images legitimately carry (ping's cap_net_raw).
+            if name.startswith(("trusted.", "security.")) and name != "security.capability":
+                continue
+            yield name, value.encode("utf-8", "surrogateescape")
 
 
 def _apply_meta(path: Path, m: tarfile.TarInfo) -> None:

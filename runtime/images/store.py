@@ -2,13 +2,18 @@
 
 ```
 images/layers/<diff-id hex>/        one unpacked layer (overlayfs format, see archive.py)
-images/layers/<diff-id hex>.json    {"size": bytes}
+images/layers/<diff-id hex>.json    {"size": bytes, "blob": {digest, size, mediaType}} or {"size", "tar": name}
+images/blobs/sha256/<hex>           a layer as it came (a pulled blob, compressed) or as pushed
+images/layertars/<diff-id hex>      a layer's tar as loaded, imported or built (for save and push)
 images/configs/<image-id hex>.json  the image config exactly as loaded; its sha256 is the image id
 images/repositories.json            {"busybox:latest": "sha256:<image id>"}
+images/repodigests.json             {"busybox@sha256:<manifest digest>": "sha256:<image id>"}
 ```
 An image id is the sha256 of its config, a layer's name the sha256 of its uncompressed tar (its
-DiffID), as in Docker and OCI; so loading the same image twice stores it once. Writers hold
-`images/lock`; layers are unpacked beside their final name and renamed into place.
+DiffID), as in Docker and OCI; so loading the same image twice stores it once. Writers of the
+repositories hold `images/lock`; a layer is written under its own lock (`tmp/layer-<hex>.lock`), so
+concurrent pulls of one layer unpack it once, and is unpacked beside its final name and renamed into
+place. A layer counts as stored once its `.json` exists (written last).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import builtins
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -44,6 +50,7 @@ class Image:
     tags: tuple[str, ...]
     config: dict[str, Any]
     size: int
+    digests: tuple[str, ...] = ()  # RepoDigests: "busybox@sha256:<manifest digest>"
 
     @property
     def short_id(self) -> str:
@@ -68,10 +75,13 @@ class ImageStore:
         self.layers = self.root / "layers"
         self.configs = self.root / "configs"
         self.repos_file = self.root / "repositories.json"
+        self.digests_file = self.root / "repodigests.json"
+        self.blobs = self.root / "blobs" / "sha256"
+        self.layertars = self.root / "layertars"
         self.tmp = self.root / "tmp"
 
     def _setup(self) -> None:
-        for d in (self.layers, self.configs, self.tmp):
+        for d in (self.layers, self.configs, self.tmp, self.blobs, self.layertars):
             d.mkdir(parents=True, exist_ok=True)
 
     def _lock(self) -> Lock:
@@ -81,6 +91,12 @@ class ImageStore:
     def _repos(self) -> dict[str, str]:
         try:
             return dict(read_json(self.repos_file))
+        except FileNotFoundError:
+            return {}
+
+    def _digests(self) -> dict[str, str]:
+        try:
+            return dict(read_json(self.digests_file))
         except FileNotFoundError:
             return {}
 
@@ -99,7 +115,8 @@ class ImageStore:
             except FileNotFoundError:
                 pass
         tags = tuple(sorted(t for t, i in repos.items() if i == image_id))
-        return Image(id=image_id, tags=tags, config=config, size=size)
+        digests = tuple(sorted(d for d, i in self._digests().items() if i == image_id))
+        return Image(id=image_id, tags=tags, config=config, size=size, digests=digests)
 
     def list(self) -> builtins.list[Image]:
         repos = self._repos()
@@ -118,6 +135,10 @@ class ImageStore:
             norm = normalize_ref(ref)
             if norm in repos:
                 return repos[norm]
+            if "@" in norm:
+                by_digest = self._digests()
+                if norm in by_digest:
+                    return by_digest[norm]
         except UsageError:
             norm = None
         hexpart = ref.removeprefix("sha256:")
@@ -144,20 +165,82 @@ class ImageStore:
 
     # -- writing -------------------------------------------------------------------------------
 
+    def has_layer(self, did: str) -> bool:
+        hexid = did.split(":", 1)[1]
+        return (self.layers / f"{hexid}.json").is_file() and (self.layers / hexid).is_dir()
+
+    def layer_lock(self, did: str) -> Lock:
+        self._setup()
+        return Lock(self.tmp / f"layer-{did.split(':', 1)[1]}.lock")
+
+    def layer_info(self, did: str) -> dict[str, Any]:
+        try:
+            return dict(read_json(self.layers / f"{did.split(':', 1)[1]}.json"))
+        except FileNotFoundError:
+            raise ImageError(f"layer {did[7:19]} is not stored") from None
+
+    def set_layer_info(self, did: str, info: dict[str, Any]) -> None:
+        write_json(self.layers / f"{did.split(':', 1)[1]}.json", info)
+
     def _add_layer(self, tar_path: Path, did: str | None = None,
-                   made: builtins.list[Path] | None = None) -> tuple[str, int]:
-        """Unpacks a layer unless stored already; a new layer's directory is appended to `made`."""
+                   made: builtins.list[Path] | None = None,
+                   blob: tuple[Path, dict[str, Any]] | None = None) -> tuple[str, int]:
+        """Unpacks a layer unless stored already; a new layer's directory is appended to `made`.
+
+        The layer's archive is kept for `save` and `push`: `blob` (a verified registry blob and its
+        descriptor) is moved into blobs/; otherwise the tar is hard-linked (or copied) to layertars/."""
         did = did or archive.diff_id(tar_path)
         hexid = did.split(":", 1)[1]
         dest = self.layers / hexid
-        if not dest.is_dir():
+        with self.layer_lock(did):
+            if self.has_layer(did):
+                return did, int(self.layer_info(did).get("size", 0))
+            archive.remove_path(dest)  # a directory without its .json: a crashed write, redone
             size = archive.unpack(tar_path, dest)
             if made is not None:
                 made.append(dest)
-            write_json(self.layers / f"{hexid}.json", {"size": size})
-        else:
-            size = int(read_json(self.layers / f"{hexid}.json").get("size", 0))
+            info: dict[str, Any] = {"size": size}
+            if blob is not None:
+                path, desc = blob
+                os.replace(path, self.blobs / desc["digest"].split(":", 1)[1])
+                info["blob"] = desc
+            else:
+                kept = self.layertars / hexid
+                kept.unlink(missing_ok=True)
+                try:
+                    os.link(tar_path, kept)
+                except OSError:
+                    shutil.copyfile(tar_path, kept)
+                info["tar"] = hexid
+            write_json(self.layers / f"{hexid}.json", info)
         return did, size
+
+    def drop_layers(self, dirs: builtins.list[Path]) -> None:
+        """Removes layers made by an operation that failed, unless a stored image uses them now."""
+        used = {d for im in self.list() for d in im.diff_ids}
+        for d in dirs:
+            if f"sha256:{d.name}" in used:
+                continue
+            info_path = d.parent / f"{d.name}.json"
+            try:
+                info = dict(read_json(info_path))
+            except FileNotFoundError:
+                info = {}
+            info_path.unlink(missing_ok=True)
+            shutil.rmtree(d, ignore_errors=True)
+            self._drop_archive(d.name, info)
+
+    def _drop_archive(self, hexid: str, info: dict[str, Any]) -> None:
+        if isinstance(info.get("blob"), dict):
+            (self.blobs / str(info["blob"].get("digest", ":")).split(":", 1)[1]).unlink(missing_ok=True)
+        (self.layertars / hexid).unlink(missing_ok=True)
+
+    def add_repo_digest(self, repo_digest: str, image_id: str) -> None:
+        """Records `busybox@sha256:...` (the manifest a pull or push used) for the image."""
+        with self._lock():
+            digests = self._digests()
+            digests[repo_digest] = image_id
+            write_json(self.digests_file, digests)
 
     def _add_config(self, raw: bytes, tags: builtins.list[str]) -> Image:
         image_id = "sha256:" + hashlib.sha256(raw).hexdigest()
@@ -239,9 +322,7 @@ class ImageStore:
                     loaded.append(self._add_config(raw_config, refs))
                     made.clear()  # now referenced by a stored config
             except BaseException:
-                for d in made:
-                    shutil.rmtree(d, ignore_errors=True)
-                    (d.parent / f"{d.name}.json").unlink(missing_ok=True)
+                self.drop_layers(made)
                 raise
             return loaded
 
@@ -249,7 +330,13 @@ class ImageStore:
         with self._lock():
             image_id = self.resolve(source)
             repos = self._repos()
-            repos[normalize_ref(target)] = image_id
+            try:
+                key = normalize_ref(target)
+            except UsageError as exc:  # Docker's wording for `docker tag`
+                raise UsageError(f'Error parsing reference: "{target}" is not a valid repository/tag: {exc}') from None
+            if "@" in key:
+                raise UsageError(f"refusing to create a tag with a digest reference: {target}")
+            repos[key] = image_id
             write_json(self.repos_file, repos)
 
     def remove(self, ref: str, force: bool, users: Callable[[str], builtins.list[str]]) -> builtins.list[str]:
@@ -280,6 +367,11 @@ class ImageStore:
                 del repos[t]
                 out.append(f"Untagged: {t}")
             write_json(self.repos_file, repos)
+            digests = self._digests()
+            for d in [d for d, i in digests.items() if i == image_id]:
+                del digests[d]
+                out.append(f"Untagged: {d}")
+            write_json(self.digests_file, digests)
             if using:
                 return out
             image = self._image(image_id, repos)
@@ -288,8 +380,14 @@ class ImageStore:
             still = {d for im in self.list() for d in im.diff_ids}
             for d in image.diff_ids:
                 if d not in still:
+                    info_path = self.layers / f"{d[7:]}.json"
+                    try:
+                        info = dict(read_json(info_path))
+                    except FileNotFoundError:
+                        info = {}
+                    info_path.unlink(missing_ok=True)  # first: a layer without its .json is not stored
                     shutil.rmtree(self.layers / d[7:], ignore_errors=True)
-                    (self.layers / f"{d[7:]}.json").unlink(missing_ok=True)
+                    self._drop_archive(d[7:], info)
                     out.append(f"Deleted: {d}")
             return out
 
