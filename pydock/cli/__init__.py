@@ -37,6 +37,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rmi": ("pydock.cli.images:rmi", "Remove one or more images"),
     "image": ("pydock.cli.images:image_group", "Manage images (bootstrap, ls, rm)"),
     "volume": ("pydock.cli.volumes:volume_group", "Manage volumes"),
+    # networks
+    "network": ("pydock.cli.network:network_group", "Manage networks"),
+    "port": ("pydock.cli.network:port", "List port mappings or a specific mapping for the container"),
     # logs
     "logs": ("pydock.cli.logs:logs", "Fetch the logs of a container"),
     # runtime depth
@@ -55,6 +58,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     # collector
     "collector": ("pydock.cli.collector:collector", "Run the collector (TSDB, PromQL, alerts, web UI)"),
     "alerts": ("pydock.cli.alerts:alerts_group", "List alerts and manage silences on a collector"),
+    # compose (issue 13)
+    "compose": ("pydock.cli.compose:compose_group", "Define and run multi-container applications"),
 }
 
 
