@@ -5,7 +5,8 @@ Docker's keys that pydock honours:
 - `default-ulimits`: `{"nofile": {"Name": "nofile", "Soft": 1024, "Hard": 4096}}`, applied to every
   container's process (a `--ulimit` of the same name wins);
 - `cgroup-parent`: the cgroup under which containers get theirs (default `pydock`);
-- `labels`, `debug`: shown by `pydock info`.
+- `labels`, `debug`: shown by `pydock info`;
+- `bip`, `mtu`, `default-address-pools`, `dns`: the default bridge and user networks (runtime/network/config.py).
 An unknown key is refused, as dockerd does, naming the key; so is a value of the wrong type. A missing
 file means Docker's defaults.
 """
@@ -31,6 +32,8 @@ ULIMIT_NAMES: dict[str, int] = {
     "rttime": resource.RLIMIT_RTTIME, "sigpending": resource.RLIMIT_SIGPENDING, "stack": resource.RLIMIT_STACK,
 }
 KNOWN_KEYS = ("log-driver", "log-opts", "default-ulimits", "cgroup-parent", "labels", "debug")
+# Networking keys, checked by runtime/network/config.py (the network room owns their meaning).
+NETWORK_KEYS = ("bip", "mtu", "default-address-pools", "dns")
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class DaemonConfig:
     labels: tuple[str, ...] = ()
     debug: bool = False
     source: Path | None = None
+    network: dict[str, Any] = field(default_factory=dict)  # NETWORK_KEYS as given
 
     def ulimits_for(self, explicit: list[Ulimit]) -> list[Ulimit]:
         """The daemon's default ulimits overridden by a container's own `--ulimit`s of the same name."""
@@ -100,7 +104,7 @@ def load(path: Path | None = None) -> DaemonConfig:
         raise ConfigError(f"{p}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}: the top level must be a JSON object")
-    unknown = sorted(set(raw) - set(KNOWN_KEYS))
+    unknown = sorted(set(raw) - set(KNOWN_KEYS) - set(NETWORK_KEYS))
     if unknown:
         raise ConfigError(f"{p}: the following directives don't match any configuration option: {', '.join(unknown)}")
     return _build(p, raw)
@@ -113,7 +117,7 @@ def _build(p: Path, raw: dict[str, Any]) -> DaemonConfig:
             raise ConfigError(f"{p}: {key!r} must be {what}, not {json.dumps(value)}")
         return value
 
-    kwargs: dict[str, Any] = {"source": p}
+    kwargs: dict[str, Any] = {"source": p, "network": {k: raw[k] for k in NETWORK_KEYS if k in raw}}
     if "log-driver" in raw:
         kwargs["log_driver"] = want("log-driver", str, "a string")
     if "log-opts" in raw:

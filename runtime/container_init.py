@@ -88,6 +88,7 @@ class InitConfig:
     mounts: tuple[Mount, ...]
     etc_files: tuple[tuple[str, Path], ...]  # (/etc/hostname, host file) bound over the image's
     console_socket: int = -1  # runtime depth: with -t, where to send the pty master (runtime/tty.py)
+    netns: str = ""  # network room: a netns file to join (bridged, container:NAME); '' makes a fresh one
 
 
 def _secure_path(root: Path, path: str) -> Path:
@@ -334,7 +335,13 @@ def run(cfg: InitConfig, sync_fd: int, err_fd: int) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
         os.setsid()
         flags = syscalls.CLONE_NEWNS | syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWIPC
-        if cfg.network != "host":
+        if cfg.netns:  # network room: the shim plumbed this namespace already (runtime/network/bridge.py)
+            netfd = os.open(cfg.netns, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                syscalls.setns(netfd, syscalls.CLONE_NEWNET)
+            finally:
+                os.close(netfd)
+        elif cfg.network != "host":
             flags |= syscalls.CLONE_NEWNET
         syscalls.unshare(flags)
         _setup_mounts(cfg)

@@ -90,6 +90,7 @@ def log_info(record: ContainerRecord) -> Any:
 
 def init_config(settings: Settings, record: ContainerRecord) -> InitConfig:
     """What container_init needs, from the record alone (the shim needs no image store)."""
+    from pydock.runtime.network.endpoint import netns_path
     cfg, host = record.config["Config"], record.config["HostConfig"]
     graph = record.config["GraphDriver"]
     mounts = []
@@ -106,12 +107,16 @@ def init_config(settings: Settings, record: ContainerRecord) -> InitConfig:
         argv=(record.config["Path"], *record.config["Args"]), env=tuple(cfg.get("Env") or ()),
         workdir=cfg.get("WorkingDir", ""), user=cfg.get("User", ""), hostname=cfg["Hostname"],
         network=host.get("NetworkMode", "none"), mounts=tuple(mounts), etc_files=etc,
+        netns=netns_path(settings, record),  # network room: the namespace to join, '' to unshare one
     )
 
 
 def remove_files(settings: Settings, record: ContainerRecord, volumes: bool) -> None:
     """Removes what a container left: its cgroup (if a dead shim left it), run dir, record, and with
     `volumes` its anonymous volumes."""
+    from pydock.runtime.network.endpoint import release  # network room: veths, netns, address, ports
+
+    release(settings, record.id)
     paths = record.state.get("CgroupPaths") or {}
     if paths:
         from pydock.runtime import cgroups
@@ -219,8 +224,9 @@ class Runtime:
         from pydock.runtime import cgroups
 
         registry.validate(spec.log_driver, dict(spec.log_opts))
-        if spec.network not in ("none", "host"):
-            raise UsageError(f"network {spec.network} not found: pydock supports --network none and host")
+        from pydock.runtime.network import endpoint as net_ep  # network room: bad network flags refused here
+
+        net_ep.check_spec(self.settings, spec)
         from pydock.runtime.spec import check_name, parse_signal  # here: the shim never parses a spec
 
         stop_signal = parse_signal(spec.stop_signal)
@@ -292,7 +298,13 @@ class Runtime:
                 cdir.mkdir(mode=0o710)
                 config = self._config(spec, run_cfg, cid, name, image.id, argv, entrypoint, cmd, env,
                                       hostname, stop_signal.name, mounts, driver, layers)
-                self._etc_files(cdir, hostname, spec.network)
+                # network room: the address and ports, recorded under the network lock; Docker's /etc files
+                netinfo = net_ep.allocate(self.settings, cid, name, spec, dict(run_cfg.get("ExposedPorts") or {}))
+                config["HostConfig"].update(netinfo["HostConfig"])
+                if netinfo["ExposedPorts"]:
+                    config["Config"]["ExposedPorts"] = netinfo["ExposedPorts"]
+                if not net_ep.write_etc(self.settings, cdir, cid, hostname, config["HostConfig"]):
+                    self._etc_files(cdir, hostname, spec.network)
                 rootfs.prepare(driver, cdir, layers)
                 write_json(cdir / "state.json", initial_state(), durable=False)
                 # config.json last: a directory without it is not a container (ContainerStore skips it).
@@ -302,6 +314,7 @@ class Runtime:
                 import shutil  # lazily: it loads lzma and bz2, which the shim does not need
 
                 shutil.rmtree(cdir, ignore_errors=True)
+                net_ep.release(self.settings, cid)  # network room: no address or port left allocated
                 for v in made_volumes:
                     shutil.rmtree(self.settings.volumes / v, ignore_errors=True)
                 raise

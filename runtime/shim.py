@@ -68,6 +68,7 @@ class Shim:
         self.copier_thread: threading.Thread | None = None
         self.supervisor: Any = None  # runtime depth: events, OOM, health, restart (runtime/supervise.py)
         self.console: Any = None  # runtime depth: the pty of a -t container (runtime/tty.py)
+        self.network: Any = None  # network room: netns, veths, DNS while the shim lives (runtime/network/)
         self.pid = 0  # the container's PID 1 while it runs
         self.terminating = False
 
@@ -112,6 +113,12 @@ class Shim:
         parent = self.record.config.get("HostConfig", {}).get("CgroupParent") or cgroups.DEFAULT_PARENT
         self.cgroup = cgroups.create(self.id, limits, parent=parent)  # runtime depth: --cgroup-parent
         self.supervisor = Supervisor(self.settings, self.dir, self.cgroup)  # runtime depth: events, health, restart
+        from pydock.runtime.network.endpoint import plumb  # network room
+
+        try:
+            self.network = plumb(self.settings, self.record)
+        except PydockError as exc:
+            raise StartError(exc.exit_code, str(exc)) from exc
 
     def open_driver(self) -> None:
         from pydock.logdrivers import registry
@@ -269,6 +276,9 @@ class Shim:
             self.supervisor.close()
         if self.console is not None:
             self.console.close()
+        if self.network is not None:  # network room: after the container, whose namespace this was
+            self.network.close()
+            self.network = None
         # After an error with the container still running its pipes stay open: no waiting for them.
         self.close_output(grace=0 if self.pid > 0 else 10.0)
         if self.cgroup is not None:

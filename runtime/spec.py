@@ -55,6 +55,13 @@ class ContainerSpec:
     open_stdin: bool = False
     host_config: Mapping[str, Any] = field(default_factory=dict)
     healthcheck: Mapping[str, Any] | None = None
+    # Networking (runtime/network/): -p values as typed, -P, --network-alias, --ip, --add-host, --dns.
+    publish: tuple[str, ...] = ()
+    publish_all: bool = False
+    network_aliases: tuple[str, ...] = ()
+    ip: str = ""
+    add_hosts: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
 
 
 def check_name(name: str) -> str:

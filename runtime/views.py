@@ -81,6 +81,7 @@ def matches(rec: Any, filters: Mapping[str, list[str]], images: Any) -> bool:
 
 def inspect_record(rec: Any) -> dict[str, Any]:
     """Docker's `inspect` shape for one container."""
+    from pydock.runtime.network.endpoint import network_settings
     c = rec.config
     state = {k: v for k, v in rec.state.items() if k not in ("ShimPid", "CgroupPaths", "LogDrops", "RestartCount")}
     return {
@@ -92,5 +93,5 @@ def inspect_record(rec: Any) -> dict[str, Any]:
         "HostConfig": c.get("HostConfig", {}), "GraphDriver": c.get("GraphDriver", {}),
         "Mounts": [{k: v for k, v in m.items() if k not in ("Anonymous", "NoCopy")} for m in c.get("Mounts", [])],
         "Config": c.get("Config", {}),
-        "NetworkSettings": {"Networks": {c.get("HostConfig", {}).get("NetworkMode", "none"): {}}},
+        "NetworkSettings": network_settings(rec),  # network room: Docker's shape (runtime/network/endpoint.py)
     }

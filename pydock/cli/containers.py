@@ -302,6 +302,7 @@ def wait(containers: tuple[str, ...]) -> None:
 # -- ps ------------------------------------------------------------------------------------------
 
 # Docker's views of a record live in the runtime (runtime/views.py), shared with the API server.
+from pydock.runtime.network.endpoint import ps_ports  # network room: Docker's PORTS column
 from pydock.runtime.views import ago as _ago
 from pydock.runtime.views import inspect_record
 from pydock.runtime.views import status_text as _status_text
@@ -311,7 +312,7 @@ def ps_row(rec: Any, no_trunc: bool) -> dict[str, Any]:
     cmd = " ".join([rec.config.get("Path", ""), *rec.config.get("Args", [])])
     shown = cmd if no_trunc or len(cmd) <= 20 else cmd[:19] + "…"
     return {"ID": rec.id if no_trunc else rec.short_id, "Image": rec.image, "Command": f'"{shown}"',
-            "CreatedAt": rec.created, "RunningFor": _ago(rec.created), "Ports": "", "State": rec.status,
+            "CreatedAt": rec.created, "RunningFor": _ago(rec.created), "Ports": ps_ports(rec), "State": rec.status,
             "Status": _status_text(rec), "Names": rec.name, "Size": "",
             "Labels": ",".join(f"{k}={v}" for k, v in sorted(rec.labels.items())),
             "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in rec.config.get("Mounts", [])),

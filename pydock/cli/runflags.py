@@ -36,6 +36,9 @@ DEPTH_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY"),
     click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached"),
 ]
+from pydock.cli.network import NETWORK_OPTIONS, network_fields  # network room: -p, -P, --ip, ...
+
+DEPTH_OPTIONS += NETWORK_OPTIONS
 
 
 def apply_daemon_defaults(o: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +91,7 @@ def depth_fields(o: dict[str, Any]) -> dict[str, Any]:
         retries=o.get("health_retries"), start_period=o.get("health_start_period"),
         no_healthcheck=bool(o.get("no_healthcheck")))
     return {"host_config": host_config, "healthcheck": healthcheck, "tty": bool(o.get("tty")),
-            "open_stdin": bool(o.get("interactive"))}
+            "open_stdin": bool(o.get("interactive")), **network_fields(o)}
 
 
 def run_tty(rt: Any, cid: str, interactive: bool) -> int:

@@ -6,10 +6,10 @@ import socket
 from ipaddress import IPv4Address, IPv4Network
 
 import pytest
-
-from pydock.errors import ConflictError, UsageError
 from pydock.runtime.network import ipam
 from pydock.runtime.network.ports import Binding, PortRequest, parse_publish, port_lines, ps_column, reserve
+
+from pydock.errors import ConflictError, UsageError
 
 
 def test_publish_forms() -> None:
