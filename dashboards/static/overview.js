@@ -33,14 +33,24 @@
         const k = key(s.metric);
         if (!seenRows[k] && s.metric.name) seenRows[k] = { m: s.metric, last: 0 };
       }
-      const rows = Object.values(seenRows).sort((a, b) => (a.m.name || "").localeCompare(b.m.name || ""));
+      // Compose projects first, grouped under a heading row each (the agent exports Compose's labels).
+      const proj = m => m.container_label_com_docker_compose_project || "";
+      const rows = Object.values(seenRows).sort((a, b) => (proj(a.m) ? 0 : 1) - (proj(b.m) ? 0 : 1)
+        || proj(a.m).localeCompare(proj(b.m)) || (a.m.name || "").localeCompare(b.m.name || ""));
+      let group = null;
+      const grouped = rows.some(r => proj(r.m));
       const q = (filter.value || "").toLowerCase();
       const perHost = {};
       const trs = [];
       for (const { m, last } of rows) {
         const k = key(m);
         perHost[m.instance || ""] = (perHost[m.instance || ""] || 0) + 1;
-        if (q && !((m.name || "") + " " + (m.image || "") + " " + (m.instance || "")).toLowerCase().includes(q)) continue;
+        if (q && !((m.name || "") + " " + (m.image || "") + " " + (m.instance || "") + " " + proj(m)).toLowerCase().includes(q)) continue;
+        if (grouped && proj(m) !== group) {
+          group = proj(m);
+          trs.push(h("tr", { class: "project", "data-project": group },
+            h("th", { colspan: "9", scope: "rowgroup", text: group ? "Project " + group : "Other containers" })));
+        }
         const stale = last > 0 && now - last > 60;
         const st = ST[k] || (stale ? "gone" : "running");
         const stCls = st === "running" ? "ok" : (st === "restarting" || st === "paused") ? "warn" : "bad";
