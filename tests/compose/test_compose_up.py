@@ -1,0 +1,187 @@
+"""`pydock compose` end to end with real busybox containers: up, convergence by config hash, health
+conditions, a shared named volume, .env and override files, logs, exec, run, scale, down -v, and the
+rollback of an `up` that fails half way."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydock.compose.spec import HASH, NUMBER, PROJECT, SERVICE
+
+pytestmark = pytest.mark.root
+
+COMPOSE = """\
+name: shop
+services:
+  web:
+    image: busybox
+    command: ["sh", "-c", "echo '<h1>shop</h1>' > /srv/index.html; echo web ready $$GREETING; exec httpd -f -p 80 -h /srv"]
+    environment:
+      GREETING: ${GREETING:-hello}
+    volumes: [site:/srv]
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:80/"]
+      interval: 100ms
+      retries: 50
+    stop_grace_period: 1s
+  worker:
+    image: busybox
+    command: ["sh", "-c", "echo worker $$MODE sees $$(cat /srv/index.html); exec sleep 1000"]
+    depends_on:
+      web:
+        condition: service_healthy
+    volumes:
+      - type: volume
+        source: site
+        target: /srv
+        read_only: true
+    environment:
+      MODE: ${MODE:?MODE must be set}
+    stop_grace_period: 1s
+volumes:
+  site:
+"""
+OVERRIDE = """\
+services:
+  worker:
+    labels:
+      tier: back
+    deploy:
+      resources:
+        limits: {memory: 64M, pids: 50}
+    restart: on-failure:2
+"""
+
+
+def _project(pc, mode: str = "batch") -> None:  # type: ignore[no-untyped-def]
+    (pc.cwd / "compose.yaml").write_text(COMPOSE)
+    (pc.cwd / "compose.override.yaml").write_text(OVERRIDE)
+    (pc.cwd / ".env").write_text(f"MODE={mode}\n")
+
+
+def _ids(pc) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {r.name: r.id for r in pc.runtime().store.list()}
+
+
+def test_up_converge_down(pc) -> None:  # type: ignore[no-untyped-def]
+    _project(pc)
+    pc("compose", "up", "-d")
+    rt = pc.runtime()
+    recs = {r.name: r for r in rt.store.list()}
+    assert set(recs) == {"shop-web-1", "shop-worker-1"} and all(r.running for r in recs.values())
+    web, worker = recs["shop-web-1"], recs["shop-worker-1"]
+    assert web.labels[PROJECT] == "shop" and web.labels[SERVICE] == "web" and web.labels[NUMBER] == "1"
+    assert (web.state.get("Health") or {}).get("Status") == "healthy"  # the worker waited for it
+    assert worker.labels["tier"] == "back"  # from the override file
+    host = worker.config["HostConfig"]
+    assert host["Memory"] == 64 * 1024 * 1024 and host["PidsLimit"] == 50
+    assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+    assert "MODE=batch" in worker.config["Config"]["Env"]  # from .env
+    assert [v.name for v in rt.volumes.list()] == ["shop_site"]
+
+    # the page is served (inside the web container until published ports land)
+    page = pc("compose", "exec", "web", "wget", "-qO-", "http://127.0.0.1:80/").stdout
+    assert "<h1>shop</h1>" in page
+    ps = pc("compose", "ps").stdout
+    assert "shop-web-1" in ps and "shop-worker-1" in ps and "(healthy)" in ps
+    logs = pc("compose", "logs", "--tail", "1").stdout.splitlines()
+    assert "web-1     | web ready hello" in logs
+    assert "worker-1  | worker batch sees <h1>shop</h1>" in logs
+
+    before = _ids(pc)
+    again = pc("compose", "up", "-d")
+    assert _ids(pc) == before and "Recreated" not in again.stderr and "Created" not in again.stderr
+
+    (pc.cwd / ".env").write_text("MODE=stream\n")
+    changed = pc("compose", "up", "-d")
+    after = _ids(pc)
+    assert after["shop-web-1"] == before["shop-web-1"]
+    assert after["shop-worker-1"] != before["shop-worker-1"]
+    assert "Container shop-worker-1  Recreated" in changed.stderr
+    assert rt.store.get("shop-worker-1").labels[HASH] != worker.labels[HASH]
+
+    # one-off container, removed after
+    out = pc("compose", "run", "--rm", "worker", "sh", "-c", "echo one-off $MODE")
+    assert out.stdout.strip() == "one-off stream"
+    assert set(_ids(pc)) == {"shop-web-1", "shop-worker-1"}
+
+    pc("compose", "stop")
+    assert not any(r.running for r in rt.store.list())
+    pc("compose", "start")
+    assert all(r.running for r in rt.store.list())
+
+    pc("compose", "down", "-v")
+    assert rt.store.list() == [] and rt.volumes.list() == []
+
+
+def test_scale_and_orphans(pc) -> None:  # type: ignore[no-untyped-def]
+    (pc.cwd / "compose.yaml").write_text(
+        "services:\n  app:\n    image: busybox\n    command: [sleep, '1000']\n    stop_grace_period: 0s\n"
+        "    deploy: {replicas: 2}\n  extra:\n    image: busybox\n    command: [sleep, '1000']\n"
+        "    stop_grace_period: 0s\n")
+    pc("compose", "-p", "sc", "up", "-d")
+    assert sorted(_ids(pc)) == ["sc-app-1", "sc-app-2", "sc-extra-1"]
+    pc("compose", "-p", "sc", "up", "-d", "--scale", "app=1")
+    assert sorted(_ids(pc)) == ["sc-app-1", "sc-extra-1"]
+    (pc.cwd / "compose.yaml").write_text(
+        "services:\n  app:\n    image: busybox\n    command: [sleep, '1000']\n    stop_grace_period: 0s\n")
+    warn = pc("compose", "-p", "sc", "up", "-d")
+    assert "orphan container sc-extra-1" in warn.stderr
+    pc("compose", "-p", "sc", "up", "-d", "--remove-orphans")
+    assert sorted(_ids(pc)) == ["sc-app-1"]
+    pc("compose", "-p", "sc", "down")
+    assert _ids(pc) == {}
+
+
+def test_failed_up_leaves_nothing(pc) -> None:  # type: ignore[no-untyped-def]
+    (pc.cwd / "compose.yaml").write_text("""\
+services:
+  db:
+    image: busybox
+    command: [sleep, "1000"]
+    volumes: [data:/data]
+    healthcheck: {test: ["CMD", "false"], interval: 50ms, retries: 2}
+    stop_grace_period: 0s
+  app:
+    image: busybox
+    command: [sleep, "1000"]
+    depends_on: {db: {condition: service_healthy}}
+volumes:
+  data: {}
+""")
+    p = pc("compose", "up", "-d", check=False)
+    assert p.returncode != 0 and "container proj-db-1 is unhealthy" in p.stderr
+    rt = pc.runtime()
+    assert rt.store.list() == [] and rt.volumes.list() == []
+
+
+@pytest.mark.parametrize("body,msg", [
+    ("services:\n  web:\n    image: busybox\n    ports: ['8080:80']\n    volumes: [v:/v]\nvolumes: {v: {}}\n",
+     "compose.yaml:4: unsupported: services.web.ports"),
+    ("services:\n  web:\n    image: busybox\n    mem_limit: lots\n", "compose.yaml:4: services.web.mem_limit"),
+    ("services:\n  web:\n    image: nosuchimage\n    volumes: [v:/v]\nvolumes: {v: {}}\n",
+     "services.web.image: no such image 'nosuchimage'"),
+])
+def test_bad_files_make_nothing(pc, body: str, msg: str) -> None:  # type: ignore[no-untyped-def]
+    (pc.cwd / "compose.yaml").write_text(body)
+    p = pc("compose", "up", "-d", check=False)
+    assert p.returncode != 0 and msg in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1  # one line, no traceback
+    rt = pc.runtime()
+    assert rt.store.list() == [] and rt.volumes.list() == []
+
+
+def test_config_prints_a_loadable_file(pc, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _project(pc)
+    out = pc("compose", "config", "--format", "json").stdout
+    model = json.loads(out)
+    assert model["services"]["worker"]["environment"] == {"MODE": "batch"}
+    assert model["services"]["worker"]["depends_on"]["web"]["condition"] == "service_healthy"
+    text = pc("compose", "config").stdout
+    assert "$$GREETING" in text
+    again = tmp_path / "again"
+    again.mkdir()
+    (again / "compose.yaml").write_text(text)
+    pc("compose", "-f", str(again / "compose.yaml"), "config", "-q")
