@@ -1,9 +1,11 @@
 """A client for the distribution API v2 (Docker Registry HTTP API), over httpx.
 
-Transport as Docker's: HTTPS verified against the system CAs plus `<certs.d>/HOST[:PORT]/*.crt`
-(and a client certificate `client.cert`/`client.key` there); plain HTTP only for a loopback registry
-or one listed in daemon.json `insecure-registries` (for those, HTTPS is tried first without
-verification, then HTTP). The certs.d root is `/etc/pydock/certs.d`, or `PYDOCK_CERTS_D`.
+Transport: HTTPS verified against the system CAs plus `<certs.d>/HOST[:PORT]/*.crt` (and a client
+certificate `client.cert`/`client.key` there). Plain HTTP only for a loopback registry or one listed
+in daemon.json `insecure-registries`: for a loopback one HTTPS is tried first, still verified (a
+certificate that does not verify is an error, not a reason to go plain), then HTTP when the server
+does not speak TLS; for an insecure-registries entry HTTPS without verification, then HTTP, as
+dockerd does. The certs.d root is `/etc/pydock/certs.d`, or `PYDOCK_CERTS_D`.
 
 Auth: a request answered 401 is retried once with what its `WWW-Authenticate` asks: a Bearer token
 fetched from the realm (with `service` and `scope`, basic credentials if we have them), or basic
@@ -40,21 +42,29 @@ def registry_host(domain: str) -> str:
     return HUB_REGISTRY if domain in ("docker.io", "index.docker.io") else domain
 
 
-def is_insecure(host: str, insecure: tuple[str, ...] = ()) -> bool:
-    """Loopback registries are always allowed plain HTTP (Docker's default 127.0.0.0/8); others by
-    daemon.json `insecure-registries` entries, host[:port] or CIDR."""
+def _hostname(host: str) -> str:
     if host.startswith("["):
-        name = host[1:host.find("]")]
-    else:
-        name = host.rsplit(":", 1)[0] if ":" in host else host
+        return host[1:host.find("]")]
+    return host.rsplit(":", 1)[0] if ":" in host else host
+
+
+def is_loopback(host: str) -> bool:
+    name = _hostname(host)
     if name == "localhost":
         return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def is_insecure(host: str, insecure: tuple[str, ...] = ()) -> bool:
+    """Whether daemon.json `insecure-registries` (host[:port] or CIDR entries) lists the host."""
+    name = _hostname(host)
     try:
         ip = ipaddress.ip_address(name)
     except ValueError:
         ip = None
-    if ip is not None and ip.is_loopback:
-        return True
     for entry in insecure:
         if entry in (host, name):
             return True
@@ -108,6 +118,7 @@ class RegistryClient:
         self.host = registry_host(domain)
         self.credentials = credentials
         self.insecure = is_insecure(self.host, insecure_registries)
+        self.loopback = is_loopback(self.host)
         self.timeout = timeout
         self._base: str | None = None
         self._client: httpx.Client | None = None
@@ -130,7 +141,12 @@ class RegistryClient:
         if self._base is not None:
             return
         timeout = httpx.Timeout(self.timeout, connect=10.0)
-        tries = [("https", True)] if not self.insecure else [("https", False), ("http", False)]
+        if self.insecure:
+            tries = [("https", False), ("http", False)]
+        elif self.loopback:
+            tries = [("https", True), ("http", False)]
+        else:
+            tries = [("https", True)]
         last: Exception | None = None
         for scheme, verify in tries:
             client = httpx.Client(verify=tls_context(self.host, verify) if scheme == "https" else False,
@@ -141,7 +157,7 @@ class RegistryClient:
             except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
                 client.close()
                 last = exc
-                if isinstance(exc, httpx.ConnectError) and "certificate" in str(exc).lower():
+                if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc):
                     raise RegistryError(f"cannot reach the registry {self.host}: TLS certificate not "
                                         f"trusted ({exc}); put its CA in {certs_root() / self.host}/ca.crt, "
                                         "or list it in daemon.json insecure-registries") from exc
@@ -154,7 +170,8 @@ class RegistryClient:
         why = str(last) or type(last).__name__
         if "refused" in why.lower() or "errno 111" in why.lower():
             why = "connection refused"
-        hint = "" if self.insecure else " (plain HTTP is allowed only for loopback and insecure-registries)"
+        hint = "" if self.insecure or self.loopback else \
+            " (plain HTTP is allowed only for loopback and daemon.json insecure-registries)"
         raise RegistryError(f"cannot reach the registry {self.host}: {why}{hint}")
 
     def _auth_header(self, scope: str) -> dict[str, str]:

@@ -38,6 +38,7 @@ from pydock.runtime import archive
 from pydock.runtime.atomic import Lock, read_json, write_bytes, write_json
 from pydock.runtime.images.layout import _Reader, host_arch
 from pydock.runtime.images.reference import normalize_ref
+from pydock.runtime.rootfs import remove_path
 from pydock.runtime.spec import DEFAULT_PATH
 
 from pydock.errors import ConflictError, ImageError, NotFoundError, UsageError
@@ -190,29 +191,34 @@ class ImageStore:
         The layer's archive is kept for `save` and `push`: `blob` (a verified registry blob and its
         descriptor) is moved into blobs/; otherwise the tar is hard-linked (or copied) to layertars/."""
         did = did or archive.diff_id(tar_path)
+        with self.layer_lock(did):
+            return self._add_layer_locked(tar_path, did, made, blob)
+
+    def _add_layer_locked(self, tar_path: Path, did: str, made: builtins.list[Path] | None = None,
+                          blob: tuple[Path, dict[str, Any]] | None = None) -> tuple[str, int]:
+        """`_add_layer` for a caller that holds `layer_lock(did)` already."""
         hexid = did.split(":", 1)[1]
         dest = self.layers / hexid
-        with self.layer_lock(did):
-            if self.has_layer(did):
-                return did, int(self.layer_info(did).get("size", 0))
-            archive.remove_path(dest)  # a directory without its .json: a crashed write, redone
-            size = archive.unpack(tar_path, dest)
-            if made is not None:
-                made.append(dest)
-            info: dict[str, Any] = {"size": size}
-            if blob is not None:
-                path, desc = blob
-                os.replace(path, self.blobs / desc["digest"].split(":", 1)[1])
-                info["blob"] = desc
-            else:
-                kept = self.layertars / hexid
-                kept.unlink(missing_ok=True)
-                try:
-                    os.link(tar_path, kept)
-                except OSError:
-                    shutil.copyfile(tar_path, kept)
-                info["tar"] = hexid
-            write_json(self.layers / f"{hexid}.json", info)
+        if self.has_layer(did):
+            return did, int(self.layer_info(did).get("size", 0))
+        remove_path(dest)  # a directory without its .json: a crashed write, redone
+        size = archive.unpack(tar_path, dest)
+        if made is not None:
+            made.append(dest)
+        info: dict[str, Any] = {"size": size}
+        if blob is not None:
+            path, desc = blob
+            os.replace(path, self.blobs / desc["digest"].split(":", 1)[1])
+            info["blob"] = desc
+        else:
+            kept = self.layertars / hexid
+            kept.unlink(missing_ok=True)
+            try:
+                os.link(tar_path, kept)
+            except OSError:
+                shutil.copyfile(tar_path, kept)
+            info["tar"] = hexid
+        write_json(self.layers / f"{hexid}.json", info)
         return did, size
 
     def drop_layers(self, dirs: builtins.list[Path]) -> None:
@@ -234,6 +240,16 @@ class ImageStore:
         if isinstance(info.get("blob"), dict):
             (self.blobs / str(info["blob"].get("digest", ":")).split(":", 1)[1]).unlink(missing_ok=True)
         (self.layertars / hexid).unlink(missing_ok=True)
+
+    def add_pulled(self, config_raw: bytes, tags: builtins.list[str], repo_digest: str | None) -> Image:
+        """Stores a pulled image's config (its layers are stored), its tag and its RepoDigest."""
+        with self._lock():
+            image = self._add_config(config_raw, tags)
+            if repo_digest:
+                digests = self._digests()
+                digests[repo_digest] = image.id
+                write_json(self.digests_file, digests)
+            return self._image(image.id, self._repos())
 
     def add_repo_digest(self, repo_digest: str, image_id: str) -> None:
         """Records `busybox@sha256:...` (the manifest a pull or push used) for the image."""
