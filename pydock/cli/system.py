@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import click
 
-from pydock.errors import PydockError
 from pydock.settings import Settings
 
 
@@ -49,94 +45,7 @@ def events(since: str | None, until: str | None, filters: tuple[str, ...], fmt: 
         pass
 
 
-def _counts(root: Path) -> dict[str, int]:
-    from pydock.runtime.store import ContainerStore
-
-    out = {"Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0}
-    for rec in ContainerStore(root).list():
-        out["Containers"] += 1
-        status = rec.status
-        if status == "paused":
-            out["ContainersPaused"] += 1
-        elif status in ("running", "restarting"):
-            out["ContainersRunning"] += 1
-        else:
-            out["ContainersStopped"] += 1
-    return out
-
-
-def _images(root: Path) -> int:
-    try:
-        from pydock.runtime.images import ImageStore
-    except ImportError:
-        return 0
-    return len(ImageStore(root / "images").list())
-
-
-def _mem_total() -> int:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
-def collect_info(settings: Settings) -> dict[str, Any]:
-    """`docker info`'s fields that pydock has, in Docker's JSON names."""
-    from importlib.metadata import version
-
-    from pydock import daemon_config
-    from pydock.runtime import cgroups
-
-    cfg = daemon_config.load(settings.config_file)
-    try:
-        lay = cgroups.detect_layout()
-        cgroup_version = "2" if lay.kind == "v2" else "1"
-        layout_text = lay.describe()
-        layout_kind = lay.kind
-    except PydockError as exc:
-        cgroup_version, layout_text, layout_kind = "", f"unavailable: {exc}", "none"
-    info: dict[str, Any] = _counts(settings.root)
-    info.update({
-        "Images": _images(settings.root),
-        "ServerVersion": version("pydock"),
-        "Driver": "overlay",
-        "LoggingDriver": cfg.log_driver,
-        "LogOpts": cfg.log_opts,
-        "DefaultUlimits": {k: u.to_json() for k, u in cfg.default_ulimits.items()},
-        "CgroupDriver": "cgroupfs",
-        "CgroupVersion": cgroup_version,
-        "CgroupLayout": layout_kind,
-        "CgroupDetail": layout_text,
-        "CgroupParent": cfg.cgroup_parent,
-        "KernelVersion": platform.release(),
-        "OperatingSystem": _os_name(),
-        "Architecture": platform.machine(),
-        "NCPU": os.cpu_count() or 0,
-        "MemTotal": _mem_total(),
-        "Name": platform.node(),
-        "Labels": list(cfg.labels),
-        "Debug": cfg.debug,
-        "DockerRootDir": str(settings.root),
-        "RuntimeDir": str(settings.run),
-        "ConfigFile": str(settings.config_file),
-        "ConfigFileLoaded": cfg.source is not None and settings.config_file.exists(),
-    })
-    return info
-
-
-def _os_name() -> str:
-    try:
-        with open("/etc/os-release") as f:
-            for line in f:
-                if line.startswith("PRETTY_NAME="):
-                    return line.split("=", 1)[1].strip().strip('"')
-    except OSError:
-        pass
-    return platform.system()
+from pydock.runtime.info import collect_info
 
 
 @click.command("info", context_settings={"help_option_names": ["-h", "--help"]})
@@ -223,3 +132,34 @@ def system_boot() -> None:
         failed = failed or outcome.startswith("failed")
     if failed:
         sys.exit(1)
+
+
+@system_group.command("prune")
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
+def system_prune(force: bool) -> None:
+    """Remove stopped containers, unused networks, and what shims killed with -9 left behind
+    (network namespaces, veths, nftables rules)."""
+    from pydock.runtime.lifecycle import Runtime
+    from pydock.runtime.network import prune as prune_networks
+
+    settings = Settings.from_env()
+    containers = Runtime(settings).prune()
+    networks = prune_networks(settings)  # network room: also clears leftovers of killed shims
+    for title, items in (("Deleted Containers:", containers), ("Deleted Networks:", networks)):
+        if items:
+            click.echo(title)
+            for item in items:
+                click.echo(item)
+            click.echo("")
+    click.echo("Total reclaimed space: 0B")
+
+
+@system_group.command("service")
+@click.option("-H", "--host", default="unix:///run/pydock/docker.sock", show_default=True,
+              help="Where to listen (unix:///path)")
+@click.option("-G", "--group", default=None, help="Group that may use the socket (mode 0660)")
+def system_service(host: str, group: str | None) -> None:
+    """Serve the Docker Engine API on a unix socket (DOCKER_HOST=unix://... docker ps)."""
+    from pydock.api.app import serve
+
+    serve(Settings.from_env(), host, group)
