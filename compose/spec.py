@@ -24,7 +24,7 @@ LABEL = "com.docker.compose"
 PROJECT, SERVICE, NUMBER, HASH, ONEOFF = (f"{LABEL}.project", f"{LABEL}.service", f"{LABEL}.container-number",
                                           f"{LABEL}.config-hash", f"{LABEL}.oneoff")
 IMAGE, WORKDIR, FILES = f"{LABEL}.image", f"{LABEL}.project.working_dir", f"{LABEL}.project.config_files"
-VOLUME, DEPENDS = f"{LABEL}.volume", f"{LABEL}.depends_on"
+VOLUME, NETWORK, DEPENDS = f"{LABEL}.volume", f"{LABEL}.network", f"{LABEL}.depends_on"
 
 
 def config_hash(svc: dict[str, Any]) -> str:
@@ -40,6 +40,28 @@ def volume_name(project: Project, key: str) -> str:
     if cfg.get("name"):
         return str(cfg["name"])
     return key if cfg.get("external") else f"{project.name}_{key}"
+
+
+def network_name(project: Project, key: str) -> str:
+    """The runtime name of a project network: its `name`, or `<project>_<key>` (`<project>_default`)."""
+    cfg = project.networks.get(key) or {}
+    if cfg.get("name"):
+        return str(cfg["name"])
+    return key if cfg.get("external") else f"{project.name}_{key}"
+
+
+def service_networks(project: Project, service: str) -> list[tuple[str, tuple[str, ...], str]]:
+    """(network name, aliases, fixed IPv4) for each network of `service`, in Compose's order
+    (priority, then name); the service name is an alias on each, so others reach it by name."""
+    svc = project.services[service]
+    nets = svc.get("networks") or {}
+    ordered = sorted(nets.items(), key=lambda kv: (-int((kv[1] or {}).get("priority", 0)), kv[0]))
+    out = []
+    for key, cfg in ordered:
+        cfg = cfg or {}
+        aliases = tuple(dict.fromkeys([service, *[str(a) for a in cfg.get("aliases") or []]]))
+        out.append((network_name(project, key), aliases, str(cfg.get("ipv4_address") or "")))
+    return out
 
 
 def container_name(project: Project, service: str, number: int) -> str:
@@ -130,6 +152,20 @@ def _host_config(svc: dict[str, Any], where: str) -> dict[str, Any]:
             "Ulimits": [u.to_json() for u in daemon.ulimits_for(own)], "CgroupParent": parent}
 
 
+def _network_fields(project: Project, service: str) -> dict[str, Any]:
+    """The ContainerSpec's network fields: the first network at create (the others are joined by
+    `up` through the network API's `connect`), published ports, extra hosts, DNS servers."""
+    svc = project.services[service]
+    out: dict[str, Any] = {"publish": tuple(str(p) for p in svc.get("ports") or ()),
+                           "add_hosts": tuple(f"{h}:{ip}" for h, ip in (svc.get("extra_hosts") or {}).items()),
+                           "dns": tuple([svc["dns"]] if isinstance(svc.get("dns"), str) else svc.get("dns") or ())}
+    if svc.get("network_mode"):
+        return {**out, "network": str(svc["network_mode"])}
+    nets = service_networks(project, service)
+    name, aliases, ip = nets[0]
+    return {**out, "network": name, "network_aliases": aliases, "ip": ip}
+
+
 def _str(v: Any) -> str | None:
     return None if v is None else str(v)
 
@@ -161,7 +197,7 @@ def container_spec(project: Project, service: str, number: int, image_id: str,
         env=tuple(f"{k}={v}" for k, v in (svc.get("environment") or {}).items()),
         workdir=str(svc.get("working_dir") or ""), user=str(svc.get("user") or ""),
         hostname=str(svc.get("hostname") or ""), labels=labels, mounts=tuple(_mounts(project, svc)),
-        network=str(svc.get("network_mode") or "none"), log_driver=log_driver,
+        log_driver=log_driver, **_network_fields(project, service),
         log_opts={k: str(v) for k, v in log_opts.items()}, stop_signal=str(svc.get("stop_signal") or "SIGTERM"),
         stop_timeout=math.ceil(_seconds(grace, f"{where}.stop_grace_period")) if grace is not None else 10,
         tty=bool(svc.get("tty")), open_stdin=bool(svc.get("stdin_open")),

@@ -126,6 +126,11 @@ def normalize_service(name: str, svc: dict[str, Any], working_dir: Path, env: Ma
         deps[dep] = cond
     if "depends_on" in out:
         out["depends_on"] = deps
+    if out.get("network_mode") is None:
+        nets = out.get("networks") or {"default": None}
+        out["networks"] = {n: None for n in nets} if isinstance(nets, list) else dict(nets)
+    if "ports" in out:
+        out["ports"] = [_port_text(p, at(f"{key}.ports[{i}]")) for i, p in enumerate(out["ports"])]
     replicas = (out.get("deploy") or {}).get("replicas", out.get("scale", 1))
     out.pop("scale", None)
     if replicas is not None and int(replicas) != 1:
@@ -140,6 +145,20 @@ def normalize_service(name: str, svc: dict[str, Any], working_dir: Path, env: Ma
             if isinstance(out.get(k), str):
                 out[k] = shlex.split(out[k])
     return out
+
+
+def _port_text(p: Any, where: str) -> str:
+    """A port in `-p` syntax (`[IP:][HOST:]CONTAINER[/PROTO]`), from the short or the long form."""
+    if not isinstance(p, dict):
+        return str(p)
+    if p.get("mode", "host") != "host" and p.get("mode") != "ingress":
+        raise ConfigError(f"{where}unsupported: port mode {p.get('mode')!r}")
+    text = str(p["target"])
+    if p.get("published") not in (None, ""):
+        text = f"{p['published']}:{text}"
+        if p.get("host_ip"):
+            text = f"{p['host_ip']}:{text}"
+    return f"{text}/{p['protocol']}" if p.get("protocol") else text
 
 
 def _scalar(v: Any) -> str:
@@ -175,6 +194,13 @@ def normalize_project(model: dict[str, Any], name: str, working_dir: Path, files
                                   f"service uses undefined volume {src!r}")
     volumes = {k: dict(v or {}) for k, v in (model.get("volumes") or {}).items()}
     networks = {k: dict(v or {}) for k, v in (model.get("networks") or {}).items()}
+    for sname, svc in services.items():
+        for net in svc.get("networks") or {}:
+            if net == "default":
+                networks.setdefault("default", {})  # Compose's implicit `<project>_default`
+            elif net not in networks:
+                raise ConfigError(f"{at(f'services.{sname}.networks')}services.{sname}.networks: "
+                                  f"service refers to undefined network {net!r}")
     project = Project(name, working_dir, files, services, volumes, networks, dict(env), inactive)
     project.order()  # refuses cycles now, before anything is made
     return project

@@ -69,6 +69,29 @@ def ensure_volumes(rt: Any, project: Project, services: list[str], made: list[st
         made.append(name)
 
 
+def ensure_networks(rt: Any, project: Project, services: list[str], made: list[str]) -> None:
+    """Creates the project networks that `services` join, through the network API, labelled as
+    Compose labels them; an external network must exist already."""
+    from pydock.runtime.network import create_network, list_networks
+
+    used = {k for s in services for k in project.services[s].get("networks") or {}}
+    have = {n["Name"] for n in list_networks(rt.settings)}
+    for key in sorted(used):
+        name = cspec.network_name(project, key)
+        cfg = project.networks.get(key) or {}
+        if name in have:
+            continue
+        if cfg.get("external"):
+            raise ConfigError(f"networks.{key}: external network {name!r} not found")
+        ipam = ((cfg.get("ipam") or {}).get("config") or [{}])[0]
+        labels = {**(cfg.get("labels") or {}), cspec.PROJECT: project.name, cspec.NETWORK: key}
+        create_network(rt.settings, name, subnet=str(ipam.get("subnet") or ""), gateway=str(ipam.get("gateway") or ""),
+                       internal=bool(cfg.get("internal")), labels=labels,
+                       options={k: str(v) for k, v in (cfg.get("driver_opts") or {}).items()})
+        made.append(name)
+        have.add(name)
+
+
 def wait_condition(rt: Any, project: Project, dep: str, condition: str, timeout: float) -> None:
     """Blocks until every container of `dep` meets `condition`; raises with Compose's words if one
     cannot (unhealthy, exited, or exited non-zero for service_completed_successfully)."""
@@ -113,8 +136,10 @@ def up(rt: Any, project: Project, services: list[str] | None = None, force_recre
     result = UpResult()
     made_containers: list[str] = []
     made_volumes: list[str] = []
+    made_networks: list[str] = []
     try:
         ensure_volumes(rt, project, names, made_volumes)
+        ensure_networks(rt, project, names, made_networks)
         plan = cproject.plan(rt, project, names, ids, force_recreate, scale)
         for rec in plan.orphans:
             if remove_orphans:
@@ -137,6 +162,13 @@ def up(rt: Any, project: Project, services: list[str] | None = None, force_recre
         for v in made_volumes:
             try:
                 rt.volumes.remove(v, users=rt.containers_using_volume)
+            except PydockError:
+                pass
+        from pydock.runtime.network import remove_network
+
+        for n in made_networks:
+            try:
+                remove_network(rt.settings, n)
             except PydockError:
                 pass
         raise
@@ -165,6 +197,7 @@ def _converge(rt: Any, project: Project, steps: list[cproject.Step], image_id: s
         if step.action in ("create", "recreate"):
             rec = rt.create(cspec.container_spec(project, step.service, step.number, image_id))
             made.append(rec.id)
+            join_networks(rt, project, step.service, rec.id)
             (result.recreated if step.action == "recreate" else result.created).append(name)
             report(f"Container {name}  {'Recreated' if step.action == 'recreate' else 'Created'}")
             cid = rec.id
@@ -175,6 +208,16 @@ def _converge(rt: Any, project: Project, steps: list[cproject.Step], image_id: s
             rt.start(cid).close()
             result.started.append(name)
             report(f"Container {name}  Started")
+
+
+def join_networks(rt: Any, project: Project, service: str, cid: str) -> None:
+    """Networks after the first one (which the container got at create), with their aliases."""
+    from pydock.runtime.network import connect
+
+    if project.services[service].get("network_mode"):
+        return
+    for name, aliases, ip in cspec.service_networks(project, service)[1:]:
+        connect(rt.settings, name, cid, aliases=aliases, ip=ip)
 
 
 def down(rt: Any, project_name: str, project: Project | None = None, volumes: bool = False,
@@ -191,6 +234,12 @@ def down(rt: Any, project_name: str, project: Project | None = None, volumes: bo
         rt.remove(rec.id, force=True, volumes=True)
         gone.append(rec.name)
         report(f"Container {rec.name}  Removed")
+    from pydock.runtime.network import list_networks, remove_network
+
+    for net in list_networks(rt.settings):
+        if (net.get("Labels") or {}).get(cspec.PROJECT) == project_name:
+            remove_network(rt.settings, net["Id"])
+            report(f"Network {net['Name']}  Removed")
     if volumes:
         for vol in rt.volumes.list():
             if vol.labels.get(cspec.PROJECT) == project_name:
@@ -241,6 +290,7 @@ def run_container(rt: Any, project: Project, service: str, command: list[str] | 
                 wait_condition(rt, project, dep, cond["condition"], 300.0)
     ids = image_ids(rt, project, [service])
     ensure_volumes(rt, project, [service], [])
+    ensure_networks(rt, project, [service], [])
     spec = cspec.container_spec(project, service, 1, ids[service], oneoff=True,
                                 name=f"{project.name}-{service}-run-{secrets.token_hex(6)}", command=command)
     if remove:
@@ -248,4 +298,6 @@ def run_container(rt: Any, project: Project, service: str, command: list[str] | 
 
         spec = dataclasses.replace(spec, auto_remove=True,
                                    host_config={**spec.host_config, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}})
-    return rt.create(spec)
+    rec = rt.create(spec)
+    join_networks(rt, project, service, rec.id)
+    return rec

@@ -26,18 +26,14 @@ _PATH = re.compile(r"^((?:[A-Za-z0-9_.\-]|\[\d+\])+): ")
 # Fields that need a capability another part of pydock is still building: refused by name, never
 # silently ignored. The values say what they wait for; up.py clears an entry once it is wired.
 NEEDS: dict[str, str] = {
-    "ports": "published ports (runtime/network)",
-    "expose": "container networking (runtime/network)",
-    "networks": "user networks (runtime/network)",
+    "expose": "exposed ports in ContainerSpec (runtime/network)",
     "build": "pydock build (runtime/build)",
-    "links": "user networks (runtime/network)",
-    "dns": "container networking (runtime/network)",
-    "extra_hosts": "container networking (runtime/network)",
 }
 # Fields pydock does not run at all; refused with "unsupported".
 UNSUPPORTED = ("secrets", "configs", "devices", "cap_add", "cap_drop", "privileged", "security_opt",
                "ipc", "pid", "userns_mode", "sysctls", "gpus", "runtime", "platform", "develop",
-               "extends", "volumes_from", "init", "read_only", "shm_size", "isolation", "models")
+               "extends", "volumes_from", "init", "read_only", "shm_size", "isolation", "models", "links",
+               "external_links", "mac_address", "dns_search", "dns_opt")
 TOP_UNSUPPORTED = ("secrets", "configs", "include", "models")
 
 
@@ -90,13 +86,18 @@ def check_supported(model: dict[str, Any], where: Callable[[str], str], needs: d
                 raise ConfigError(f"{where(f'services.{name}.{key}')}unsupported: services.{name}.{key} "
                                   f"(needs {what})")
         mode = svc.get("network_mode")
-        if mode not in (None, "none", "host"):
+        if mode not in (None, "none", "host", "bridge"):
             raise ConfigError(f"{where(f'services.{name}.network_mode')}unsupported: "
-                              f"services.{name}.network_mode {mode!r} (needs runtime/network; none and host work)")
+                              f"services.{name}.network_mode {mode!r} (none, host and bridge work)")
+        if mode is not None and svc.get("networks"):
+            raise ConfigError(f"{where(f'services.{name}.networks')}services.{name}: network_mode and "
+                              "networks cannot be combined")
         for dep, cond in (svc.get("depends_on") or {}).items():
             if isinstance(cond, dict) and cond.get("restart"):
                 raise ConfigError(f"{where(f'services.{name}.depends_on.{dep}.restart')}unsupported: "
                                   f"services.{name}.depends_on.{dep}.restart")
-    networks = model.get("networks") or {}
-    if networks and "networks" in needs:
-        raise ConfigError(f"{where('networks')}unsupported: networks (needs {needs['networks']})")
+    for key, net in (model.get("networks") or {}).items():
+        driver = (net or {}).get("driver") or "bridge"
+        if driver != "bridge" and not (net or {}).get("external"):
+            raise ConfigError(f"{where(f'networks.{key}.driver')}unsupported: networks.{key}.driver {driver!r} "
+                              "(pydock has the bridge driver)")

@@ -167,12 +167,13 @@ def ps_cmd(o: Opts, all_: bool, quiet: bool, fmt: str | None, only_services: boo
 
 def _ps_row(rec: Any) -> dict[str, Any]:
     from pydock.compose.spec import SERVICE
+    from pydock.runtime.network.endpoint import ps_ports
     from pydock.runtime.views import ago, status_text
 
     cmd = " ".join([rec.config.get("Path", ""), *rec.config.get("Args", [])])
     return {"ID": rec.short_id, "Name": rec.name, "Image": rec.image, "Service": rec.labels.get(SERVICE, ""),
             "Command": f'"{cmd if len(cmd) <= 20 else cmd[:19] + "…"}"', "RunningFor": ago(rec.created),
-            "State": rec.status, "Status": status_text(rec), "Ports": ""}
+            "State": rec.status, "Status": status_text(rec), "Ports": ps_ports(rec)}
 
 
 @compose_group.command("logs")

@@ -66,3 +66,8 @@ def pc(pydock_env: dict[str, str], compose_busybox: Path, tmp_path: Path) -> Ite
         rt.remove(rec.id, force=True, volumes=True)
     for vol in rt.volumes.list():
         rt.volumes.remove(vol.name, users=lambda _n: [])
+    from pydock.runtime.network import list_networks, remove_network
+
+    for net in list_networks(helper.settings):
+        if net["Name"] not in ("bridge", "host", "none"):
+            remove_network(helper.settings, net["Id"])

@@ -5,6 +5,8 @@ rollback of an `up` that fails half way."""
 from __future__ import annotations
 
 import json
+import socket
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,10 @@ services:
     environment:
       GREETING: ${GREETING:-hello}
     volumes: [site:/srv]
+    ports: ["127.0.0.1:${WEB_PORT}:80"]
+    networks:
+      front:
+        aliases: [www]
     healthcheck:
       test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:80/"]
       interval: 100ms
@@ -28,7 +34,8 @@ services:
     stop_grace_period: 1s
   worker:
     image: busybox
-    command: ["sh", "-c", "echo worker $$MODE sees $$(cat /srv/index.html); exec sleep 1000"]
+    command: ["sh", "-c", "echo worker $$MODE sees $$(cat /srv/index.html) web=$$(wget -qO- http://web/) www=$$(wget -qO- http://www/); exec sleep 1000"]
+    networks: [front, default]
     depends_on:
       web:
         condition: service_healthy
@@ -42,6 +49,8 @@ services:
     stop_grace_period: 1s
 volumes:
   site:
+networks:
+  front: {}
 """
 OVERRIDE = """\
 services:
@@ -55,10 +64,18 @@ services:
 """
 
 
-def _project(pc, mode: str = "batch") -> None:  # type: ignore[no-untyped-def]
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _project(pc, mode: str = "batch") -> int:  # type: ignore[no-untyped-def]
+    port = _free_port()
     (pc.cwd / "compose.yaml").write_text(COMPOSE)
     (pc.cwd / "compose.override.yaml").write_text(OVERRIDE)
-    (pc.cwd / ".env").write_text(f"MODE={mode}\n")
+    (pc.cwd / ".env").write_text(f"MODE={mode}\nWEB_PORT={port}\n")
+    return port
 
 
 def _ids(pc) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -66,7 +83,7 @@ def _ids(pc) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 
 def test_up_converge_down(pc) -> None:  # type: ignore[no-untyped-def]
-    _project(pc)
+    port = _project(pc)
     pc("compose", "up", "-d")
     rt = pc.runtime()
     recs = {r.name: r for r in rt.store.list()}
@@ -81,20 +98,26 @@ def test_up_converge_down(pc) -> None:  # type: ignore[no-untyped-def]
     assert "MODE=batch" in worker.config["Config"]["Env"]  # from .env
     assert [v.name for v in rt.volumes.list()] == ["shop_site"]
 
-    # the page is served (inside the web container until published ports land)
+    # the page is served on the published port, and the worker reached web by name and by alias
+    page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read().decode()
+    assert "<h1>shop</h1>" in page
     page = pc("compose", "exec", "web", "wget", "-qO-", "http://127.0.0.1:80/").stdout
     assert "<h1>shop</h1>" in page
     ps = pc("compose", "ps").stdout
     assert "shop-web-1" in ps and "shop-worker-1" in ps and "(healthy)" in ps
+    assert f"127.0.0.1:{port}->80/tcp" in ps
+    from pydock.runtime.network import list_networks
+
+    assert {"shop_front", "shop_default"} <= {n["Name"] for n in list_networks(pc.settings)}
     logs = pc("compose", "logs", "--tail", "1").stdout.splitlines()
     assert "web-1     | web ready hello" in logs
-    assert "worker-1  | worker batch sees <h1>shop</h1>" in logs
+    assert "worker-1  | worker batch sees <h1>shop</h1> web=<h1>shop</h1> www=<h1>shop</h1>" in logs
 
     before = _ids(pc)
     again = pc("compose", "up", "-d")
     assert _ids(pc) == before and "Recreated" not in again.stderr and "Created" not in again.stderr
 
-    (pc.cwd / ".env").write_text("MODE=stream\n")
+    (pc.cwd / ".env").write_text(f"MODE=stream\nWEB_PORT={port}\n")
     changed = pc("compose", "up", "-d")
     after = _ids(pc)
     assert after["shop-web-1"] == before["shop-web-1"]
@@ -114,6 +137,7 @@ def test_up_converge_down(pc) -> None:  # type: ignore[no-untyped-def]
 
     pc("compose", "down", "-v")
     assert rt.store.list() == [] and rt.volumes.list() == []
+    assert not any(n["Name"].startswith("shop_") for n in list_networks(pc.settings))
 
 
 def test_scale_and_orphans(pc) -> None:  # type: ignore[no-untyped-def]
@@ -155,11 +179,16 @@ volumes:
     assert p.returncode != 0 and "container proj-db-1 is unhealthy" in p.stderr
     rt = pc.runtime()
     assert rt.store.list() == [] and rt.volumes.list() == []
+    from pydock.runtime.network import list_networks
+
+    assert not any(n["Name"].startswith("proj_") for n in list_networks(pc.settings))
 
 
 @pytest.mark.parametrize("body,msg", [
-    ("services:\n  web:\n    image: busybox\n    ports: ['8080:80']\n    volumes: [v:/v]\nvolumes: {v: {}}\n",
-     "compose.yaml:4: unsupported: services.web.ports"),
+    ("services:\n  web:\n    image: busybox\n    expose: ['80']\n    volumes: [v:/v]\nvolumes: {v: {}}\n",
+     "compose.yaml:4: unsupported: services.web.expose"),
+    ("services:\n  web:\n    image: busybox\n    networks: [nope]\n", ("compose.yaml:4: services.web.networks: "
+     "service refers to undefined network 'nope'")),
     ("services:\n  web:\n    image: busybox\n    mem_limit: lots\n", "compose.yaml:4: services.web.mem_limit"),
     ("services:\n  web:\n    image: nosuchimage\n    volumes: [v:/v]\nvolumes: {v: {}}\n",
      "services.web.image: no such image 'nosuchimage'"),
