@@ -481,7 +481,7 @@ class TSDB:
         return got
 
     def _read(self, db: sqlite3.Connection, sid: int, start: int, end: int,
-              head: tuple[array[int], array[float]] | None) -> tuple[list[int], list[float]]:
+              head: tuple[array[int], array[float]] | None) -> tuple[array[int], array[float]]:
         parts: list[tuple[array[int], array[float]]] = []
         if head is None or not head[0] or head[0][0] > start:
             for cid, min_t, n in db.execute(
@@ -491,8 +491,8 @@ class TSDB:
                 parts.append(self._chunk(db, cid, sid, min_t, n))
         if head is not None:
             parts.append(head)
-        ts: list[int] = []
-        vs: list[float] = []
+        ts: array[int] = array("q")
+        vs: array[float] = array("d")
         for cts, cvs in parts:
             # Cut each array to the range first: an instant query wants a few samples of a chunk, and
             # only those should become Python objects.
@@ -505,7 +505,13 @@ class TSDB:
 
     def select_arrays(self, matchers: Iterable[MatcherLike], start_ms: int, end_ms: int
                       ) -> list[tuple[Labels, list[int], list[float]]]:
-        """Like `select`, with timestamps and values as two parallel lists (what the engine wants)."""
+        """Like `select`, with timestamps and values as two parallel lists."""
+        return [(labels, ts.tolist(), vs.tolist()) for labels, ts, vs in self.select_columns(matchers, start_ms, end_ms)]
+
+    def select_columns(self, matchers: Iterable[MatcherLike], start_ms: int, end_ms: int
+                       ) -> list[tuple[Labels, array[int], array[float]]]:
+        """Like `select`, with timestamps and values as two parallel arrays ("q" and "d"): what the
+        engine wants, copied from the decoded chunks without a Python object per sample."""
         ms = _as_matchers(matchers)
         self._check_open()
         sids = self._match(ms)

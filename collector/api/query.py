@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydock.collector.api.logs import require_read
 from pydock.collector.labelmatch import Matcher
 from pydock.collector.promql import Engine, PromQLError, seconds_to_ms, step_to_ms
@@ -40,6 +40,11 @@ class _BadData(Exception):
 
 def _ok(data: Any) -> JSONResponse:
     return JSONResponse({"status": "success", "data": data})
+
+
+def _ok_text(data: str) -> Response:
+    """`_ok` for a result already in JSON text (Matrix.json_text: a range query's points)."""
+    return Response('{"status":"success","data":' + data + "}", media_type="application/json")
 
 
 def _error(kind: str, message: str) -> JSONResponse:
@@ -118,7 +123,7 @@ def _selectors(params: list[tuple[str, str]]) -> list[tuple[Matcher, ...]]:
     return out
 
 
-async def _run(fn: Any, *args: Any) -> JSONResponse:
+async def _run(fn: Any, *args: Any) -> Response:
     try:
         return await asyncio.to_thread(fn, *args)
     except _BadData as exc:
@@ -145,7 +150,7 @@ def _query(engine: Engine, params: list[tuple[str, str]]) -> JSONResponse:
     return _ok(engine.instant(node, t).to_json())
 
 
-def _query_range(engine: Engine, params: list[tuple[str, str]]) -> JSONResponse:
+def _query_range(engine: Engine, params: list[tuple[str, str]]) -> Response:
     start_s, end_s, step_s = (_get(params, k) for k in ("start", "end", "step"))
     if not start_s:
         raise _BadData('invalid parameter "start": cannot parse "" to a valid timestamp')
@@ -169,7 +174,7 @@ def _query_range(engine: Engine, params: list[tuple[str, str]]) -> JSONResponse:
         node = parse(expr)
     except PromQLError as exc:
         raise _BadData(f'invalid parameter "query": {exc}') from None
-    return _ok(engine.range(node, start, end, step).to_json())
+    return _ok_text(engine.range(node, start, end, step).json_text())
 
 
 @router.api_route("/api/v1/query", methods=["GET", "POST"])

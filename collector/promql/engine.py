@@ -58,6 +58,7 @@ from pydock.collector.promql.values import (
     Vector,
     labels_of,
 )
+from pydock.collector.promql.vectorized import extrapolated_all
 from pydock.collector.tsdb import Matcher, is_stale_nan
 
 from pydock.errors import PromQLError
@@ -169,6 +170,13 @@ class Engine:
         return Matrix(tuple(Series(m, ts, vs) for m, (ts, vs) in sorted(series.items())))
 
 
+def _without_stale(s: _Series) -> tuple[list[int], list[float]]:
+    if not s.has_stale:
+        return s.ts, s.vs
+    keep = [k for k, v in enumerate(s.vs) if not (math.isnan(v) and is_stale_nan(v))]
+    return [s.ts[k] for k in keep], [s.vs[k] for k in keep]
+
+
 def _first(row: tuple[Labels, list[int], list[float]]) -> Labels:
     return row[0]
 
@@ -256,7 +264,9 @@ class _Evaluator:
     def _fetch(self) -> None:
         storage = self.engine.storage
         for key, (sel, lo, hi) in self.windows.items():
-            if hasattr(storage, "select_arrays"):
+            if hasattr(storage, "select_columns"):
+                rows = storage.select_columns(sel.matchers, lo, hi)
+            elif hasattr(storage, "select_arrays"):
                 rows = storage.select_arrays(sel.matchers, lo, hi)
             else:
                 rows = []
@@ -539,12 +549,20 @@ class _Evaluator:
         ends = [self.at_ms(sel.at, t) - sel.offset for t in self.steps]
         rows: MatT = []
         pairs = []
-        for s in self.data[id(sel)]:
-            ts, vs = s.ts, s.vs
-            if s.has_stale:
-                keep = [k for k, v in enumerate(vs) if not (math.isnan(v) and is_stale_nan(v))]
-                ts, vs = [ts[k] for k in keep], [vs[k] for k in keep]
-            out_t, out_v = over_steps(func, ts, vs, self.steps, ends, rng, scalars)
+        data = self.data[id(sel)]
+        inputs = [_without_stale(s) for s in data]
+        results = None
+        if func in ("rate", "increase", "delta") and len(data) > 1:
+            try:  # every window of every series in a few array operations (vectorized.py)
+                results = extrapolated_all(inputs, self.steps, ends, rng, func != "delta", func == "rate")
+            except OverflowError:
+                results = None
+        for n, s in enumerate(data):
+            if results is not None:
+                out_t, out_v = results[n]
+            else:
+                ts, vs = inputs[n]
+                out_t, out_v = over_steps(func, ts, vs, self.steps, ends, rng, scalars)
             self.ctx.charge(len(out_t))
             if out_t:
                 dm = s.labels if keep_name else drop_name(s.labels)

@@ -6,7 +6,9 @@ order Prometheus prints them. Times are integer milliseconds; the JSON shows sec
 
 from __future__ import annotations
 
+import json
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -60,6 +62,10 @@ def json_times(ts: Sequence[int]) -> list[float | int]:
 
 def labels_json(metric: Labels) -> dict[str, str]:
     return dict(metric)
+
+
+def _labels_text(metric: Labels) -> str:
+    return json.dumps(dict(metric), ensure_ascii=False, separators=(",", ":"))
 
 
 def labels_str(metric: Labels) -> str:
@@ -135,6 +141,22 @@ class Matrix:
             {"metric": labels_json(s.metric),
              "values": list(zip(json_times(s.ts), format_values(s.vs)))}  # pairs as tuples: JSON arrays
             for s in self.series]}
+
+    def json_text(self) -> str:
+        """`json.dumps(self.to_json())` in the API's compact form, built as text: a range query's
+        points are most of its cost, and the series of one query mostly share their timestamps,
+        so each distinct timestamp list is formatted once."""
+        parts = []
+        last_ts: Sequence[int] | None = None
+        pre: list[str] = []
+        for s in self.series:
+            if last_ts is None or s.ts is not last_ts and list(s.ts) != list(last_ts):
+                pre = [f'[{t},"' for t in json_times(s.ts)]
+            last_ts = s.ts
+            points = '"],'.join(map(operator.add, pre, format_values(s.vs)))
+            parts.append(f'{{"metric":{_labels_text(s.metric)},"values":[{points}"]]}}' if points
+                         else f'{{"metric":{_labels_text(s.metric)},"values":[]}}')
+        return '{"resultType":"matrix","result":[' + ",".join(parts) + "]}"
 
 
 Value = Scalar | String | Vector | Matrix
