@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydock.compose import images as cimages
 from pydock.compose import project as cproject
 from pydock.compose import spec as cspec
 from pydock.compose.types import Project
@@ -35,19 +36,6 @@ class UpResult:
     started: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-
-
-def image_ids(rt: Any, project: Project, services: list[str]) -> dict[str, str]:
-    """The local image of each service; a missing one is refused before anything is made."""
-    out = {}
-    for name in services:
-        ref = project.services[name]["image"]
-        try:
-            out[name] = rt.images.resolve(ref)
-        except NotFoundError:
-            raise NotFoundError(f"services.{name}.image: no such image {ref!r} here (pull it, or "
-                                "`pydock image bootstrap busybox` for busybox)") from None
-    return out
 
 
 def ensure_volumes(rt: Any, project: Project, services: list[str], made: list[str]) -> None:
@@ -127,12 +115,12 @@ def wait_condition(rt: Any, project: Project, dep: str, condition: str, timeout:
 
 def up(rt: Any, project: Project, services: list[str] | None = None, force_recreate: bool = False,
        remove_orphans: bool = False, no_deps: bool = False, scale: dict[str, int] | None = None,
-       start: bool = True, timeout: float = 300.0, report: Report = _quiet) -> UpResult:
+       start: bool = True, timeout: float = 300.0, report: Report = _quiet, pull: str | None = None) -> UpResult:
     names = list(services or []) if no_deps and services else project.order(services or None)
     for n in services or []:
         if n not in project.services:
             raise ConfigError(f"no such service: {n}")
-    ids = image_ids(rt, project, names)
+    ids = cimages.resolve(rt, project, names, report, pull)
     result = UpResult()
     made_containers: list[str] = []
     made_volumes: list[str] = []
@@ -288,7 +276,7 @@ def run_container(rt: Any, project: Project, service: str, command: list[str] | 
         for dep, cond in (project.services[service].get("depends_on") or {}).items():
             if dep in project.services:
                 wait_condition(rt, project, dep, cond["condition"], 300.0)
-    ids = image_ids(rt, project, [service])
+    ids = cimages.resolve(rt, project, [service], report)
     ensure_volumes(rt, project, [service], [])
     ensure_networks(rt, project, [service], [])
     spec = cspec.container_spec(project, service, 1, ids[service], oneoff=True,

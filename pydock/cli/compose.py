@@ -79,10 +79,13 @@ def _scale(items: tuple[str, ...]) -> dict[str, int]:
 @click.option("--no-start", is_flag=True, help="Don't start the services after creating them")
 @click.option("--scale", multiple=True, help="Scale SERVICE to NUM instances (SERVICE=NUM)")
 @click.option("--wait-timeout", type=float, default=300.0, help="Seconds to wait for dependencies")
+@click.option("--pull", type=click.Choice(["always", "missing", "never"]), default=None,
+              help="Pull images before running (default: each service's pull_policy)")
 @click.argument("services", nargs=-1)
 @click.pass_obj
 def up_cmd(o: Opts, detach: bool, build: bool, force_recreate: bool, remove_orphans: bool, no_deps: bool,
-           no_start: bool, scale: tuple[str, ...], wait_timeout: float, services: tuple[str, ...]) -> None:
+           no_start: bool, scale: tuple[str, ...], wait_timeout: float, pull: str | None,
+           services: tuple[str, ...]) -> None:
     """Create and start containers."""
     from pydock.compose import up
     from pydock.compose.validate import NEEDS
@@ -94,7 +97,8 @@ def up_cmd(o: Opts, detach: bool, build: bool, force_recreate: bool, remove_orph
         raise UsageError(f"unsupported: up --build (needs {NEEDS['build']})")
     rt = _rt()
     up.up(rt, project, list(services), force_recreate=force_recreate, remove_orphans=remove_orphans,
-          no_deps=no_deps, scale=_scale(scale), start=not no_start, timeout=wait_timeout, report=_say)
+          no_deps=no_deps, scale=_scale(scale), start=not no_start, timeout=wait_timeout, report=_say,
+          pull=pull)
     if detach or no_start:
         return
     _follow(rt, project.name, list(services), stop_on_interrupt=project)
@@ -310,13 +314,15 @@ def _escape(data: Any) -> Any:
 @click.pass_obj
 def pull_cmd(o: Opts, services: tuple[str, ...]) -> None:
     """Pull service images (those present locally are reported as such)."""
-    from pydock.compose import up
+    from pydock.compose import images
 
     project = o.load()
-    names = list(services) or list(project.services)
-    up.image_ids(_rt(), project, names)  # refuses a missing image by name until image pull lands
-    for n in names:
-        _say(f"Image {project.services[n]['image']}  Present")
+    rt = _rt()
+    for n in list(services) or list(project.services):
+        if n not in project.services:
+            raise UsageError(f"no such service: {n}")
+        if project.services[n].get("image") and project.services[n].get("pull_policy") != "build":
+            images.pull_one(rt, str(project.services[n]["image"]), _say)
 
 
 @compose_group.command("build")

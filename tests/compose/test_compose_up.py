@@ -190,7 +190,7 @@ volumes:
     ("services:\n  web:\n    image: busybox\n    networks: [nope]\n", ("compose.yaml:4: services.web.networks: "
      "service refers to undefined network 'nope'")),
     ("services:\n  web:\n    image: busybox\n    mem_limit: lots\n", "compose.yaml:4: services.web.mem_limit"),
-    ("services:\n  web:\n    image: nosuchimage\n    volumes: [v:/v]\nvolumes: {v: {}}\n",
+    ("services:\n  web:\n    image: nosuchimage\n    pull_policy: never\n    volumes: [v:/v]\nvolumes: {v: {}}\n",
      "services.web.image: no such image 'nosuchimage'"),
 ])
 def test_bad_files_make_nothing(pc, body: str, msg: str) -> None:  # type: ignore[no-untyped-def]
