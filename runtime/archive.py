@@ -330,7 +330,34 @@ def unpack(tar_path: Path, dest: Path) -> int:
     """Unpacks the layer at `tar_path` into the new directory `dest`; returns the bytes it holds.
 
     All entries are checked first; the layer is unpacked beside `dest` and renamed into place.
-    Memory is bounded (header sizes, entry count); disk use by the free space checked up front."""
+    Memory is bounded (header sizes, entry count); disk use by the free space checked up front.
+    A tar that ends right after its last file's data (no padding, no end blocks: umoci 0.4.7 writes
+    such layers, and Go's reader takes them) is unpacked from a copy with the missing zeros added;
+    its content, and so its DiffID, is what it was."""
+    try:
+        return _unpack(tar_path, dest)
+    except _ShortTar:
+        padded = dest.with_name(dest.name + ".padded")
+        try:
+            with open_decompressed(tar_path) as src, open(padded, "wb") as dst:
+                n = 0
+                while chunk := src.read(_CHUNK):
+                    dst.write(chunk)
+                    n += len(chunk)
+                dst.write(b"\0" * ((-n) % 512 + 1024))
+            try:
+                return _unpack(padded, dest)
+            except _ShortTar as exc:
+                raise ImageError(f"{tar_path.name}: corrupt tar archive: {exc}") from None
+        finally:
+            padded.unlink(missing_ok=True)
+
+
+class _ShortTar(ImageError):
+    """The tar stream ended inside an entry's data or padding."""
+
+
+def _unpack(tar_path: Path, dest: Path) -> int:
     try:
         tf = open_tar(tar_path)
     except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
@@ -339,6 +366,10 @@ def unpack(tar_path: Path, dest: Path) -> int:
     with tf:
         try:
             entries = check_members(bounded_members(tf, tar_path.name))
+        except tarfile.ReadError as exc:
+            if "unexpected end of data" in str(exc):
+                raise _ShortTar(str(exc)) from exc
+            raise ImageError(f"{tar_path.name}: corrupt tar archive: {exc}") from exc
         except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
             raise ImageError(f"{tar_path.name}: corrupt tar archive: {exc}") from exc
         size = sum(m.size for _, m in entries if m.isreg())

@@ -35,7 +35,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "images": ("pydock.cli.images:images", "List images"),
     "tag": ("pydock.cli.images:tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
     "rmi": ("pydock.cli.images:rmi", "Remove one or more images"),
-    "image": ("pydock.cli.images:image_group", "Manage images (bootstrap, ls, rm)"),
+    "image": ("pydock.cli.images:image_group", "Manage images (bootstrap, ls, rm, pull, push, save, prune)"),
+    "pull": ("pydock.cli.registry_cmds:pull", "Download an image from a registry"),
+    "push": ("pydock.cli.registry_cmds:push", "Upload an image to a registry"),
+    "login": ("pydock.cli.registry_cmds:login", "Log in to a registry"),
+    "logout": ("pydock.cli.registry_cmds:logout", "Log out from a registry"),
+    "save": ("pydock.cli.registry_cmds:save", "Save one or more images to a tar archive"),
     "volume": ("pydock.cli.volumes:volume_group", "Manage volumes"),
     # networks
     "network": ("pydock.cli.network:network_group", "Manage networks"),

@@ -1,4 +1,6 @@
-"""Image commands: import, load, images, tag, rmi, and `image bootstrap|ls|rm|inspect|tag`."""
+"""Image commands: pull, push, login, logout, save, import, load, images, tag, rmi, and
+`image bootstrap|ls|rm|inspect|tag|pull|push|save|prune`. Each builds plain arguments and calls the
+runtime's function (runtime/images/), the same one the Engine API calls."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ def _runtime() -> Any:
 
 def inspect_image(image: Any) -> dict[str, Any]:
     cfg = image.config
-    return {"Id": image.id, "RepoTags": list(image.tags), "RepoDigests": [], "Created": image.created,
+    return {"Id": image.id, "RepoTags": list(image.tags), "RepoDigests": list(image.digests), "Created": image.created,
             "Architecture": cfg.get("architecture", ""), "Os": cfg.get("os", "linux"), "Size": image.size,
             "Config": cfg.get("config", {}), "RootFS": {"Type": "layers", "Layers": image.diff_ids},
             "Comment": (cfg.get("history") or [{}])[-1].get("comment", "")}
@@ -116,8 +118,10 @@ _IMAGE_COLUMNS = (("REPOSITORY", "Repository"), ("TAG", "Tag"), ("IMAGE ID", "ID
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs")
 @click.option("--format", "fmt", default=None, help="Format output: table, json, or a Go template")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output")
+@click.option("--digests", is_flag=True, help="Show digests")
 @click.argument("repository", required=False)
-def images(all_: bool, quiet: bool, fmt: str | None, no_trunc: bool, repository: str | None) -> None:
+def images(all_: bool, quiet: bool, fmt: str | None, no_trunc: bool, repository: str | None,
+           digests: bool = False) -> None:
     """List images."""
     from pydock.cli.formatting import ago, human_size, print_rows
     from pydock.units import parse_iso
@@ -132,7 +136,8 @@ def images(all_: bool, quiet: bool, fmt: str | None, no_trunc: bool, repository:
                 since = ago(parse_iso(im.created))
             except PydockError:
                 since = "N/A"
-            rows.append({"Repository": repo, "Tag": t, "ID": im.id if no_trunc else im.short_id,
+            digest = next((d.rsplit("@", 1)[1] for d in im.digests if d.rsplit("@", 1)[0] == repo), "<none>")
+            rows.append({"Repository": repo, "Tag": t, "Digest": digest, "ID": im.id if no_trunc else im.short_id,
                          "CreatedAt": im.created, "CreatedSince": since, "Size": human_size(im.size)})
     if quiet:
         seen = []
@@ -141,7 +146,8 @@ def images(all_: bool, quiet: bool, fmt: str | None, no_trunc: bool, repository:
                 seen.append(r["ID"])
                 click.echo(r["ID"])
         return
-    print_rows(None if fmt == "table" else fmt, rows, _IMAGE_COLUMNS, click.echo)
+    columns = _IMAGE_COLUMNS[:2] + (("DIGEST", "Digest"),) + _IMAGE_COLUMNS[2:] if digests else _IMAGE_COLUMNS
+    print_rows(None if fmt == "table" else fmt, rows, columns, click.echo)
 
 
 @click.command()
@@ -195,6 +201,10 @@ def image_inspect(refs: tuple[str, ...]) -> None:
     click.echo(json.dumps([inspect_image(rt.images.get(r)) for r in refs], indent=4))
 
 
+from pydock.cli.registry_cmds import login, logout, prune, pull, push, save
+
+image_group.add_command(prune, name="prune")
 for _name, _cmd in (("ls", images), ("list", images), ("rm", rmi), ("tag", tag), ("load", load),
-                    ("import", import_cmd)):
+                    ("import", import_cmd), ("pull", pull), ("push", push), ("save", save)):
     image_group.add_command(_cmd, name=_name)
+__all__ = ["login", "logout", "pull", "push", "save"]

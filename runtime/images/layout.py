@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
-import shutil
 import tarfile
 from pathlib import Path
+from typing import Any
 
 from pydock.runtime import archive
 
@@ -37,7 +38,9 @@ class _Reader:
             raise ImageError(f"image archive member {name} is {m.size} bytes, more than the "
                              f"{limit} allowed for a manifest or config")
         with f:
-            return f.read()
+            data = f.read()
+        _verify(name, hashlib.new(_algo(name), data) if _algo(name) else None)
+        return data
 
     def extract(self, name: str) -> Path:
         m = self.names.get(_member_name(name))
@@ -50,8 +53,13 @@ class _Reader:
         if m is not None and m.size > st.f_bavail * st.f_frsize:
             raise ImageError(f"the layer {name} is {m.size} bytes, more than the "
                              f"{st.f_bavail * st.f_frsize} free in {self.tmp}")
+        h = hashlib.new(_algo(name)) if _algo(name) else None
         with f, open(out, "wb") as dst:
-            shutil.copyfileobj(f, dst, 1 << 20)
+            while chunk := f.read(1 << 20):
+                dst.write(chunk)
+                if h is not None:
+                    h.update(chunk)
+        _verify(name, h)
         return out
 
     def docker_manifest(self) -> list[tuple[bytes, list[str], list[str]]]:
@@ -87,6 +95,21 @@ class _Reader:
             return out
         except (KeyError, TypeError, ValueError) as exc:
             raise ImageError(f"OCI layout is malformed: {exc}") from exc
+
+
+def _algo(name: str) -> str | None:
+    """`sha256` for a content-addressed member (`blobs/sha256/<hex>`, OCI layout and new docker save)."""
+    parts = name.split("/")
+    if len(parts) == 3 and parts[0] == "blobs" and parts[1] in ("sha256", "sha512"):
+        return parts[1]
+    return None
+
+
+def _verify(name: str, h: Any) -> None:
+    # A blob is named by its digest: one whose content does not hash to its name was altered.
+    if h is not None and h.hexdigest() != name.split("/")[2]:
+        raise ImageError(f"image archive member {name}: content digest {h.name}:{h.hexdigest()} does "
+                         "not match its name (the archive was altered or is corrupt)")
 
 
 def _max_metadata() -> int:

@@ -42,6 +42,22 @@ def registry_host(domain: str) -> str:
     return HUB_REGISTRY if domain in ("docker.io", "index.docker.io") else domain
 
 
+def insecure_registries(daemon_json: Path) -> tuple[str, ...]:
+    """daemon.json's `insecure-registries` (a missing file or key: none)."""
+    import json
+
+    try:
+        data = json.loads(daemon_json.read_text() or "{}")
+    except FileNotFoundError:
+        return ()
+    except (OSError, ValueError) as exc:
+        raise RegistryError(f"{daemon_json}: cannot read insecure-registries: {exc}") from exc
+    value = data.get("insecure-registries", []) if isinstance(data, dict) else []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RegistryError(f"{daemon_json}: insecure-registries must be a list of strings")
+    return tuple(value)
+
+
 def _hostname(host: str) -> str:
     if host.startswith("["):
         return host[1:host.find("]")]
@@ -124,6 +140,7 @@ class RegistryClient:
         self._client: httpx.Client | None = None
         self._tokens: dict[str, str] = {}
         self._basic = False
+        self._last_bearer: dict[str, str] | None = None
 
     # -- transport ---------------------------------------------------------------------------
 
@@ -228,6 +245,7 @@ class RegistryClient:
             if ch is None:
                 raise AuthError(f"unauthorized: {self.host} asks for credentials without a challenge")
             if ch.scheme == "bearer":
+                self._last_bearer = ch.params
                 self._fetch_token(ch.params, scope)
             elif ch.scheme == "basic":
                 if not self.credentials:
@@ -245,6 +263,12 @@ class RegistryClient:
         resp = self._send("GET", "/v2/", "")
         if resp.status_code != 200:
             raise RegistryError(f"{self.host}: /v2/ answered {_error_text(resp)}")
+
+    def check_token(self) -> None:
+        """Fetches a token without a scope when the registry's realm is a token server (login)."""
+        if self._tokens or self._last_bearer is None:
+            return
+        self._fetch_token(self._last_bearer, "")
 
     def get_manifest(self, repo: str, ref: str) -> tuple[bytes, str, str]:
         """(raw bytes, media type, digest) of a manifest by tag or digest."""

@@ -407,6 +407,25 @@ class ImageStore:
                     out.append(f"Deleted: {d}")
             return out
 
+    def prune(self, all_: bool, users: Callable[[str], builtins.list[str]]) -> tuple[builtins.list[str], int]:
+        """`docker image prune [-a]`: removes untagged images (with `all_`, every image) that no
+        container uses; returns the report lines and the bytes freed."""
+        out: builtins.list[str] = []
+        freed = 0
+        for im in self.list():
+            if (im.tags and not all_) or users(im.id):
+                continue
+            sizes = {}
+            for d in im.diff_ids:
+                try:
+                    sizes[d] = int(self.layer_info(d).get("size", 0))
+                except ImageError:
+                    pass
+            lines = self.remove(im.id, True, users)
+            freed += sum(sizes.get(line.removeprefix("Deleted: "), 0) for line in lines)
+            out += lines
+        return out, freed
+
     def bootstrap_busybox(self, busybox: Path = Path("/bin/busybox"), ref: str = "busybox:latest") -> Image:
         """Builds `busybox:latest` from the host's static busybox: the binary, one symlink per applet,
         /etc/passwd and /etc/group. The tarball is deterministic, so the image id only changes
