@@ -210,7 +210,35 @@ def test_config_prints_a_loadable_file(pc, tmp_path: Path) -> None:  # type: ign
     assert model["services"]["worker"]["depends_on"]["web"]["condition"] == "service_healthy"
     text = pc("compose", "config").stdout
     assert "$$GREETING" in text
+    # the reference parser of the Compose Specification accepts the test's files and the resolved one
+    from compose_spec import PyCompose
+
+    port = _project(pc)
+    PyCompose.from_yaml(COMPOSE.replace("${WEB_PORT}", str(port)))
+    PyCompose.from_yaml(OVERRIDE.replace("on-failure:2", "on-failure"))  # the crate lacks `:N` (validate.py)
+    PyCompose.from_yaml(text.replace("on-failure:2", "on-failure"))
     again = tmp_path / "again"
     again.mkdir()
     (again / "compose.yaml").write_text(text)
     pc("compose", "-f", str(again / "compose.yaml"), "config", "-q")
+
+
+def test_logs_merge_in_time_order_and_follow(pc) -> None:  # type: ignore[no-untyped-def]
+    (pc.cwd / "compose.yaml").write_text("""\
+services:
+  a:
+    image: busybox
+    command: ["sh", "-c", "echo a1; sleep 0.6; echo a2"]
+  b:
+    image: busybox
+    command: ["sh", "-c", "sleep 0.3; echo b1; sleep 0.6; echo b2 >&2"]
+    network_mode: none
+""")
+    pc("compose", "up", "-d")
+    followed = pc("compose", "logs", "-f", timeout=30).stdout.splitlines()  # returns once both exited
+    assert sorted(followed) == ["a-1  | a1", "a-1  | a2", "b-1  | b1", "b-1  | b2"]
+    lines = pc("compose", "logs").stdout.splitlines()
+    assert lines == ["a-1  | a1", "b-1  | b1", "a-1  | a2", "b-1  | b2"]
+    stamped = pc("compose", "logs", "-t", "b").stdout.splitlines()
+    assert len(stamped) == 2 and all(ln.startswith("b-1  | 20") for ln in stamped)
+    assert "Exited (0)" in pc("compose", "ps", "-a").stdout
