@@ -40,6 +40,12 @@ def db(tmp_path: Path) -> TSDB:
     ([-0.0] + [1.0] * 99, chunkenc.FLOAT),  # -0 is integral but int() would lose its sign
     ([2.0**53] * 100, chunkenc.FLOAT),
     ([1.0, STALE_NAN, 3.0], chunkenc.RAW),
+    ([round(20 + i * 0.37 - (i % 7) * 1.1, 2) for i in range(100)], chunkenc.DECIMAL),  # gauges like 21.37
+    ([123.456789, -0.5, 1e6 + 0.001] * 30, chunkenc.DECIMAL),
+    ([-0.0] + [0.25] * 99, chunkenc.FLOAT),  # k / 10**d would turn -0.0 into 0.0
+    ([i * 0.1 for i in range(100)], chunkenc.FLOAT),  # 0.30000000000000004 is no short decimal
+    ([1e-12] * 100, chunkenc.FLOAT),
+    ([0.5] * 50 + [math.nan] * 50, chunkenc.FLOAT),
 ])
 def test_chunk_encoding_round_trips_every_bit_pattern(vals: list[float], kind: int) -> None:
     ts = [1_700_000_000_000 + 15_000 * i + (i % 3) for i in range(len(vals))]
