@@ -34,6 +34,8 @@ ULIMIT_NAMES: dict[str, int] = {
 KNOWN_KEYS = ("log-driver", "log-opts", "default-ulimits", "cgroup-parent", "labels", "debug")
 # Networking keys, checked by runtime/network/config.py (the network room owns their meaning).
 NETWORK_KEYS = ("bip", "mtu", "default-address-pools", "dns")
+# Security keys, checked when a container is made (runtime/security/options.py).
+SECURITY_KEYS = ("seccomp-profile", "no-new-privileges", "userns-remap")
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class DaemonConfig:
     debug: bool = False
     source: Path | None = None
     network: dict[str, Any] = field(default_factory=dict)  # NETWORK_KEYS as given
+    security: dict[str, Any] = field(default_factory=dict)  # SECURITY_KEYS as given
 
     def ulimits_for(self, explicit: list[Ulimit]) -> list[Ulimit]:
         """The daemon's default ulimits overridden by a container's own `--ulimit`s of the same name."""
@@ -104,7 +107,7 @@ def load(path: Path | None = None) -> DaemonConfig:
         raise ConfigError(f"{p}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}: the top level must be a JSON object")
-    unknown = sorted(set(raw) - set(KNOWN_KEYS) - set(NETWORK_KEYS))
+    unknown = sorted(set(raw) - set(KNOWN_KEYS) - set(NETWORK_KEYS) - set(SECURITY_KEYS))
     if unknown:
         raise ConfigError(f"{p}: the following directives don't match any configuration option: {', '.join(unknown)}")
     return _build(p, raw)
@@ -118,6 +121,7 @@ def _build(p: Path, raw: dict[str, Any]) -> DaemonConfig:
         return value
 
     kwargs: dict[str, Any] = {"source": p, "network": {k: raw[k] for k in NETWORK_KEYS if k in raw}}
+    kwargs["security"] = {k: raw[k] for k in SECURITY_KEYS if k in raw}
     if "log-driver" in raw:
         kwargs["log_driver"] = want("log-driver", str, "a string")
     if "log-opts" in raw:

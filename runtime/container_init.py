@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydock.runtime import rootfs, syscalls
-from pydock.runtime.security import mountattr
+from pydock.runtime.security import confine, mountattr
+from pydock.runtime.security.confine import DEFAULT_SECURITY, SecurityConfig
 from pydock.runtime.syscalls import (
     MS_BIND,
     MS_NODEV,
@@ -88,6 +89,7 @@ class InitConfig:
     mounts: tuple[Mount, ...]
     etc_files: tuple[tuple[str, Path], ...]  # (/etc/hostname, host file) bound over the image's
     console_socket: int = -1  # runtime depth: with -t, where to send the pty master (runtime/tty.py)
+    security: SecurityConfig = DEFAULT_SECURITY  # security room: caps, seccomp, devices (runtime/security/)
     netns: str = ""  # network room: a netns file to join (bridged, container:NAME); '' makes a fresh one
 
 
@@ -345,8 +347,11 @@ def run(cfg: InitConfig, sync_fd: int, err_fd: int) -> None:
             flags |= syscalls.CLONE_NEWNET
         syscalls.unshare(flags)
         _setup_mounts(cfg)
+        sec = confine.before_pivot(cfg.security, cfg.target)  # devices, /dev/shm, the seccomp filter built
         _pivot(cfg.target)
-        _mask_paths()
+        confine.after_pivot(sec)  # sysctls, while /proc/sys is still writable
+        if not cfg.security.privileged:
+            _mask_paths()
         if cfg.console_socket >= 0:  # runtime depth: -t, a pty on the container's devpts
             from pydock.runtime import tty
 
@@ -361,14 +366,18 @@ def run(cfg: InitConfig, sync_fd: int, err_fd: int) -> None:
         os.makedirs(workdir, exist_ok=True)  # Docker makes a missing working directory
         os.chdir(workdir)
         path = _find_command(cfg.argv[0], env)
-        syscalls.set_no_new_privs()
-        syscalls.limit_capabilities(DEFAULT_CAPS)
+        confine.before_caps(sec)  # read-only root; no_new_privs (or, without it, the filter now)
+        syscalls.limit_capabilities(cfg.security.caps)
+        extra_groups = confine.group_ids(sec, _read_db)  # --group-add
         if cfg.user:
-            os.setgroups(groups)
+            os.setgroups(sorted({*groups, *extra_groups}))
             os.setgid(gid)
             os.setuid(uid)
+        elif extra_groups:
+            os.setgroups(sorted({0, *extra_groups}))
         os.umask(0o022)
         _close_fds_on_exec()
+        confine.before_exec(sec)  # seccomp last: nothing of ours runs under the container's filter
         try:
             os.execve(path, list(cfg.argv), env)
         except OSError as exc:

@@ -84,12 +84,19 @@ def collect_info(settings: Settings) -> dict[str, Any]:
         "Name": platform.node(),
         "Labels": list(cfg.labels),
         "Debug": cfg.debug,
+        "SecurityOptions": _security_options(cfg),  # security room: runtime/security/options.py
         "DockerRootDir": str(settings.root),
         "RuntimeDir": str(settings.run),
         "ConfigFile": str(settings.config_file),
         "ConfigFileLoaded": cfg.source is not None and settings.config_file.exists(),
     })
     return info
+
+
+def _security_options(cfg: Any) -> list[str]:
+    from pydock.runtime.security.options import security_options
+
+    return security_options(cfg.security)
 
 
 def _os_name() -> str:

@@ -101,14 +101,16 @@ def init_config(settings: Settings, record: ContainerRecord) -> InitConfig:
         mounts.append(Mount(kind, m.get("Source", ""), m["Destination"], not m.get("RW", True),
                             m.get("Options", ""), copy_up))
     etc = tuple((f"/etc/{n}", record.dir / n) for n in ("hostname", "hosts", "resolv.conf"))
-    return InitConfig(
+    from pydock.runtime.security.confine import with_security  # security room: caps, seccomp, --init, --tmpfs
+
+    return with_security(InitConfig(
         container_dir=record.dir, target=settings.run / "containers" / record.id / "rootfs",
         storage_driver=graph["Name"], layers=tuple(Path(p) for p in graph["Data"]["LowerDirs"]),
         argv=(record.config["Path"], *record.config["Args"]), env=tuple(cfg.get("Env") or ()),
         workdir=cfg.get("WorkingDir", ""), user=cfg.get("User", ""), hostname=cfg["Hostname"],
         network=host.get("NetworkMode", "none"), mounts=tuple(mounts), etc_files=etc,
         netns=netns_path(settings, record),  # network room: the namespace to join, '' to unshare one
-    )
+    ), host)
 
 
 def remove_files(settings: Settings, record: ContainerRecord, volumes: bool) -> None:

@@ -112,6 +112,9 @@ class Shim:
         limits = cgroups.Limits.from_host_config(self.record.config.get("HostConfig", {}))
         parent = self.record.config.get("HostConfig", {}).get("CgroupParent") or cgroups.DEFAULT_PARENT
         self.cgroup = cgroups.create(self.id, limits, parent=parent)  # runtime depth: --cgroup-parent
+        from pydock.runtime.security.devices import apply_cgroup  # security room: --device, the v2 filter
+
+        apply_cgroup(self.cgroup.paths, self.record.config.get("HostConfig", {}))
         self.supervisor = Supervisor(self.settings, self.dir, self.cgroup)  # runtime depth: events, health, restart
         from pydock.runtime.network.endpoint import plumb  # network room
 

@@ -39,6 +39,9 @@ DEPTH_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
 from pydock.cli.network import NETWORK_OPTIONS, network_fields  # network room: -p, -P, --ip, ...
 
 DEPTH_OPTIONS += NETWORK_OPTIONS
+from pydock.cli.securityflags import SECURITY_OPTIONS, security_host_config  # security room
+
+DEPTH_OPTIONS += SECURITY_OPTIONS
 
 
 def apply_daemon_defaults(o: dict[str, Any]) -> dict[str, Any]:
@@ -85,7 +88,8 @@ def depth_fields(o: dict[str, Any]) -> dict[str, Any]:
         if note:
             click.echo(f"WARNING: {note}", err=True)
     host_config = {**limits.to_host_config(), "RestartPolicy": policy.to_json(),
-                   "Ulimits": [u.to_json() for u in ulimits], "CgroupParent": parent}
+                   "Ulimits": [u.to_json() for u in ulimits], "CgroupParent": parent,
+                   **security_host_config(o)}  # security room: caps, seccomp, devices, --read-only, ...
     healthcheck = healthcheck_from_flags(
         cmd=o.get("health_cmd"), interval=o.get("health_interval"), timeout=o.get("health_timeout"),
         retries=o.get("health_retries"), start_period=o.get("health_start_period"),

@@ -86,6 +86,7 @@ def info(fmt: str | None) -> None:
         f"Runtime Dir: {data['RuntimeDir']}",
         f"Config File: {data['ConfigFile']}" + ("" if data["ConfigFileLoaded"] else " (absent: defaults)"),
         f"Debug Mode: {str(data['Debug']).lower()}",
+        "Security Options: " + " ".join(data.get("SecurityOptions") or []),  # security room
     ]
     if data["Labels"]:
         lines.append("Labels:")

@@ -1,0 +1,41 @@
+"""The security flags of `pydock run`/`create` (runflags.py adds them to DEPTH_OPTIONS): they map onto
+`runtime.security.options.host_config`, which the API server and compose call too."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+SECURITY_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
+    click.option("--cap-add", "cap_add", multiple=True, help="Add Linux capabilities (NET_ADMIN, CAP_SYS_TIME, ALL)"),
+    click.option("--cap-drop", "cap_drop", multiple=True, help="Drop Linux capabilities (ALL for every one)"),
+    click.option("--privileged", is_flag=True, help="Give extended privileges: all capabilities and devices, no seccomp"),
+    click.option("--security-opt", "security_opt", multiple=True,
+                 help="Security options: seccomp=PROFILE.json|unconfined, no-new-privileges[=true|false]"),
+    click.option("--read-only", "read_only", is_flag=True, help="Mount the container's root filesystem as read only"),
+    click.option("--tmpfs", "tmpfs", multiple=True, help="Mount a tmpfs directory (PATH[:size=64m,mode=1777])"),
+    click.option("--shm-size", "shm_size", default=None, help="Size of /dev/shm (e.g. 128m)"),
+    click.option("--sysctl", "sysctl", multiple=True, help="Namespaced kernel parameters (net.*, kernel.shm*, ...)"),
+    click.option("--init", "init", is_flag=True, help="Run an init inside the container that forwards signals and reaps processes"),
+    click.option("--group-add", "group_add", multiple=True, help="Add additional groups to join"),
+    click.option("--device", "device", multiple=True, help="Add a host device to the container (HOST[:CONTAINER[:rwm]])"),
+    click.option("--device-cgroup-rule", "device_cgroup_rule", multiple=True,
+                 help="Add a rule to the cgroup allowed devices list ('c 1:3 rwm')"),
+]
+
+
+def security_host_config(o: dict[str, Any]) -> dict[str, Any]:
+    """HostConfig keys from the flags, daemon.json's security keys as defaults; bad values refused here."""
+    from pydock import daemon_config
+    from pydock.runtime.security import options
+
+    daemon = getattr(daemon_config.load(), "security", {})
+    return options.host_config(
+        cap_add=o.get("cap_add") or (), cap_drop=o.get("cap_drop") or (), privileged=bool(o.get("privileged")),
+        security_opt=o.get("security_opt") or (), read_only=bool(o.get("read_only")), tmpfs=o.get("tmpfs") or (),
+        shm_size=o.get("shm_size"), sysctl=o.get("sysctl") or (), init=bool(o.get("init")),
+        group_add=o.get("group_add") or (), device=o.get("device") or (),
+        device_cgroup_rule=o.get("device_cgroup_rule") or (), network=str(o.get("network") or "none"),
+        daemon=daemon)
