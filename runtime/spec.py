@@ -45,7 +45,7 @@ class ContainerSpec:
     hostname: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
     mounts: tuple[MountSpec, ...] = ()
-    network: str = "none"
+    network: str = ""  # '' = the default: the bridge when ports are published (-p/-P), else none (docs/network.md)
     log_driver: str = "json-file"
     log_opts: Mapping[str, str] = field(default_factory=dict)
     stop_signal: str = "SIGTERM"

@@ -28,6 +28,7 @@ class NetConfig:
     mtu: int = 1500
     dns: tuple[str, ...] = ()
     table: str = "pydock"
+    bip_explicit: bool = False  # daemon.json names bip: use it even if a host route overlaps it
 
 
 def load() -> NetConfig:
@@ -43,6 +44,7 @@ def load() -> NetConfig:
     try:
         if "bip" in raw:
             kw["bip_subnet"], kw["bip_gateway"] = ipam.parse_bip(str(raw["bip"]))
+            kw["bip_explicit"] = True
         if "mtu" in raw:
             mtu = raw["mtu"]
             if not isinstance(mtu, int) or not 68 <= mtu <= 65535:

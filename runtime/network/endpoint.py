@@ -26,8 +26,14 @@ if TYPE_CHECKING:
 USER_ONLY = "supported on user defined networks only"
 
 
-def _mode(spec_network: str) -> str:
-    return spec_network or "none"
+def _mode(spec: ContainerSpec) -> str:
+    """The network mode of a spec. Without --network Docker's default is the bridge; pydock's is the
+    bridge only for a container that publishes ports, else none: every state root on a host shares
+    the default bridge's name, subnet and nft table, so parallel roots (the test suite, several
+    users) would hand out one address twice and overwrite each other's rules (docs/network.md)."""
+    if spec.network:
+        return spec.network
+    return "bridge" if spec.publish or spec.publish_all else "none"
 
 
 def bridged(mode: str) -> bool:
@@ -36,7 +42,7 @@ def bridged(mode: str) -> bool:
 
 def check_spec(settings: Settings, spec: ContainerSpec) -> None:
     """Refuses a bad network request before anything is made (one-line errors)."""
-    mode = _mode(spec.network)
+    mode = _mode(spec)
     for p in spec.publish:
         ports.parse_publish(p)
     for h in spec.add_hosts:
@@ -98,7 +104,7 @@ def allocate(settings: Settings, cid: str, name: str, spec: ContainerSpec,
     from pydock.runtime.network.config import load
     from pydock.runtime.network.networks import ensure_predefined
 
-    mode = _mode(spec.network)
+    mode = _mode(spec)
     extra: dict[str, Any] = {"ExtraHosts": list(spec.add_hosts) or None, "Dns": list(spec.dns),
                              "DnsOptions": [], "DnsSearch": [], "PublishAllPorts": spec.publish_all}
     requests = [r for p in spec.publish for r in ports.parse_publish(p)]
@@ -111,7 +117,7 @@ def allocate(settings: Settings, cid: str, name: str, spec: ContainerSpec,
         other = ContainerStore(settings.root).get(mode.partition(":")[2])
         return {"HostConfig": {**extra, "NetworkMode": f"container:{other.id}"}, "ExposedPorts": all_exposed}
     if not bridged(mode):
-        return {"HostConfig": extra, "ExposedPorts": all_exposed}
+        return {"HostConfig": {**extra, "NetworkMode": mode}, "ExposedPorts": all_exposed}
     if spec.publish_all:
         requests += [r for r in ports.parse_exposed(exposed)
                      if all((r.container_port, r.proto) != (q.container_port, q.proto) for q in requests)]

@@ -42,9 +42,22 @@ def _record(name: str, driver: str, subnet: str = "", gateway: str = "", interna
 
 def ensure_predefined(store: NetworkStore, cfg: NetConfig) -> None:
     """Makes the records of bridge, host and none if missing. Caller holds the network lock."""
-    have = {n["Name"] for n in store.list()}
+    nets = {n["Name"]: n for n in store.list()}
+    have = set(nets)
+    old = nets.get("bridge")
+    if old is not None and cfg.bip_explicit and not store.endpoints(old["Id"]) and \
+            old["IPAM"]["Config"][0] != {"Subnet": str(cfg.bip_subnet), "Gateway": str(cfg.bip_gateway)}:
+        # daemon.json's bip changed and nothing uses the old one: the bridge follows, as dockerd's at start
+        store.delete(old["Id"])
+        bridge.delete_link(old["Options"][BRIDGE_OPT])
+        have.discard("bridge")
     if "bridge" not in have:
-        store.save(_record("bridge", "bridge", str(cfg.bip_subnet), str(cfg.bip_gateway), options={
+        subnet, gateway = cfg.bip_subnet, cfg.bip_gateway
+        taken = ipam.host_routes() + [subnet_of(n)[0] for n in nets.values() if is_bridge(n) and n["Name"] != "bridge"]
+        if not cfg.bip_explicit and ipam.overlapping(subnet, taken) is not None:
+            subnet = ipam.choose_subnet(cfg.pools, taken)  # Docker's "172.17.0.0/16 unless taken"
+            gateway = next(subnet.hosts())
+        store.save(_record("bridge", "bridge", str(subnet), str(gateway), options={
             BRIDGE_OPT: cfg.bridge, "com.docker.network.bridge.default_bridge": "true",
             "com.docker.network.bridge.enable_ip_masquerade": "true", MTU_OPT: str(cfg.mtu)}))
     if "host" not in have:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import Net, veths
+from nethelpers import Net
 
 pytestmark = pytest.mark.root
 
@@ -80,20 +80,20 @@ def test_connect_disconnect_and_container_mode(net: Net) -> None:
     (("run", "--add-host", "nocolon", "busybox", "true"),
      "pydock: invalid argument 'nocolon' for --add-host: expected HOST:IP"),
     (("network", "create", "--subnet", "10.231.0.0/16", "overlap"),
-     "pydock: invalid pool request: Pool overlaps with other one on this address space "
-     "(10.231.0.0/16 overlaps 10.231.0.0/24)"),
+     ("pydock: invalid pool request: Pool overlaps with other one on this address space "
+      "(10.231.0.0/16 overlaps 10.231.0.0/24)")),
     (("network", "create", "--subnet", "10.237.0.0/24", "--gateway", "10.9.9.9", "badgw"),
      "pydock: invalid --gateway 10.9.9.9: not a host address of subnet 10.237.0.0/24"),
 ])
 def test_bad_input_one_line_nothing_made(net: Net, args: tuple[str, ...], message: str) -> None:
     net.ok("network", "ls")  # the predefined networks exist; the default bridge's subnet is taken
-    before_links = veths("pd")
+    rules = net.nft()
     p = net(*args)
     assert p.returncode == 125, p.stderr
     assert p.stderr.strip() == message
     assert net.ok("ps", "-a", "-q") == "" and net.endpoints() == []
     assert sorted(n for n in net.ok("network", "ls", "--format", "{{.Name}}").split()) == ["bridge", "host", "none"]
-    assert veths("pd") == before_links
+    assert net.nft() == rules  # no rule for a half-made network or container
 
 
 def test_ip_and_etc_files(net: Net) -> None:
