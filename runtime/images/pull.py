@@ -29,7 +29,7 @@ from pydock.runtime.images.reference import Reference, parse
 from pydock.runtime.images.registry import CHUNK, RegistryClient
 from pydock.runtime.images.store import Image, ImageStore
 
-from pydock.errors import ImageError, PydockError
+from pydock.errors import ImageError
 
 Progress = Callable[[dict[str, Any]], None]
 PARALLEL = 3
@@ -79,6 +79,12 @@ class _Decompressor:
     def finish(self) -> None:
         if self._obj is not None and not self._obj.eof:
             raise ImageError("the layer's compressed stream ends early (truncated blob)")
+
+
+def _zstd_error() -> type[Exception]:
+    import zstandard
+
+    return zstandard.ZstdError  # type: ignore[no-any-return]
 
 
 def sweep_tmp(store: ImageStore) -> None:
@@ -159,6 +165,7 @@ class _Puller:
         h_blob, h_tar = hashlib.sha256(), hashlib.sha256()
         got, last, tar_size = 0, 0, 0
         dec: _Decompressor | None = None
+        broken: ImageError | None = None
         with self.client.blob(self.ref.path, desc.digest) as resp, \
                 open(blob_path, "wb") as bf, open(tar_path, "wb") as tf:
             for chunk in resp.iter_raw(CHUNK):
@@ -172,12 +179,13 @@ class _Puller:
                 bf.write(chunk)
                 if dec is None:
                     dec = _Decompressor(mf.layer_compression(desc.media_type, chunk[:4]))
+                if broken is not None:
+                    continue  # keep hashing: a digest mismatch is the better explanation
                 try:
                     plain = dec.feed(chunk)
-                except (zlib.error, ValueError, Exception) as exc:  # zstandard.ZstdError is an Exception
-                    if isinstance(exc, PydockError):
-                        raise
-                    raise ImageError(f"layer {short}: cannot decompress: {exc}") from exc
+                except (zlib.error, _zstd_error()) as exc:  # the data is bad
+                    broken = ImageError(f"layer {short}: cannot decompress: {exc}")
+                    continue
                 h_tar.update(plain)
                 tf.write(plain)
                 tar_size += len(plain)
@@ -191,6 +199,8 @@ class _Puller:
         self.emit(_event("Verifying Checksum", short))
         if got != desc.size or "sha256:" + h_blob.hexdigest() != desc.digest:
             raise ImageError(f"filesystem layer verification failed for digest {desc.digest}")
+        if broken is not None:
+            raise broken
         if dec is not None:
             dec.finish()
         if "sha256:" + h_tar.hexdigest() != did:
