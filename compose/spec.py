@@ -145,11 +145,33 @@ def _host_config(svc: dict[str, Any], where: str) -> dict[str, Any]:
         for name, v in (svc.get("ulimits") or {}).items():
             soft, hard = (v.get("soft"), v.get("hard")) if isinstance(v, dict) else (v, v)
             own.append(daemon_config.parse_ulimit(f"{name}={soft}:{hard}"))
+        security = _security(svc, daemon)
     except PydockError as exc:
         raise UsageError(f"{where}: {exc}") from None
     parent = str(svc.get("cgroup_parent") or daemon.cgroup_parent).strip("/")
-    return {**limits.to_host_config(), "RestartPolicy": policy.to_json(),
+    return {**limits.to_host_config(), "RestartPolicy": policy.to_json(), **security,
             "Ulimits": [u.to_json() for u in daemon.ulimits_for(own)], "CgroupParent": parent}
+
+
+def _security(svc: dict[str, Any], daemon: Any) -> dict[str, Any]:
+    """The security room's HostConfig keys (`runtime.security.options.host_config`, as `pydock run`)."""
+    from pydock.runtime.security import options
+
+    devices = []
+    for d in svc.get("devices") or []:
+        if isinstance(d, dict):  # the long syntax: {source, target, permissions}
+            d = ":".join(str(x) for x in (d.get("source"), d.get("target") or d.get("source"),
+                                          d.get("permissions") or "rwm"))
+        devices.append(str(d))
+    sysctls = svc.get("sysctls") or {}
+    return options.host_config(
+        cap_add=svc.get("cap_add") or (), cap_drop=svc.get("cap_drop") or (),
+        privileged=bool(svc.get("privileged")), security_opt=svc.get("security_opt") or (),
+        read_only=bool(svc.get("read_only")), shm_size=_str(svc.get("shm_size")),
+        sysctl={str(k): str(v) for k, v in sysctls.items()}, init=bool(svc.get("init")),
+        group_add=[str(g) for g in svc.get("group_add") or ()], device=devices,
+        device_cgroup_rule=svc.get("device_cgroup_rules") or (),
+        network=str(svc.get("network_mode") or "bridge"), daemon=getattr(daemon, "security", {}))
 
 
 def _network_fields(project: Project, service: str) -> dict[str, Any]:

@@ -30,9 +30,8 @@ NEEDS: dict[str, str] = {
     "build": "pydock build (runtime/build)",
 }
 # Fields pydock does not run at all; refused with "unsupported".
-UNSUPPORTED = ("secrets", "configs", "devices", "cap_add", "cap_drop", "privileged", "security_opt",
-               "ipc", "pid", "userns_mode", "sysctls", "gpus", "runtime", "platform", "develop",
-               "extends", "volumes_from", "init", "read_only", "shm_size", "isolation", "models", "links",
+UNSUPPORTED = ("secrets", "configs", "ipc", "pid", "userns_mode", "gpus", "runtime", "platform", "develop",
+               "extends", "volumes_from", "isolation", "models", "links",
                "external_links", "mac_address", "dns_search", "dns_opt")
 TOP_UNSUPPORTED = ("secrets", "configs", "include", "models")
 

@@ -88,3 +88,17 @@ def test_agent_exports_compose_labels() -> None:
     # cAdvisor's rule, which the agent follows for every label: dashboards group by this name
     assert sanitize_label(cspec.PROJECT) == "container_label_com_docker_compose_project"
     assert sanitize_label(cspec.SERVICE) == "container_label_com_docker_compose_service"
+
+
+def test_security_fields_go_through_the_security_room(tmp_path: Path, pydock_env: dict[str, str]) -> None:
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  s:\n    image: busybox\n    cap_add: [NET_ADMIN]\n    cap_drop: [ALL]\n    read_only: true\n"
+        "    sysctls: [net.ipv4.ip_forward=1]\n    init: true\n    shm_size: 32m\n"
+        "    security_opt: [no-new-privileges]\n  plain:\n    image: busybox\n")
+    p = load(cwd=tmp_path, environ={}, project_name="sec")
+    hc = cspec.container_spec(p, "s", 1, "sha256:abc").host_config
+    assert hc["CapAdd"] == ["NET_ADMIN"] and hc["CapDrop"] == ["ALL"]
+    assert hc["ReadonlyRootfs"] is True and hc["Init"] is True and hc["ShmSize"] == 32 << 20
+    assert hc["Sysctls"] == {"net.ipv4.ip_forward": "1"} and hc["NoNewPrivileges"] is True
+    plain = cspec.container_spec(p, "plain", 1, "sha256:abc").host_config
+    assert plain["Privileged"] is False and "SeccompProfile" in plain  # the default profile, as `pydock run`

@@ -242,3 +242,11 @@ services:
     stamped = pc("compose", "logs", "-t", "b").stdout.splitlines()
     assert len(stamped) == 2 and all(ln.startswith("b-1  | 20") for ln in stamped)
     assert "Exited (0)" in pc("compose", "ps", "-a").stdout
+
+
+def test_security_fields_reach_the_container(pc) -> None:  # type: ignore[no-untyped-def]
+    (pc.cwd / "compose.yaml").write_text(
+        "services:\n  s:\n    image: busybox\n    read_only: true\n    tmpfs: [/scratch]\n    network_mode: none\n")
+    out = pc("compose", "run", "--rm", "s", "sh", "-c", "touch /x 2>/dev/null || echo ro; touch /scratch/y && echo tmp")
+    assert out.stdout.split() == ["ro", "tmp"]
+    assert pc.runtime().store.list() == []
