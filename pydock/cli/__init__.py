@@ -7,13 +7,7 @@ turns it into one line on stderr and Docker's exit code (125 for pydock's own fa
 
 from __future__ import annotations
 
-import importlib
 import sys
-from typing import Any
-
-import click
-
-from pydock.errors import PydockError
 
 # name -> (module:attribute, one-line help). Help text lives here so `--help` imports nothing.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -68,47 +62,30 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class LazyGroup(click.Group):
-    """A click group that imports a command's module only when that command runs."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
-        if target is None:
-            return None
-        module_name, attr = target[0].split(":")
-        module = importlib.import_module(module_name)
-        command: click.Command = getattr(module, attr)
-        return command
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # Help lists the table itself, so `pydock --help` imports no command module.
-        with formatter.section("Commands"):
-            formatter.write_dl([(name, COMMANDS[name][1]) for name in self.list_commands(ctx)])
+DESCRIPTION = "pydock: containers with Docker's CLI, log drivers, a cAdvisor-style agent and a collector."
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="pydock", prog_name="pydock")
-def cli() -> None:
-    """pydock: containers with Docker's CLI, log drivers, a cAdvisor-style agent and a collector."""
+def main(argv: list[str] | None = None) -> object:
+    """The `pydock` entry point. Top-level help is printed from COMMANDS without importing click
+    (pydock.helpfmt, measured in docs/performance.md); the rest runs the click app (pydock.cli.app)."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) == 1 and args[0] in ("--help", "-h"):
+        from pydock.helpfmt import main_help
+
+        sys.stdout.write(main_help(COMMANDS, DESCRIPTION))
+        return None
+    from pydock.cli.app import main as app_main
+
+    return app_main(argv)
 
 
-def main(argv: list[str] | None = None) -> Any:
-    try:
-        return cli.main(args=argv, prog_name="pydock", standalone_mode=False)
-    except PydockError as exc:
-        click.echo(f"pydock: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("Aborted!", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(125)  # a bad flag is pydock's failure, as in Docker
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+def __getattr__(name: str) -> object:
+    # `pydock.cli.cli` (the click group) still resolves, built on first use.
+    if name in ("cli", "LazyGroup"):
+        from pydock.cli import app
+
+        return getattr(app, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,66 @@
+"""`pydock --help` without click: the top-level help laid out exactly as click lays it out.
+
+click and its import chain cost about 15 ms of a 40 ms `pydock --help` (docs/performance.md);
+the top-level help is only the COMMANDS table, so pydock.cli.main prints it from here and imports
+click only for the other commands. tests/test_cli.py compares this text with click's own at several
+terminal widths.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+
+OPTIONS = (("--version", "Show the version and exit."), ("-h, --help", "Show this message and exit."))
+
+
+def _columns() -> int:
+    """shutil.get_terminal_size().columns without importing shutil (which imports bz2 and lzma)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns if sys.__stdout__ else 0
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+def _width() -> int:
+    # click.formatting.HelpFormatter: max(min(terminal columns, max_width 80) - 2, 50)
+    return max(min(_columns(), 80) - 2, 50)
+
+
+def _wrap(text: str, width: int, indent: str = "") -> list[str]:
+    return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent,
+                         replace_whitespace=False) or [""]
+
+
+def _dl(rows: list[tuple[str, str]], width: int) -> list[str]:
+    """click.HelpFormatter.write_dl at indent 2, col_max 30, col_spacing 2."""
+    first_col = min(max(len(k) for k, _ in rows), 30) + 2
+    text_width = max(width - first_col - 2, 10)
+    out = []
+    for key, text in rows:
+        if len(key) <= first_col - 2:
+            head = ("  " + key).ljust(2 + first_col)
+        else:
+            out.append("  " + key)
+            head = " " * (2 + first_col)
+        lines = textwrap.wrap(text, text_width, replace_whitespace=False) or [""]
+        out.append((head + lines[0]).rstrip())
+        out += [" " * (2 + first_col) + line for line in lines[1:]]
+    return out
+
+
+def main_help(commands: dict[str, tuple[str, str]], description: str) -> str:
+    """The text click prints for `pydock --help` (pydock.cli.app's LazyGroup)."""
+    width = _width()
+    lines = ["Usage: pydock [OPTIONS] COMMAND [ARGS]...", ""]
+    lines += _wrap(description, width, "  ")
+    lines += ["", "Options:", *_dl(list(OPTIONS), width), "", "Commands:"]
+    lines += _dl([(name, commands[name][1]) for name in sorted(commands)], width)
+    return "\n".join(lines) + "\n"
