@@ -142,3 +142,18 @@ def push_oci(oci: Path, reg: Registry, repo: str, fmt: str | None = None, tag: s
     if creds:
         extra += ["--dest-creds", creds]
     skopeo("copy", "--dest-tls-verify=false", *extra, f"oci:{oci}:{tag}", f"docker://{reg.host}/{repo}")
+
+
+def layer_member(blob: Path, suffix: str) -> bytes:
+    """A file's content from a gzip layer blob (padded first: umoci's tars lack the end blocks)."""
+    import gzip
+    import io
+    import tarfile
+
+    data = gzip.decompress(blob.read_bytes())
+    data += b"\0" * ((-len(data)) % 512 + 1024)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        m = next(m for m in tf.getmembers() if m.name.endswith(suffix))
+        f = tf.extractfile(m)
+        assert f is not None
+        return f.read()

@@ -4,12 +4,12 @@ registry client that are pure functions (challenges, insecure-registries, platfo
 from __future__ import annotations
 
 import pytest
-
-from pydock.errors import NotFoundError, UsageError
 from pydock.runtime.images import manifest as mf
 from pydock.runtime.images.auth import parse_challenge, server_key
 from pydock.runtime.images.reference import normalize_ref, parse
 from pydock.runtime.images.registry import is_insecure, is_loopback
+
+from pydock.errors import NotFoundError, UsageError
 
 D = "sha256:" + "ab" * 32
 

@@ -16,7 +16,6 @@ import httpx
 import pytest
 import regpeers as rp
 from conftest import CLI, PD, BuiltImage, one_line_error
-
 from pydock.runtime.images import manifest as mf
 
 pytestmark = pytest.mark.peer
@@ -153,7 +152,7 @@ def test_concurrent_pulls_of_one_image(pd: PD, pushed: dict[str, str]) -> None:
     procs = [subprocess.Popen([*CLI, "pull", "-q", pushed["oci"]], env=pd.env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(3)]
     for p in procs:
-        out, err = p.communicate(timeout=60)
+        _out, err = p.communicate(timeout=60)
         assert p.returncode == 0, err
     s = pd.stored()
     assert len(s["layers"]) == 2 and len(s["configs"]) == 1 and len(s["blobs"]) == 2 and s["tmp"] == []
