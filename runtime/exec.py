@@ -164,13 +164,16 @@ def start(record: Any, spec: ExecSpec, stdin: int, stdout: int, stderr: int) -> 
         for fd, _ in ns_fds:
             os.close(fd)
         raise ConflictError(f"Container {record.id} is not running") from None
+    from pydock.runtime.security import confine  # security room: the container's caps and seccomp
+
+    secured = confine.for_exec(record.config.get("HostConfig", {}))
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:  # the helper
         code = 125
         try:
             os.close(err_r)
-            code = _helper(handle, ns_fds, spec, stdin, stdout, stderr, err_w)
+            code = _helper(handle, ns_fds, spec, stdin, stdout, stderr, err_w, secured)
         except PydockError as exc:
             _report(err_w, exc.exit_code, str(exc))
             code = exc.exit_code
@@ -192,7 +195,7 @@ def _report(fd: int, code: int, message: str) -> None:
 
 
 def _helper(handle: Any, ns_fds: list[tuple[int, int]], spec: ExecSpec, stdin: int, stdout: int, stderr: int,
-            err_w: int) -> int:
+            err_w: int, secured: Any = None) -> int:
     for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP):
         signal.signal(sig, signal.SIG_IGN)  # the terminal's signals are for the exec'd process
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -204,7 +207,7 @@ def _helper(handle: Any, ns_fds: list[tuple[int, int]], spec: ExecSpec, stdin: i
     child = os.fork()
     if child == 0:
         try:
-            _exec_child(spec, stdin, stdout, stderr)
+            _exec_child(spec, stdin, stdout, stderr, secured)
         except PydockError as exc:
             _report(err_w, exc.exit_code, str(exc))
             os._exit(exc.exit_code)
@@ -234,7 +237,7 @@ def _helper(handle: Any, ns_fds: list[tuple[int, int]], spec: ExecSpec, stdin: i
     return code if code >= 0 else 128 - code
 
 
-def _exec_child(spec: ExecSpec, stdin: int, stdout: int, stderr: int) -> None:
+def _exec_child(spec: ExecSpec, stdin: int, stdout: int, stderr: int, secured: Any = None) -> None:
     for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
@@ -264,13 +267,17 @@ def _exec_child(spec: ExecSpec, stdin: int, stdout: int, stderr: int) -> None:
         raise RuntimeFailure(f"chdir to cwd (\"{workdir}\") set in config.json failed: {(exc.strerror or str(exc)).lower()}") from exc
     path = container_init._find_command(spec.argv[0], env)
     ulimits.apply(list(spec.ulimits))
-    syscalls.set_no_new_privs()
-    syscalls.limit_capabilities(container_init.DEFAULT_CAPS)
+    from pydock.runtime.security import confine  # imported before setns: already loaded
+
+    secured = secured or confine.for_exec({})
+    confine.before_caps(secured)  # security room: no_new_privs, or the filter now without it
+    syscalls.limit_capabilities(secured.cfg.caps)
     if user:
         os.setgroups(groups)
         os.setgid(gid)
         os.setuid(uid)
     container_init._close_fds_on_exec()  # the caller's fds must not reach the command (CVE-2024-21626)
+    confine.before_exec(secured)  # the container's seccomp filter, last
     try:
         os.execve(path, list(spec.argv), env)
     except OSError as exc:

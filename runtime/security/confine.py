@@ -10,6 +10,7 @@ runc), `group_ids`, and `before_exec` (the filter loaded last, with no_new_privs
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +96,17 @@ def after_pivot(p: Prepared) -> None:
     sysctls.apply(dict(p.cfg.sysctls))
 
 
+def for_exec(host: dict[str, Any]) -> Prepared:
+    """`pydock exec`'s share of the container's confinement: its capabilities and seccomp filter
+    (built here, on the host's side of setns, like before_pivot does for the container)."""
+    cfg = config(host)
+    flt = None
+    if cfg.seccomp != seccomp.UNCONFINED:
+        profile = seccomp.read_profile(seccomp.BUILTIN) if cfg.seccomp == seccomp.BUILTIN else cfg.seccomp
+        flt = seccomp.build(profile, {f"CAP_{n}" for n in cfg.cap_names}, cfg.no_new_privs)
+    return Prepared(dataclasses.replace(cfg, readonly_rootfs=False), flt)
+
+
 def before_caps(p: Prepared) -> None:
     if p.cfg.readonly_rootfs:
         syscalls.mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
@@ -128,8 +140,6 @@ def before_exec(p: Prepared) -> None:
 def with_security(init_cfg: Any, host: dict[str, Any]) -> Any:
     """The InitConfig with the container's SecurityConfig, its --tmpfs mounts and, for --init, tini
     bound read-only at /sbin/docker-init and put in front of the command (Docker's docker-init)."""
-    import dataclasses
-
     from pydock.runtime.container_init import Mount
 
     mounts = list(init_cfg.mounts)

@@ -96,7 +96,7 @@ def host_config(*, cap_add: Iterable[str] = (), cap_drop: Iterable[str] = (), pr
         "Devices": [devices.parse_device(d).to_json() for d in device],
         "DeviceCgroupRules": [devices.parse_rule(r) for r in device_cgroup_rule] or None,
         "Tmpfs": tmpfs_map or None, "ShmSize": shm, "Sysctls": sysctl_map or None,
-        "Init": init or None, "GroupAdd": list(group_add) or None,
+        "Init": init or None, "GroupAdd": list(group_add) or None, "UsernsMode": "",
     }
 
 
