@@ -31,7 +31,8 @@ ULIMIT_NAMES: dict[str, int] = {
     "nproc": resource.RLIMIT_NPROC, "rss": resource.RLIMIT_RSS, "rtprio": resource.RLIMIT_RTPRIO,
     "rttime": resource.RLIMIT_RTTIME, "sigpending": resource.RLIMIT_SIGPENDING, "stack": resource.RLIMIT_STACK,
 }
-KNOWN_KEYS = ("log-driver", "log-opts", "default-ulimits", "cgroup-parent", "labels", "debug")
+KNOWN_KEYS = ("log-driver", "log-opts", "default-ulimits", "cgroup-parent", "labels", "debug",
+              "insecure-registries")  # the last: registries allowed plain HTTP (runtime/images/registry.py)
 # Networking keys, checked by runtime/network/config.py (the network room owns their meaning).
 NETWORK_KEYS = ("bip", "mtu", "default-address-pools", "dns")
 # Security keys, checked when a container is made (runtime/security/options.py).
@@ -151,6 +152,10 @@ def _build(p: Path, raw: dict[str, Any]) -> DaemonConfig:
         kwargs["labels"] = tuple(str(x) for x in labels)
     if "debug" in raw:
         kwargs["debug"] = want("debug", bool, "true or false")
+    if "insecure-registries" in raw:
+        regs = want("insecure-registries", list, "a list of strings")
+        if not all(isinstance(r, str) and r for r in regs):
+            raise ConfigError(f"{p}: insecure-registries must be a list of HOST[:PORT] or CIDR strings")
     cfg = DaemonConfig(**kwargs)
     _validate_log_config(p, cfg)
     return cfg
