@@ -24,6 +24,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 from pydock.errors import RuntimeFailure
 
@@ -84,18 +85,35 @@ def render(table: str, nets: list[NetRule], dnats: list[Dnat]) -> str:
     return body + "\n"
 
 
-def apply(nets: list[NetRule], dnats: list[Dnat], table: str | None = None) -> None:
+# The last script applied per table, in /run (a tmpfs: gone at reboot, with the kernel's tables), so
+# a start or exit that changes no rule (a bridged container without -p) spends no nft transaction.
+APPLIED = Path("/run/pydock-nft")
+
+
+def apply(nets: list[NetRule], dnats: list[Dnat], table: str | None = None, force: bool = False) -> None:
     """Replaces pydock's table with the rules for `nets` and `dnats` in one transaction (or deletes
-    the table when no network is left)."""
+    the table when no network is left); skipped when the same rules were applied last, unless `force`."""
     table = table or table_name()
     script = f"table ip {table}\ndelete table ip {table}\n"  # declare first: delete needs it to exist
     if nets:
         script += render(table, nets, dnats)
+    cache = APPLIED / table
+    try:
+        if not force and cache.read_text() == script:
+            return
+    except OSError:
+        pass
+    cache.unlink(missing_ok=True)  # while the kernel and the cache may differ, no cache
     _nft(script)
+    APPLIED.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(f".{os.getpid()}")
+    tmp.write_text(script)
+    tmp.replace(cache)
 
 
 def delete_table(table: str | None = None) -> None:
     table = table or table_name()
+    (APPLIED / table).unlink(missing_ok=True)
     _nft(f"table ip {table}\ndelete table ip {table}\n")
 
 

@@ -75,8 +75,9 @@ def is_bridge(net: dict[str, Any]) -> bool:
     return net["Driver"] == "bridge" and bool(net["IPAM"]["Config"])
 
 
-def sync_rules(store: NetworkStore) -> None:
-    """Renders pydock's nftables table from the records. Caller holds the network lock."""
+def sync_rules(store: NetworkStore, force: bool = False) -> None:
+    """Renders pydock's nftables table from the records (`force`: even if unchanged since the last
+    render). Caller holds the network lock."""
     rules, dnats = [], []
     for net in store.list():
         if not is_bridge(net):
@@ -87,7 +88,7 @@ def sync_rules(store: NetworkStore) -> None:
                 for p in ep.get("Ports") or []:
                     dnats.append(nat.Dnat(p["HostIp"], int(p["HostPort"]), p["Proto"], ep["IPAddress"],
                                           int(p["ContainerPort"])))
-    nat.apply(rules, dnats)
+    nat.apply(rules, dnats, force=force)
 
 
 def create_network(settings: Settings, name: str, driver: str = "bridge", subnet: str = "", gateway: str = "",
@@ -179,6 +180,9 @@ def prune(settings: Settings) -> list[str]:
     from pydock.runtime.network.endpoint import cleanup_stale
 
     cleanup_stale(settings)
+    store = NetworkStore(settings.root)
+    with store.lock():
+        sync_rules(store, force=True)  # whatever happened to the kernel's table, it matches the records again
     gone = []
     for net in NetworkStore(settings.root).list():
         if net["Name"] not in PREDEFINED and not NetworkStore(settings.root).endpoints(net["Id"]):

@@ -69,7 +69,7 @@ def _rx_bytes(net: Net, name: str) -> float:
 
 def test_published_port_from_host_and_peer(net: Net) -> None:
     port = _free_port()
-    net.ok("run", "-d", "--name", "web", "--network", "bridge", "-p", f"{port}:80", "busybox", "sh", "-c", WEB)
+    net.ok("run", "-d", "--name", "web", "-p", f"{port}:80", "busybox", "sh", "-c", WEB)  # -p: the default bridge
     assert _get(f"http://127.0.0.1:{port}/") == "hello-pydock\n"
     assert _get(f"http://{_host_ip()}:{port}/") == "hello-pydock\n"
 
@@ -81,6 +81,7 @@ def test_published_port_from_host_and_peer(net: Net) -> None:
     assert ns["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(port)}]}
     assert ns["Networks"]["bridge"]["IPAddress"] == ip
     assert ns["Networks"]["bridge"]["NetworkID"] == json.loads(net.ok("network", "inspect", "bridge"))[0]["Id"]
+    assert info["HostConfig"]["NetworkMode"] == "bridge"
     assert info["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": str(port)}]}
     assert net.ok("port", "web") == f"80/tcp -> 0.0.0.0:{port}"
     assert f"0.0.0.0:{port}->80/tcp" in net.ok("ps")
@@ -134,3 +135,13 @@ def test_killed_shim_leftovers_are_pruned(net: Net) -> None:
     assert not os.path.exists(f"/sys/class/net/{veth}")
     assert "dnat to" not in net.nft() and not (net.settings.run / "netns" / cid).exists()
     assert net.endpoints() == []  # prune removed the stopped container, and with it its address
+
+
+def test_mtu_dns_and_the_default_without_ports(net: Net) -> None:
+    net.settings.config_file.write_text(json.dumps({"bip": "10.231.0.1/24", "mtu": 1400}))
+    out = net.ok("run", "--rm", "--network", "bridge", "--dns", "9.9.9.9", "busybox", "sh", "-c",
+                 "cat /sys/class/net/eth0/mtu /etc/resolv.conf")
+    assert out.startswith("1400\n") and "nameserver 9.9.9.9" in out and "127.0.0.11" not in out
+    cid = net.ok("create", "busybox", "true")
+    assert net.inspect(cid)["HostConfig"]["NetworkMode"] == "none"
+    assert net.ok("run", "--rm", "busybox", "ls", "/sys/class/net") == "lo"

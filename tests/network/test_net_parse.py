@@ -66,3 +66,39 @@ def test_ipam() -> None:
     assert ipam.choose_subnet(ipam.DEFAULT_POOLS, used) == IPv4Network("172.19.0.0/16")
     with pytest.raises(UsageError):
         ipam.check_gateway(net, "10.9.0.7")
+
+
+def test_nft_render_isolation_internal_and_dnat() -> None:
+    from pydock.runtime.network.nat import Dnat, NetRule, render
+
+    text = render("t", [NetRule("a0", "10.1.0.0/24", False), NetRule("b0", "10.2.0.0/24", True)],
+                  [Dnat("", 8080, "tcp", "10.1.0.2", 80), Dnat("127.0.0.1", 53, "udp", "10.1.0.2", 53)])
+    assert "    tcp dport 8080 dnat to 10.1.0.2:80\n" in text
+    assert "    ip daddr 127.0.0.1 udp dport 53 dnat to 10.1.0.2:53\n" in text
+    assert '    ip saddr 10.1.0.0/24 oifname != "a0" masquerade\n' in text
+    assert "10.2.0.0/24" not in text  # internal: no masquerade out
+    assert '    iifname "b0" oifname != "b0" drop\n' in text and '    oifname "b0" iifname != "b0" drop\n' in text
+    assert '    iifname "a0" oifname { "b0" } drop\n' in text
+    assert text.count("fib daddr type local jump ports") == 2  # from outside and from the host itself
+
+
+def test_daemon_json_network_keys(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from pydock.runtime.network.config import load
+
+    from pydock.errors import ConfigError
+
+    cfg = tmp_path / "daemon.json"
+    monkeypatch.setenv("PYDOCK_CONFIG", str(cfg))
+    cfg.write_text(json.dumps({"bip": "10.77.0.1/16", "mtu": 1400,
+                               "default-address-pools": [{"base": "10.80.0.0/16", "size": 24}], "dns": ["1.1.1.1"]}))
+    c = load()
+    assert (str(c.bip_subnet), str(c.bip_gateway), c.mtu, c.pools, c.dns) == (
+        "10.77.0.0/16", "10.77.0.1", 1400, (("10.80.0.0/16", 24),), ("1.1.1.1",))
+    assert ipam.choose_subnet(c.pools, [IPv4Network("10.80.0.0/24")]) == IPv4Network("10.80.1.0/24")
+    for bad, word in (({"mtu": 10}, "mtu"), ({"bip": "nope"}, "bip"), ({"default-address-pools": [{"base": "10.0.0.0/16"}]},
+                                                                         "default-address-pools")):
+        cfg.write_text(json.dumps(bad))
+        with pytest.raises(ConfigError, match=word):
+            load()
