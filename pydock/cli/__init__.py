@@ -74,6 +74,11 @@ def main(argv: list[str] | None = None) -> object:
 
         sys.stdout.write(main_help(COMMANDS, DESCRIPTION))
         return None
+    if args and args[0] == "logs":
+        from pydock.logprint import fast_logs
+
+        if fast_logs(args[1:]):  # plain flags; anything else goes through click below
+            return None
     from pydock.cli.app import main as app_main
 
     return app_main(argv)
