@@ -32,7 +32,7 @@ def _mode(spec: ContainerSpec) -> str:
     the default bridge's name, subnet and nft table, so parallel roots (the test suite, several
     users) would hand out one address twice and overwrite each other's rules (docs/network.md)."""
     if spec.network:
-        return spec.network
+        return "bridge" if spec.network == "default" else spec.network  # Docker's API says "default"
     return "bridge" if spec.publish or spec.publish_all else "none"
 
 

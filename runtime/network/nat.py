@@ -63,6 +63,10 @@ def render(table: str, nets: list[NetRule], dnats: list[Dnat]) -> str:
     forward = []
     for n in nets:
         post.append(f"    oifname {_q(n.bridge)} ip saddr 127.0.0.0/8 masquerade")
+        # A container reaching a published port through a host address: DNAT sends it back out of the
+        # same bridge, and without br_netfilter the reply would go straight to the peer, bypassing the
+        # un-NAT; masquerading makes the reply come back through the host.
+        post.append(f"    iifname {_q(n.bridge)} oifname {_q(n.bridge)} ct status dnat masquerade")
         if n.internal:
             forward.append(f"    iifname {_q(n.bridge)} oifname != {_q(n.bridge)} drop")
             forward.append(f"    oifname {_q(n.bridge)} iifname != {_q(n.bridge)} drop")

@@ -93,6 +93,8 @@ def test_published_port_from_host_and_peer(net: Net) -> None:
     out = net.ok("run", "--rm", "--network", "bridge", "busybox", "wget", "-qO-", f"http://{ip}/")
     assert out == "hello-pydock"
     assert _rx_bytes(net, "web") > rx
+    host = _host_ip()  # a peer through the published port on the host's address (DNAT back into the bridge)
+    assert net.ok("run", "--rm", "--network", "bridge", "busybox", "wget", "-qO-", f"http://{host}:{port}/") == "hello-pydock"
 
     # A port already published refuses the next container, and nothing is made.
     before = net.ok("ps", "-a", "-q")
