@@ -67,6 +67,11 @@ def inspect(b: Backend, rec: Any) -> dict[str, Any]:
                     "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
                     "StartedAt": "0001-01-01T00:00:00Z", "FinishedAt": "0001-01-01T00:00:00Z", **out["State"]}
     out["Mounts"] = _mounts(rec)
+    gd = out.get("GraphDriver") or {}
+    # Docker's GraphDriver.Data is map[string]string: overlay's LowerDir is one ':'-joined string.
+    data = {("LowerDir" if k == "LowerDirs" else k): (":".join(v) if isinstance(v, list) else str(v))
+            for k, v in (gd.get("Data") or {}).items()}
+    out["GraphDriver"] = {"Name": gd.get("Name", ""), "Data": data}
     out.setdefault("AppArmorProfile", "")
     out.setdefault("ExecIDs", [i for i, e in b.execs.items() if e.container_id == rec.id] or None)
     return out

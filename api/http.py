@@ -243,6 +243,13 @@ class _Handler(BaseHTTPRequestHandler):
             result = Response(304, b"")
         except PydockError as exc:
             result = json_response({"message": str(exc)}, status_of(exc))
+        except (BrokenPipeError, ConnectionResetError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug must answer 500 (as dockerd), its traceback logged
+            import traceback
+
+            traceback.print_exc()
+            result = json_response({"message": f"internal error: {type(exc).__name__}: {exc}"}, 500)
         if isinstance(result, Hijack):
             self._hijack(result)
         elif isinstance(result, Stream):
@@ -317,6 +324,13 @@ class _Handler(BaseHTTPRequestHandler):
             h.run(self.connection, self.rfile)
         except (BrokenPipeError, ConnectionResetError):
             pass
+        finally:
+            # Ends the client's stream now, and wakes a thread still reading its half (stdin): the
+            # buffered reader cannot be closed while that read holds its lock.
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     do_GET = do_POST = do_DELETE = do_PUT = do_HEAD = _dispatch
 
@@ -324,6 +338,14 @@ class _Handler(BaseHTTPRequestHandler):
 class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True  # a follow stream left open must not keep the server from exiting
     allow_reuse_address = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError):
+            return  # the client went away mid-answer: nothing to report
+        super().handle_error(request, client_address)
 
     def __init__(self, path: str, router: Router, access_log: Callable[[str], None] | None = None) -> None:
         self.router = router
