@@ -82,8 +82,11 @@ def sync_rules(store: NetworkStore, force: bool = False) -> None:
     for net in store.list():
         if not is_bridge(net):
             continue
+        eps = store.endpoints(net["Id"])
+        if net["Name"] == "bridge" and not eps:
+            continue  # an unused default bridge needs no rule: the table goes once nothing uses networks
         rules.append(nat.NetRule(net["Options"][BRIDGE_OPT], net["IPAM"]["Config"][0]["Subnet"], net["Internal"]))
-        for ep in store.endpoints(net["Id"]):
+        for ep in eps:
             if ep.get("Active"):
                 for p in ep.get("Ports") or []:
                     dnats.append(nat.Dnat(p["HostIp"], int(p["HostPort"]), p["Proto"], ep["IPAddress"],

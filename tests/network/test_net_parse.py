@@ -102,3 +102,29 @@ def test_daemon_json_network_keys(tmp_path, monkeypatch) -> None:  # type: ignor
         cfg.write_text(json.dumps(bad))
         with pytest.raises(ConfigError, match=word):
             load()
+
+
+def test_publish_all_takes_exposed_ports_and_records_them(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """-P gives each EXPOSEd port a free host port; an explicit -p of the same port wins (no kernel needed)."""
+    from pydock.runtime.network.endpoint import allocate, release
+    from pydock.runtime.network.store import NetworkStore
+    from pydock.runtime.spec import ContainerSpec
+
+    from pydock.settings import Settings
+
+    monkeypatch.setenv("PYDOCK_CONFIG", str(tmp_path / "daemon.json"))
+    (tmp_path / "daemon.json").write_text('{"bip": "10.239.0.1/24"}')
+    settings = Settings(tmp_path / "root", tmp_path / "run", tmp_path / "daemon.json")
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        fixed = s.getsockname()[1]
+    spec = ContainerSpec(image="busybox", publish_all=True, publish=(f"{fixed}:80",))
+    out = allocate(settings, "a" * 64, "web", spec, {"80/tcp": {}, "53/udp": {}})
+    assert out["HostConfig"]["NetworkMode"] == "bridge" and out["HostConfig"]["PublishAllPorts"] is True
+    assert set(out["ExposedPorts"]) == {"80/tcp", "53/udp"}
+    ((_, ep),) = NetworkStore(settings.root).of_container("a" * 64)
+    got = {(p["ContainerPort"], p["Proto"]): p["HostPort"] for p in ep["Ports"]}
+    assert got[(80, "tcp")] == fixed and got[(53, "udp")] > 0 and len(got) == 2
+    assert ep["IPAddress"] == "10.239.0.2" and ep["MacAddress"] == "02:42:0a:ef:00:02"
+    release(settings, "a" * 64)
+    assert NetworkStore(settings.root).of_container("a" * 64) == []
