@@ -480,22 +480,36 @@ class TSDB:
                 self._cache.popitem(last=False)
         return got
 
+    def _chunk_lists(self, db: sqlite3.Connection, sids: Sequence[int], start: int, end: int,
+                     heads: dict[int, tuple[array[int], array[float]]]) -> dict[int, list[tuple[int, int, int]]]:
+        """(chunk id, min_t, n) of the packed chunks in range, per series, from one statement for all
+        of them (a statement per series was half the time of an instant query over 1,000 series).
+        A series whose head starts at or before `start` needs none."""
+        need = [sid for sid in sids if (h := heads.get(sid)) is None or not h[0] or h[0][0] > start]
+        out: dict[int, list[tuple[int, int, int]]] = {}
+        if not need:
+            return out
+        rows = db.execute(
+            "SELECT series_id, id, min_t, n FROM chunks WHERE series_id IN (SELECT value FROM json_each(?)) "
+            "AND max_t >= ? AND min_t <= ? ORDER BY series_id, max_t", (json.dumps(need), start, end))
+        for sid, cid, min_t, n in rows:
+            lst = out.get(sid)
+            if lst is None:
+                lst = out[sid] = []
+            lst.append((cid, min_t, n))
+        return out
+
     def _read(self, db: sqlite3.Connection, sid: int, start: int, end: int,
-              head: tuple[array[int], array[float]] | None) -> tuple[array[int], array[float]]:
-        parts: list[tuple[array[int], array[float]]] = []
-        if head is None or not head[0] or head[0][0] > start:
-            for cid, min_t, n in db.execute(
-                "SELECT id, min_t, n FROM chunks WHERE series_id = ? AND max_t >= ? AND min_t <= ? ORDER BY max_t",
-                (sid, start, end),
-            ):
-                parts.append(self._chunk(db, cid, sid, min_t, n))
+              head: tuple[array[int], array[float]] | None,
+              chunks: Sequence[tuple[int, int, int]]) -> tuple[array[int], array[float]]:
+        parts = [self._chunk(db, cid, sid, min_t, n) for cid, min_t, n in chunks]
         if head is not None:
             parts.append(head)
         ts: array[int] = array("q")
         vs: array[float] = array("d")
         for cts, cvs in parts:
             # Cut each array to the range first: an instant query wants a few samples of a chunk, and
-            # only those should become Python objects.
+            # only those should be copied.
             if cts and (cts[0] < start or cts[-1] > end):
                 i, j = bisect_left(cts, start), bisect_right(cts, end)
                 cts, cvs = cts[i:j], cvs[i:j]
@@ -520,9 +534,11 @@ class TSDB:
         db = self._reader()
         out = []
         heads = self._snapshot(db, sids)
+        start, end = int(start_ms), int(end_ms)
         try:
+            chunks = self._chunk_lists(db, sids, start, end, heads)
             for sid in sids:
-                ts, vs = self._read(db, sid, int(start_ms), int(end_ms), heads.get(sid))
+                ts, vs = self._read(db, sid, start, end, heads.get(sid), chunks.get(sid, ()))
                 if ts:
                     out.append((dict(self._labels.get(sid) or {}), ts, vs))
         finally:

@@ -24,6 +24,7 @@ from pydock.collector.promql import Engine, PromQLError, seconds_to_ms, step_to_
 from pydock.collector.promql.ast import VectorSelector
 from pydock.collector.promql.lexer import parse_duration
 from pydock.collector.promql.parser import is_label_name, parse
+from pydock.collector.promql.values import Vector
 
 from pydock.errors import PydockError
 
@@ -137,7 +138,7 @@ async def _run(fn: Any, *args: Any) -> Response:
         return _error("execution", f"unexpected error: {exc}")
 
 
-def _query(engine: Engine, params: list[tuple[str, str]]) -> JSONResponse:
+def _query(engine: Engine, params: list[tuple[str, str]]) -> Response:
     expr = _get(params, "query")
     if not expr:
         raise _BadData('invalid parameter "query": unknown position: parse error: no expression found in input')
@@ -147,7 +148,8 @@ def _query(engine: Engine, params: list[tuple[str, str]]) -> JSONResponse:
         node = parse(expr)
     except PromQLError as exc:
         raise _BadData(f'invalid parameter "query": {exc}') from None
-    return _ok(engine.instant(node, t).to_json())
+    result = engine.instant(node, t)
+    return _ok_text(result.json_text()) if isinstance(result, Vector) else _ok(result.to_json())
 
 
 def _query_range(engine: Engine, params: list[tuple[str, str]]) -> Response:

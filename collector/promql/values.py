@@ -64,8 +64,11 @@ def labels_json(metric: Labels) -> dict[str, str]:
     return dict(metric)
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # as the API's JSONResponse
+
+
 def _labels_text(metric: Labels) -> str:
-    return json.dumps(dict(metric), ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(dict(metric))
 
 
 def labels_str(metric: Labels) -> str:
@@ -129,6 +132,13 @@ class Vector:
         return {"resultType": "vector", "result": [
             {"metric": labels_json(s.metric), "value": [json_time(s.t), format_value(s.v)]}
             for s in self.samples]}
+
+    def json_text(self) -> str:
+        """`json.dumps(self.to_json())` in the API's compact form, built as text."""
+        values = format_values([s.v for s in self.samples])
+        parts = [f'{{"metric":{_labels_text(s.metric)},"value":[{json_time(s.t)},"{v}"]}}'
+                 for s, v in zip(self.samples, values)]
+        return '{"resultType":"vector","result":[' + ",".join(parts) + "]}"
 
 
 @dataclass(frozen=True)

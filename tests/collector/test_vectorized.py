@@ -61,3 +61,14 @@ def test_matrix_json_text_is_the_json_of_to_json() -> None:
                 Series((("y", "3"),), [], [])))
     want = json.dumps(m.to_json(), ensure_ascii=False, separators=(",", ":"))
     assert m.json_text() == want
+
+
+def test_vector_json_text_is_the_json_of_to_json() -> None:
+    import json
+
+    from pydock.collector.promql.values import Sample, Vector
+
+    v = Vector((Sample((("__name__", "a"), ("x", 'q"\\ü\n')), 1500, math.nan), Sample((), 2000, -0.0),
+                Sample((("y", "1"),), 1_700_000_000_123, 1e-7), Sample((("y", "2"),), 0, math.inf)))
+    assert v.json_text() == json.dumps(v.to_json(), ensure_ascii=False, separators=(",", ":"))
+    assert Vector(()).json_text() == '{"resultType":"vector","result":[]}'
