@@ -133,6 +133,11 @@ def test_killed_shim_leftovers_are_pruned(net: Net) -> None:
     wait_for(lambda: json.loads(net.ok("inspect", cid))[0]["State"]["Status"] == "exited", what="exit")
     veth = f"veth{cid[:8]}0"
     assert os.path.exists(f"/sys/class/net/{veth}") and "dnat to" in net.nft()  # what -9 leaves
+    net.ok("start", cid)  # the next start replaces the leftovers
+    assert net.inspect(cid)["State"]["Running"] and net.nft().count("dnat to") == 1
+    state = json.loads((net.settings.root / "containers" / cid / "state.json").read_text())
+    os.kill(state["ShimPid"], signal.SIGKILL)
+    wait_for(lambda: json.loads(net.ok("inspect", cid))[0]["State"]["Status"] == "exited", what="exit")
     net.ok("system", "prune", "-f")
     assert not os.path.exists(f"/sys/class/net/{veth}")
     assert "dnat to" not in net.nft() and not (net.settings.run / "netns" / cid).exists()

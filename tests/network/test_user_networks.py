@@ -106,3 +106,41 @@ def test_ip_and_etc_files(net: Net) -> None:
     assert "10.238.0.50\tbox" in out and out.endswith("box")
     p = net("run", "--network", "fixed", "--ip", "10.238.0.254", "busybox", "true")
     assert p.returncode == 125 and p.stderr.strip() == "pydock: Address already in use: 10.238.0.254"
+
+
+def test_other_names_are_forwarded_to_the_host_resolvers(net: Net) -> None:
+    """The embedded DNS forwards what it does not know, from the host's namespace (so a resolver on
+    the host's loopback works): a dnslib server on 127.0.0.77:53 stands in for the host's resolver."""
+    import socket
+    import threading
+
+    from dnslib import QTYPE, RR, A, DNSRecord
+
+    srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    srv.bind(("127.0.0.77", 53))
+    srv.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                data, peer = srv.recvfrom(4096)
+            except OSError:
+                continue
+            q = DNSRecord.parse(data)
+            reply = q.reply()
+            if str(q.q.qname) == "outside.example." and q.q.qtype == QTYPE.A:
+                reply.add_answer(RR(q.q.qname, QTYPE.A, rdata=A("192.0.2.99"), ttl=60))
+            srv.sendto(reply.pack(), peer)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        net.ok("network", "create", "--subnet", "10.239.0.0/24", "fwd")
+        out = net.ok("run", "--rm", "--network", "fwd", "--dns", "127.0.0.77", "busybox", "nslookup",
+                     "outside.example")
+        assert "Address: 192.0.2.99" in out
+    finally:
+        stop.set()
+        t.join()
+        srv.close()
