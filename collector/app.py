@@ -71,7 +71,12 @@ def create_app(settings: CollectorSettings, engine_factory: Any = None) -> FastA
             if close is not None:
                 close()
 
-    app = FastAPI(title="pydock collector", lifespan=lifespan)
+    # No /docs or /openapi.json: they skip auth and the docs page loads its script from a CDN.
+    app = FastAPI(title="pydock collector", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    from pydock.collector.guard import Guard  # cross-origin writes, content types, lifecycle, body limits
+
+    app.add_middleware(Guard, enable_lifecycle=settings.enable_lifecycle, max_log_pushes=settings.max_log_pushes,
+                       read_timeout_s=settings.read_timeout_s)
     app.state.settings = settings
     app.state.collector = collector
     app.state.tsdb = collector.tsdb

@@ -61,6 +61,11 @@ class CollectorSettings:
     query_timeout_s: float = 120.0
     query_max_samples: int = 50_000_000
     query_max_concurrency: int = 20
+    # Web limits (collector/guard.py, collector/server.py), Prometheus's --web.* flags.
+    enable_lifecycle: bool = False  # --web.enable-lifecycle: POST /-/reload
+    max_connections: int = 512  # --web.max-connections
+    read_timeout_s: float = 300.0  # --web.read-timeout
+    max_log_pushes: int = 16  # log pushes handled at once; more get 429
 
     @property
     def base_url(self) -> str:

@@ -28,5 +28,8 @@ class CollectorServer(uvicorn.Server):
 
 def serve(app: Any, host: str, port: int, log_level: str) -> None:
     """Serve `app` (from create_app) until a stop signal."""
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)
+    s = getattr(app.state, "settings", None)
+    # A bound on connections (503 beyond it) and on idle keep-alive: slow clients cannot pile up.
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
+                            limit_concurrency=getattr(s, "max_connections", 512), timeout_keep_alive=30)
     CollectorServer(config, app.state.engine).run()

@@ -193,6 +193,8 @@ class SQLiteLogStore:
         except BadQueryError:
             if '"' in text:
                 raise
+            if not any(c.isalnum() for c in text):  # `*` alone: no word to search for (issue 15: was a 500)
+                raise BadQueryError(f"bad search text {text!r}: it has no word to search for") from None
             return " ".join('"' + w + '"' for w in text.split())
 
     def _run(self, sql: str, args: list[Any]) -> list[Any]:
@@ -200,7 +202,9 @@ class SQLiteLogStore:
             return self._reader().execute(sql, args).fetchall()
         except sqlite3.OperationalError as e:
             msg = str(e)
-            if "fts5" in msg or "syntax error" in msg or "no such column" in msg or "unterminated" in msg:
+            # "unknown special query": FTS5 reading `*` alone (issue 15: it was a 500)
+            if "fts5" in msg or "syntax error" in msg or "no such column" in msg or "unterminated" in msg \
+                    or "unknown special query" in msg:
                 raise BadQueryError(f"bad search text: {msg}") from e
             raise
 

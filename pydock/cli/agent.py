@@ -57,6 +57,11 @@ def agent(listen: str, state_root: Path | None, cache_seconds: float, token: str
     from pydock.agent.server import AgentSettings, create_app
 
     host, port = parse_listen(listen)
+    from pydock.cli.collector import _loopback  # the collector's rule, for the agent too (issue 15)
+
+    if not token and not _loopback(host):
+        raise UsageError(f"--listen {listen} reaches beyond loopback: set --token so that /metrics and "
+                         "/api/v1/containers are not open to the network")
     raise_fd_limit()
     if cache_seconds < 0:
         raise UsageError("--cache-seconds must not be negative")
@@ -83,7 +88,9 @@ def agent(listen: str, state_root: Path | None, cache_seconds: float, token: str
         # which otherwise walk ~100k long-lived objects during every scrape's allocations.
         gc.collect()
         gc.freeze()
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        # Bounded connections and keep-alive, as the collector's: slow clients cannot pile up.
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, limit_concurrency=512,
+                    timeout_keep_alive=30)
     finally:
         if shipping is not None:
             shipping[1].set()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -128,12 +129,18 @@ def setup_logging(level: str) -> None:
               help="maximum samples one query may hold in memory (subquery steps count)")
 @click.option("--query.max-concurrency", "query_max_concurrency", default=20, show_default=True, type=int,
               help="maximum queries evaluated at once; the others wait in a queue")
+@click.option("--web.enable-lifecycle", "web_enable_lifecycle", is_flag=True,
+              help="enable POST /-/reload (off by default, as in Prometheus)")
+@click.option("--web.max-connections", "web_max_connections", default=512, show_default=True, type=int,
+              help="maximum simultaneous connections")
+@click.option("--web.read-timeout", "web_read_timeout", default="5m", show_default=True,
+              help="maximum wait for a request body before the request is ended")
 @click.pass_context
 def collector(ctx: click.Context, config_path: Path | None, listen: str, data_dir: Path | None, retention: str,
               token: str | None, token_file: Path | None, read_auth: str, basic_auth: str,
               external_url: str | None, log_level: str, log_store: str | None, es_url: str | None,
               es_api_key_file: Path | None, log_retention: str | None, log_max_size: str | None,
-              query_timeout: str, query_max_samples: int, query_max_concurrency: int) -> None:
+              query_timeout: str, query_max_samples: int, query_max_concurrency: int, **web: Any) -> None:
     """Run the collector (TSDB, PromQL API, scraping, alert rules, notifications)."""
     ctx.ensure_object(dict)
     ctx.obj["data_dir"] = data_dir
@@ -159,11 +166,25 @@ def collector(ctx: click.Context, config_path: Path | None, listen: str, data_di
                                  retention_s=retention_s, token=token, external_url=external_url,
                                  token_file=token_file, read_auth=read_auth, basic_auth=basic_auth,
                                  **log_store_settings(log_store, es_url, es_api_key_file, log_retention,
-                                                      log_max_size), **limits)
+                                                      log_max_size), **limits, **_web_settings(web))
     app = create_app(settings)  # a bad config stops here with file:line: reason
     from pydock.collector.server import serve
 
     serve(app, host, port, log_level)
+
+
+def _web_settings(web: dict[str, Any]) -> dict[str, Any]:
+    """The --web.* flags as CollectorSettings fields (security review: issue 15)."""
+    from pydock.collector.yamlconf import parse_duration
+
+    if web["web_max_connections"] < 1:
+        raise UsageError("--web.max-connections must be at least 1")
+    try:
+        read_timeout = parse_duration(web["web_read_timeout"])
+    except ValueError as exc:
+        raise UsageError(f"invalid --web.read-timeout: {exc}") from exc
+    return {"enable_lifecycle": bool(web["web_enable_lifecycle"]), "max_connections": web["web_max_connections"],
+            "read_timeout_s": read_timeout}
 
 
 @collector.command(name="import")

@@ -43,7 +43,8 @@ def test_serve_reload_on_sighup_silences_and_import(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     log = open(tmp_path / "collector.log", "wb")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen([sys.executable, "-m", "pydock", "collector", "--config", str(cfg), "--listen",
-                             f"127.0.0.1:{port}", "--data", str(tmp_path / "data"), "--token", "tk"],
+                             f"127.0.0.1:{port}", "--data", str(tmp_path / "data"), "--token", "tk",
+                             "--web.enable-lifecycle"],
                             stdout=log, stderr=subprocess.STDOUT)
     try:
         def ready() -> bool:

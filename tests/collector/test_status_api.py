@@ -69,7 +69,7 @@ def exporter() -> Iterator[tuple[str, Gauge]]:
 
 def settings(tmp_path: Path, token: str | None = None) -> CollectorSettings:
     return CollectorSettings(config_path=tmp_path / "collector.yml", data_dir=tmp_path / "data",
-                             listen="127.0.0.1:9339", token=token)
+                             listen="127.0.0.1:9339", token=token, enable_lifecycle=True)
 
 
 def test_scrape_alert_notify_resolve(tmp_path: Path, exporter: tuple[str, Gauge], webhook: WebhookReceiver) -> None:
