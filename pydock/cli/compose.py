@@ -101,6 +101,15 @@ def up_cmd(o: Opts, detach: bool, build: bool, force_recreate: bool, remove_orph
           pull=pull)
     if detach or no_start:
         return
+    import signal
+
+    def interrupt(_sig: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    # Attached, Ctrl-C or a SIGTERM stops the project, as Docker Compose does (even where the shell
+    # started us with SIGINT ignored).
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     _follow(rt, project.name, list(services), stop_on_interrupt=project)
 
 

@@ -250,3 +250,33 @@ def test_security_fields_reach_the_container(pc) -> None:  # type: ignore[no-unt
     out = pc("compose", "run", "--rm", "s", "sh", "-c", "touch /x 2>/dev/null || echo ro; touch /scratch/y && echo tmp")
     assert out.stdout.split() == ["ro", "tmp"]
     assert pc.runtime().store.list() == []
+
+
+def test_attached_up_streams_logs_and_stops_on_sigterm(pc) -> None:  # type: ignore[no-untyped-def]
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (pc.cwd / "compose.yaml").write_text(
+        "services:\n  a:\n    image: busybox\n    network_mode: none\n    stop_grace_period: 5s\n"
+        "    command: [sh, -c, \"trap 'echo bye; exit 0' TERM; echo started; while true; do sleep 0.1; done\"]\n")
+    proc = subprocess.Popen([sys.executable, "-m", "pydock", "compose", "up"], cwd=pc.cwd, env=pc.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (pc.runtime().store.list() and "started" in _log(pc)):
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "a-1  | started" in out and "Gracefully stopping" in err
+    rec = pc.runtime().store.get("proj-a-1")
+    assert not rec.running and rec.state.get("ExitCode") == 0  # stopped by its stop signal, not killed
+
+
+def _log(pc) -> str:  # type: ignore[no-untyped-def]
+    return pc("compose", "logs", check=False).stdout
