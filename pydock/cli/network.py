@@ -130,7 +130,11 @@ def rm(names: tuple[str, ...]) -> None:
     from pydock.runtime.network import remove_network
 
     settings = _settings(True)
-    _each(names, lambda ref: (remove_network(settings, ref), click.echo(ref)))
+    def one(ref: str) -> None:
+        remove_network(settings, ref)
+        click.echo(ref)
+
+    _each(names, one)
 
 
 @network_group.command(name="prune")

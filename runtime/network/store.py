@@ -9,6 +9,7 @@ a crash leaves a file naming its container that cleanup can match against the co
 
 from __future__ import annotations
 
+import builtins
 import os
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ class NetworkStore:
 
     # -- endpoints (allocations) ---------------------------------------------------------------
 
-    def endpoints(self, net_id: str) -> list[dict[str, Any]]:
+    def endpoints(self, net_id: str) -> builtins.list[dict[str, Any]]:
         d = self.dir / net_id / "endpoints"
         out = []
         try:
@@ -100,7 +101,7 @@ class NetworkStore:
     def delete_endpoint(self, net_id: str, cid: str) -> None:
         (self.dir / net_id / "endpoints" / f"{cid}.json").unlink(missing_ok=True)
 
-    def of_container(self, cid: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    def of_container(self, cid: str) -> builtins.list[tuple[dict[str, Any], dict[str, Any]]]:
         """(network, endpoint) for each network the container is attached to, in attach order."""
         out = []
         for net in self.list():
