@@ -135,6 +135,7 @@ def main() -> None:
             subprocess.run([*pd, "rm", "-f", *ids], env=env, capture_output=True, check=False)
         subprocess.run(["ip", "link", "del", env["PYDOCK_BRIDGE"]], capture_output=True, check=False)
         subprocess.run(["nft", "delete", "table", "ip", env["PYDOCK_NFT_TABLE"]], capture_output=True, check=False)
+        Path("/run/pydock-nft", env["PYDOCK_NFT_TABLE"]).unlink(missing_ok=True)  # runtime/network/nat.py's cache
         shutil.rmtree(run_dir, ignore_errors=True)
         shutil.rmtree(d, ignore_errors=True)
 
