@@ -56,6 +56,11 @@ def create_app(settings: AgentSettings, sampler: Sampler | None = None) -> FastA
     @app.get("/metrics", dependencies=[Depends(authorized)])
     def metrics(request: Request) -> Response:
         body, content_type = render(collect_series(sampler.snapshot()), request.headers.get("accept"))
+        shipper = getattr(request.app.state, "shipper", None)  # the log shipper's health (issue 15)
+        if shipper is not None and content_type.startswith("text/plain"):
+            from pydock.agent.shipper import metrics_text
+
+            body += metrics_text(shipper).encode()
         return Response(body, media_type=content_type)
 
     @app.get("/api/v1/containers", dependencies=[Depends(authorized)])

@@ -200,6 +200,8 @@ class Shipper:
         self._heads: dict[str, tuple[tuple[int, int, int], bytes]] = {}
         self.shipped = 0
         self.failures = 0
+        self.checkpoint_errors = 0  # OSError saving the checkpoint (disk full): retried, exported
+        self.up = True  # the last round succeeded
 
     # One round: build at most one batch, push it, then move the checkpoint.
     def ship_once(self) -> int:
@@ -333,17 +335,36 @@ class Shipper:
             try:
                 n = self.ship_once()
                 backoff = 0.0
-            except PushError as e:
-                self.failures += 1
+            except (PushError, OSError) as e:
+                # An OSError is the checkpoint's (disk full, read-only): the batch is re-sent once it
+                # can be saved, which the collector's dedup absorbs; the thread must not die of it.
+                if isinstance(e, OSError):
+                    self.checkpoint_errors += 1
+                else:
+                    self.failures += 1
+                self.up = False
                 backoff = min(max(backoff * 2, 0.25), 5.0)
-                log.warning("%s; retrying in %.2fs", e, backoff)
+                log.warning("log shipper: %s; retrying in %.2fs", e, backoff)
                 stop.wait(backoff)
                 continue
+            self.up = True
             if n < self.batch_lines:
                 stop.wait(self.poll_s)
 
     def close(self) -> None:
         self.client.close()
+
+
+def metrics_text(shipper: Shipper) -> str:
+    """The shipper's health in Prometheus text (appended to the agent's /metrics): a failing shipper
+    shows there instead of only in a log line."""
+    return ("# HELP pydock_log_shipper_up 1 if the log shipper's last round succeeded.\n"
+            "# TYPE pydock_log_shipper_up gauge\n"
+            f"pydock_log_shipper_up {int(shipper.up)}\n"
+            "# HELP pydock_log_shipper_errors_total Failed log shipper rounds, by what failed.\n"
+            "# TYPE pydock_log_shipper_errors_total counter\n"
+            f'pydock_log_shipper_errors_total{{reason="push"}} {shipper.failures}\n'
+            f'pydock_log_shipper_errors_total{{reason="checkpoint"}} {shipper.checkpoint_errors}\n')
 
 
 def start_background(shipper: Shipper) -> tuple[threading.Thread, threading.Event]:

@@ -84,6 +84,7 @@ def agent(listen: str, state_root: Path | None, cache_seconds: float, token: str
         shipping = start_background(shipper)
     try:
         app = create_app(settings)
+        app.state.shipper = shipper if shipping is not None else None  # its health on /metrics
         # Everything imported so far lives as long as the process: keep it out of the collector's scans,
         # which otherwise walk ~100k long-lived objects during every scrape's allocations.
         gc.collect()
