@@ -97,7 +97,7 @@ def normalize_service(name: str, svc: dict[str, Any], working_dir: Path, env: Ma
         raise ConfigError(f"{at(key)}{key}: service has neither an image nor a build context specified")
     environment: dict[str, str] = {}
     for i, f in enumerate(out.pop("env_file", None) or []):
-        path, required = (f.get("path"), f.get("required", True)) if isinstance(f, dict) else (f, True)
+        path, required = (str(f.get("path", "")), f.get("required", True)) if isinstance(f, dict) else (str(f), True)
         p = Path(path) if Path(path).is_absolute() else working_dir / path
         if not p.is_file():
             if required:

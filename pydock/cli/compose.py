@@ -247,18 +247,24 @@ def _service_container(o: Opts, service: str, index: int) -> Any:
 @click.option("-w", "--workdir", default="", help="Path to workdir directory for this command")
 @click.option("-u", "--user", default="", help="Run the command as this user")
 @click.option("--index", type=int, default=1, help="Index of the container if the service has several")
+@click.option("-T", "--no-TTY", "no_tty", is_flag=True, help="Disable pseudo-TTY allocation (the default here)")
+@click.option("-d", "--detach", is_flag=True, help="Run the command in the background")
 @click.argument("service")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_obj
-def exec_cmd(o: Opts, env: tuple[str, ...], workdir: str, user: str, index: int, service: str,
-             command: tuple[str, ...]) -> None:
+def exec_cmd(o: Opts, env: tuple[str, ...], workdir: str, user: str, index: int, no_tty: bool, detach: bool,
+             service: str, command: tuple[str, ...]) -> None:
     """Execute a command in a running service container."""
     from pydock.runtime import exec as rexec
 
     rec = _service_container(o, service, index)
     spec = rexec.spec_for(rec, command, env=env, user=user, workdir=workdir)
     rexec.check_running(rec)
-    devnull = os.open(os.devnull, os.O_RDONLY)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    if detach:
+        rexec.start(rec, spec, devnull, devnull, devnull)
+        os.close(devnull)
+        return
     proc = rexec.start(rec, spec, devnull if not sys.stdin.isatty() else 0, sys.stdout.fileno(), sys.stderr.fileno())
     os.close(devnull)
     sys.exit(proc.wait())
