@@ -337,6 +337,8 @@ def run(cfg: InitConfig, sync_fd: int, err_fd: int) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
         os.setsid()
         flags = syscalls.CLONE_NEWNS | syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWIPC
+        if cfg.security.cgroupns_private:  # security room: --cgroupns private (after the shim placed us)
+            flags |= syscalls.CLONE_NEWCGROUP
         if cfg.netns:  # network room: the shim plumbed this namespace already (runtime/network/bridge.py)
             netfd = os.open(cfg.netns, os.O_RDONLY | os.O_CLOEXEC)
             try:

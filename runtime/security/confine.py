@@ -37,6 +37,7 @@ class SecurityConfig:
     shm_size: int = 64 * 1024 * 1024
     sysctls: tuple[tuple[str, str], ...] = ()
     group_add: tuple[str, ...] = ()
+    cgroupns_private: bool = False  # --cgroupns private: the container sees its cgroup as /
     host_config: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
@@ -61,7 +62,7 @@ def config(host: dict[str, Any]) -> SecurityConfig:
         privileged=bool(host.get("Privileged")), readonly_rootfs=bool(host.get("ReadonlyRootfs")),
         shm_size=int(host.get("ShmSize") or 64 * 1024 * 1024),
         sysctls=tuple((host.get("Sysctls") or {}).items()), group_add=tuple(host.get("GroupAdd") or ()),
-        host_config=host)
+        cgroupns_private=host.get("CgroupnsMode") == "private", host_config=host)
 
 
 def init_binary() -> str:

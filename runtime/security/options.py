@@ -67,9 +67,15 @@ def host_config(*, cap_add: Iterable[str] = (), cap_drop: Iterable[str] = (), pr
                 security_opt: Iterable[str] = (), read_only: bool = False, tmpfs: Iterable[str] = (),
                 shm_size: str | int | None = None, sysctl: Iterable[str] | Mapping[str, str] = (),
                 init: bool = False, group_add: Iterable[str] = (), device: Iterable[str] = (),
-                device_cgroup_rule: Iterable[str] = (), network: str = "none",
+                device_cgroup_rule: Iterable[str] = (), network: str = "none", cgroupns: str = "",
                 daemon: Mapping[str, Any] | None = None) -> dict[str, Any]:
     daemon = daemon or {}
+    if cgroupns not in ("", "host", "private"):
+        raise UsageError(f"invalid --cgroupns {cgroupns!r}: host or private")
+    if not cgroupns:  # Docker's default: private where the host is cgroup v2 only, else the host's
+        from pydock.runtime import cgroups
+
+        cgroupns = "private" if cgroups.detect_layout().kind == "v2" else "host"
     add = [capabilities.normalize(c, "--cap-add") for c in cap_add]
     drop = [capabilities.normalize(c, "--cap-drop") for c in cap_drop]
     opts, profile, nnp = parse_security_opt(security_opt, str(daemon.get("seccomp-profile") or ""))
@@ -96,7 +102,7 @@ def host_config(*, cap_add: Iterable[str] = (), cap_drop: Iterable[str] = (), pr
         "Devices": [devices.parse_device(d).to_json() for d in device],
         "DeviceCgroupRules": [devices.parse_rule(r) for r in device_cgroup_rule] or None,
         "Tmpfs": tmpfs_map or None, "ShmSize": shm, "Sysctls": sysctl_map or None,
-        "Init": init or None, "GroupAdd": list(group_add) or None, "UsernsMode": "",
+        "Init": init or None, "GroupAdd": list(group_add) or None, "UsernsMode": "", "CgroupnsMode": cgroupns,
     }
 
 

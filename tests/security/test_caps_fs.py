@@ -150,3 +150,15 @@ def test_v2_device_filter_loads_and_holds():
 def test_device_filter_program_shape():
     prog = devices.device_filter(["c 1:3 rwm", "a *:* rwm"])
     assert len(prog) % 8 == 0 and prog[-8:] == bytes([0x95]) + bytes(7)  # ends in exit
+
+
+def test_cgroup_namespace(pd):
+    private = pd("run", "--rm", "--cgroupns", "private", "busybox", "cat", "/proc/self/cgroup").stdout.splitlines()
+    assert private and all(line.endswith(":/") for line in private), private
+    host = pd("run", "--rm", "--cgroupns", "host", "busybox", "cat", "/proc/self/cgroup").stdout
+    assert "/pydock/" in host
+    cid = pd.out("create", "busybox")
+    mode = json.loads(pd.out("inspect", "-f", "{{json .HostConfig}}", cid))["CgroupnsMode"]
+    from pydock.runtime import cgroups
+
+    assert mode == ("private" if cgroups.detect_layout().kind == "v2" else "host")
