@@ -280,3 +280,39 @@ def test_attached_up_streams_logs_and_stops_on_sigterm(pc) -> None:  # type: ign
 
 def _log(pc) -> str:  # type: ignore[no-untyped-def]
     return pc("compose", "logs", check=False).stdout
+
+
+def test_completed_successfully_and_selected_services(pc) -> None:  # type: ignore[no-untyped-def]
+    (pc.cwd / "compose.yaml").write_text("""\
+services:
+  migrate:
+    image: busybox
+    command: [sh, -c, "sleep 0.3; echo migrated > /state/done; exit ${MIGRATE_EXIT}"]
+    volumes: [state:/state]
+    network_mode: none
+  app:
+    image: busybox
+    command: [sh, -c, "cat /state/done; exec sleep 1000"]
+    volumes: [state:/state]
+    network_mode: none
+    stop_grace_period: 0s
+    depends_on:
+      migrate: {condition: service_completed_successfully}
+  other:
+    image: busybox
+    command: [sleep, "1000"]
+    network_mode: none
+volumes:
+  state:
+""")
+    (pc.cwd / "ok.env").write_text("MIGRATE_EXIT=0\n")
+    (pc.cwd / "bad.env").write_text("MIGRATE_EXIT=3\n")
+    p = pc("compose", "--env-file", "bad.env", "up", "-d", "app", check=False)
+    assert p.returncode != 0 and "service 'migrate' didn't complete successfully: exit 3" in p.stderr
+    rt = pc.runtime()
+    assert rt.store.list() == [] and rt.volumes.list() == []
+    pc("compose", "--env-file", "ok.env", "up", "-d", "app")  # brings up migrate first, not `other`
+    assert sorted(_ids(pc)) == ["proj-app-1", "proj-migrate-1"]
+    assert "app-1  | migrated" in pc("compose", "logs", "app").stdout
+    pc("compose", "--env-file", "ok.env", "down", "-v")
+    assert rt.store.list() == [] and rt.volumes.list() == []
