@@ -39,6 +39,22 @@ class Project:
             out["volumes"] = self.volumes
         return out
 
+    def enabling(self, names: list[str]) -> Project:
+        """The project with services outside the active profiles enabled where `names` targets them
+        (and what they depend on), as Compose does for `up SERVICE` and `run SERVICE`."""
+        services, inactive = dict(self.services), dict(self.inactive)
+        todo = [n for n in names if n in inactive]
+        while todo:
+            n = todo.pop()
+            if n in inactive:
+                services[n] = inactive.pop(n)
+                todo += [d for d in services[n].get("depends_on") or {} if d in inactive]
+        if len(services) == len(self.services):
+            return self
+        import dataclasses
+
+        return dataclasses.replace(self, services=services, inactive=inactive)
+
     def order(self, names: list[str] | None = None) -> list[str]:
         """Services in dependency order (dependencies first), `names` and what they depend on."""
         want = list(self.services) if not names else names

@@ -116,6 +116,7 @@ def wait_condition(rt: Any, project: Project, dep: str, condition: str, timeout:
 def up(rt: Any, project: Project, services: list[str] | None = None, force_recreate: bool = False,
        remove_orphans: bool = False, no_deps: bool = False, scale: dict[str, int] | None = None,
        start: bool = True, timeout: float = 300.0, report: Report = _quiet, pull: str | None = None) -> UpResult:
+    project = project.enabling(list(services or []))
     names = list(services or []) if no_deps and services else project.order(services or None)
     for n in services or []:
         if n not in project.services:
@@ -268,6 +269,7 @@ def run_container(rt: Any, project: Project, service: str, command: list[str] | 
     """Creates the one-off container of `pydock compose run` (its dependencies brought up first)."""
     import secrets
 
+    project = project.enabling([service])
     if service not in project.services:
         raise ConfigError(f"no such service: {service}")
     deps = [d for d in project.order([service]) if d != service]

@@ -105,6 +105,7 @@ def test_profiles(tmp_path: Path) -> None:
     assert list(load(cwd=tmp_path, environ={}).services) == ["a"]
     assert list(load(cwd=tmp_path, environ={}, profiles=["debug"]).services) == ["a", "dbg"]
     assert list(load(cwd=tmp_path, environ={"COMPOSE_PROFILES": "debug"}).services) == ["a", "dbg"]
+    assert list(load(cwd=tmp_path, environ={}).enabling(["dbg"]).services) == ["a", "dbg"]  # targeted by name
 
 
 @pytest.mark.parametrize("body,msg", [
