@@ -290,6 +290,9 @@ class Shim:
                 self.update_state(CgroupPaths={})
         if self.record.auto_remove:
             lifecycle.remove_files(self.settings, self.record, volumes=True)
+            from pydock.runtime.events import emit_for  # api room: --rm's removal is Docker's destroy too
+
+            emit_for(self.settings.root, "destroy", self.record)
 
     def run(self) -> int:
         """Starts the container and watches it until it is gone for good; returns its last code."""
