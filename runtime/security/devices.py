@@ -155,28 +155,21 @@ def device_filter(allow: list[str]) -> bytes:
         if kind == "a" and perms == "rwm":
             body += [_insn(MOV64K, 0, imm=1), _insn(EXIT)]
             continue
-        block: list[bytes] = []  # each compare jumps past the block's end: filled in below
+        # Each compare jumps past this rule's `return 1` when it fails; offsets are filled in once
+        # the rule's length is known. An entry is (code, dst, src, imm, jumps).
+        block: list[tuple[int, int, int, int, bool]] = []
         if kind != "a":
-            block.append(("JNEK", 2, _TYPE[kind]))  # type: ignore[arg-type]
+            block.append((JNEK, 2, 0, _TYPE[kind], True))
         acc = sum(_ACC[c] for c in perms)
-        if acc != 7:
-            block += [("MOVX",), ("AND", acc), ("JNEX",)]  # type: ignore[list-item]
+        if acc != 7:  # (access & allowed) != access: something asked for is not allowed
+            block += [(MOV64X, 1, 3, 0, False), (AND32K, 1, 0, acc, False), (JNEX, 1, 3, 0, True)]
         if major != "*":
-            block.append(("JNEK", 4, int(major)))  # type: ignore[arg-type]
+            block.append((JNEK, 4, 0, int(major), True))
         if minor != "*":
-            block.append(("JNEK", 5, int(minor)))  # type: ignore[arg-type]
+            block.append((JNEK, 5, 0, int(minor), True))
         n = len(block) + 2
-        out = []
-        for i, op in enumerate(block):
-            skip = n - i - 1  # to the instruction after this block's exit
-            if op[0] == "JNEK":
-                out.append(_insn(JNEK, op[1], off=skip, imm=op[2]))
-            elif op[0] == "MOVX":
-                out.append(_insn(MOV64X, 1, 3))
-            elif op[0] == "AND":
-                out.append(_insn(AND32K, 1, imm=op[1]))
-            else:  # (access & rule) != access: some asked access is not allowed
-                out.append(_insn(JNEX, 1, 3, off=skip))
+        out = [_insn(code, dst, src, off=n - i - 1 if jumps else 0, imm=imm)
+               for i, (code, dst, src, imm, jumps) in enumerate(block)]
         body += out + [_insn(MOV64K, 0, imm=1), _insn(EXIT)]
     return b"".join(prologue + body + [_insn(MOV64K, 0, imm=0), _insn(EXIT)])
 
