@@ -59,7 +59,7 @@ class Api:
 
     def docker(self, *args: str, timeout: float = 30, input: bytes | None = None,
                check: bool = True) -> subprocess.CompletedProcess[str]:
-        raw = subprocess.run([DOCKER, *args], env=self.env, capture_output=True, timeout=timeout,
+        raw = subprocess.run([DOCKER, *args], check=False, env=self.env, capture_output=True, timeout=timeout,
                              input=input if input is not None else b"")
         p = subprocess.CompletedProcess(raw.args, raw.returncode, raw.stdout.decode(errors="replace"),
                                         raw.stderr.decode(errors="replace"))
@@ -96,8 +96,9 @@ def api(pydock_env: dict[str, str], api_busybox: Path) -> Iterator[Api]:
     (root.parent / "docker-config").mkdir(exist_ok=True)
     sock = Path(pydock_env["PYDOCK_RUN"]) / "d.sock"
     env = {**os.environ, **pydock_env}
-    proc = subprocess.Popen([sys.executable, "-m", "pydock", "system", "service", "--host", f"unix://{sock}"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=open(root.parent / "api.log", "wb"))
+    with open(root.parent / "api.log", "wb") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen([sys.executable, "-m", "pydock", "system", "service", "--host", f"unix://{sock}"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 15
     while not sock.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
