@@ -7,6 +7,7 @@ and step alignment match it exactly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydock.collector.labelmatch import Matcher
 
@@ -132,3 +133,14 @@ class Call(Node):
     @property
     def type(self) -> str:  # type: ignore[override]
         return self.return_type
+
+
+@dataclass(frozen=True, eq=False)
+class LogRangeExpr(Node):
+    """A LogQL range aggregation (`count_over_time({name="web"} |= "panic" [5m])`) inside PromQL:
+    `query` is its pydock.collector.logql RangeAggregation; it evaluates to an instant vector."""
+
+    query: Any
+    text: str = ""
+    pos: int = 0
+    type: str = VECTOR

@@ -34,6 +34,7 @@ from pydock.collector.promql.ast import (
     AggregateExpr,
     BinaryExpr,
     Call,
+    LogRangeExpr,
     MatrixSelector,
     Node,
     NumberLiteral,
@@ -101,8 +102,10 @@ class Engine:
     """Evaluates PromQL against `storage` (anything with TSDB's `select`, ideally `select_arrays`)."""
 
     def __init__(self, storage: Any, lookback_delta_ms: int = LOOKBACK_MS,
-                 default_subquery_step_ms: int = 60_000, limits: QueryLimits | None = None) -> None:
+                 default_subquery_step_ms: int = 60_000, limits: QueryLimits | None = None,
+                 logstore: Any = None) -> None:
         self.storage = storage
+        self.logstore = logstore  # a LogStore for LogQL range aggregations; the app sets it after opening one
         self.lookback_ms = lookback_delta_ms
         self.subquery_step_ms = default_subquery_step_ms
         self.limits = limits or QueryLimits()
@@ -115,6 +118,24 @@ class Engine:
     @staticmethod
     def parse(expr: str) -> Node:
         return parse(expr)
+
+    def logql(self) -> Any:
+        """The LogQL evaluator over `logstore`, with container labels (image, container_label_*) read
+        from the metrics' `container_last_seen` series."""
+        from pydock.collector.logql import LogQLEvaluator
+
+        return LogQLEvaluator(self.logstore, self._container_labels)
+
+    def _container_labels(self, start_ms: int, end_ms: int) -> dict[str, dict[str, str]]:
+        series = getattr(self.storage, "series", None)
+        if series is None:
+            return {}
+        out: dict[str, dict[str, str]] = {}
+        for lb in series([("__name__", "=", "container_last_seen"), ("name", "!=", "")],
+                         start_ms - self.lookback_ms, end_ms):
+            out[lb["name"]] = {k: v for k, v in lb.items()
+                               if k == "image" or (k.startswith("container_label_") and v)}
+        return out
 
     def instant(self, expr: str | Node, t: float) -> Value:
         """Evaluate at `t` (unix seconds): a Vector, Scalar, String, or Matrix for range selectors."""
@@ -215,6 +236,8 @@ class _Evaluator:
         self.steps: list[int] = list(range(start, end + 1, interval)) if interval > 0 else []
         self.step_results: dict[int, dict[int, VecT]] = {}
         self.in_subquery = 0
+        self.log_windows: dict[int, tuple[LogRangeExpr, int, int]] = {}
+        self.log_data: dict[int, Any] = {}
         self._plan(root, start, end)
         self._fetch()
 
@@ -260,8 +283,19 @@ class _Evaluator:
         elif isinstance(node, Call):
             for a in node.args:
                 self._plan(a, start, end)
+        elif isinstance(node, LogRangeExpr):
+            prev = self.log_windows.get(id(node))
+            if prev is not None:
+                start, end = min(start, prev[1]), max(end, prev[2])
+            self.log_windows[id(node)] = (node, start, end)
 
     def _fetch(self) -> None:
+        if self.log_windows:
+            logql = self.engine.logql()
+            for key, (lnode, lo, hi) in self.log_windows.items():
+                prepared = logql.prepare(lnode.query, lo, hi)
+                self.ctx.charge(sum(len(s.times) for s in prepared.series.values()))
+                self.log_data[key] = prepared
         storage = self.engine.storage
         for key, (sel, lo, hi) in self.windows.items():
             if hasattr(storage, "select_columns"):
@@ -310,6 +344,8 @@ class _Evaluator:
             return self.aggregate(node, t)
         if isinstance(node, Call):
             return self.call(node, t)
+        if isinstance(node, LogRangeExpr):
+            return self.log_data[id(node)].at(t)
         raise exec_error(f"unhandled expression {type(node).__name__}")
 
     def track(self, node: Node, pairs: Iterable[tuple[Labels, Labels]]) -> None:

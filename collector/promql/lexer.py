@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pydock.errors import PromQLError
 
 NUMBER, DURATION, STRING, IDENT, OP, EOF = "number", "duration", "string", "identifier", "op", "EOF"
+LOGQL = "logql"  # one token for a whole LogQL range aggregation (collector/logql/embed.py)
 
 _OPS = ("==", "!=", "<=", ">=", "=~", "!~", "+", "-", "*", "/", "%", "^", "<", ">", "=",
         ",", "(", ")", "{", "}", "[", "]", ":", "@")
@@ -66,11 +67,19 @@ def _is_ident_char(c: str) -> bool:
     return c.isascii() and (c.isalnum() or c in "_:")
 
 
-def tokenize(expr: str) -> list[Token]:
+def tokenize(expr: str, embedded: dict[int, object] | None = None) -> list[Token]:
+    """`embedded`: LogQL range aggregations by start offset, each read as one LOGQL token whose value
+    is the parsed node (its `.end` says where the token ends)."""
     toks: list[Token] = []
     i, n = 0, len(expr)
     in_brackets = False  # inside [...] a colon separates range and step instead of starting a name
     while i < n:
+        if embedded and i in embedded:
+            node = embedded[i]
+            end = node.end  # type: ignore[attr-defined]
+            toks.append(Token(LOGQL, expr[i:end], i, node))
+            i = end
+            continue
         c = expr[i]
         if c == "[":
             in_brackets = True

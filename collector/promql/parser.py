@@ -22,6 +22,7 @@ from pydock.collector.promql.ast import (
     AggregateExpr,
     BinaryExpr,
     Call,
+    LogRangeExpr,
     MatrixSelector,
     Node,
     NumberLiteral,
@@ -32,7 +33,7 @@ from pydock.collector.promql.ast import (
     VectorMatching,
     VectorSelector,
 )
-from pydock.collector.promql.lexer import DURATION, EOF, IDENT, NUMBER, OP, Token, error_at, tokenize
+from pydock.collector.promql.lexer import DURATION, EOF, IDENT, LOGQL, NUMBER, OP, Token, error_at, tokenize
 from pydock.collector.promql.lexer import STRING as T_STRING
 
 from pydock.errors import PromQLError, UsageError
@@ -86,8 +87,10 @@ def is_label_name(s: str) -> bool:
 
 class _Parser:
     def __init__(self, expr: str) -> None:
+        from pydock.collector.logql.embed import find_log_ranges  # LogQL inside PromQL (docs/logql.md)
+
         self.expr = expr
-        self.toks = tokenize(expr)
+        self.toks = tokenize(expr, find_log_ranges(expr))  # type: ignore[arg-type]
         self.i = 0
 
     # --- token helpers -------------------------------------------------------------------------
@@ -320,6 +323,9 @@ class _Parser:
             return ParenExpr(inner, pos=tok.pos)
         if tok.kind == OP and tok.text == "{":
             return self.selector(None, tok)
+        if tok.kind == LOGQL:
+            self.next()
+            return LogRangeExpr(tok.value, tok.text, pos=tok.pos)
         if tok.kind == IDENT:
             word = tok.text
             if word.lower() in AGGREGATORS and (self.is_op("(", 1) or self.is_word("by", 1)
