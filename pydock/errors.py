@@ -36,6 +36,13 @@ class AuthError(RegistryError):
     """A registry refused the credentials (or wants some): `unauthorized: ...`."""
 
 
+class BuildError(PydockError):
+    """`pydock build` failed: a Dockerfile that does not parse (`Dockerfile:3: ...`), a missing
+    context or source, a RUN that exited non-zero. Exit status 1, as `docker build`'s."""
+
+    exit_code = 1
+
+
 class RuntimeFailure(PydockError):
     """A syscall or the kernel refused something while making or running a container."""
 

@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "login": ("pydock.cli.registry_cmds:login", "Log in to a registry"),
     "logout": ("pydock.cli.registry_cmds:logout", "Log out from a registry"),
     "save": ("pydock.cli.registry_cmds:save", "Save one or more images to a tar archive"),
+    "build": ("pydock.cli.build:build", "Build an image from a Dockerfile"),
     "volume": ("pydock.cli.volumes:volume_group", "Manage volumes"),
     # networks
     "network": ("pydock.cli.network:network_group", "Manage networks"),
