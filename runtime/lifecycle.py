@@ -239,6 +239,8 @@ class Runtime:
             raise NotFoundError(f"Unable to find image '{spec.image}' locally (pydock does not pull: use "
                                 "pydock load, pydock import or pydock image bootstrap busybox)") from None
         run_cfg = image.run_config
+        if spec.stop_signal == "SIGTERM" and run_cfg.get("StopSignal"):  # the image's STOPSIGNAL (build)
+            stop_signal = parse_signal(str(run_cfg["StopSignal"]))
         entrypoint = list(spec.entrypoint) if spec.entrypoint is not None else list(run_cfg.get("Entrypoint") or [])
         if spec.cmd:
             cmd = list(spec.cmd)
@@ -274,7 +276,10 @@ class Runtime:
                 retry += 1
             try:
                 mounts = []
-                for m in spec.mounts:
+                from pydock.runtime.spec import MountSpec  # the image's VOLUMEs: anonymous volumes, as Docker
+                targets = {m.target for m in spec.mounts}
+                for m in [*spec.mounts, *(MountSpec("volume", t) for t in run_cfg.get("Volumes") or {}
+                                          if t not in targets)]:
                     if m.type == "volume":
                         existed = bool(m.source) and (self.settings.volumes / m.source / "meta.json").exists()
                         vol = self.volumes.create(m.source)
@@ -335,8 +340,9 @@ class Runtime:
                        "Hostname": hostname, "Tty": spec.tty, "OpenStdin": spec.open_stdin,
                        "StopSignal": stop_signal, "StopTimeout": spec.stop_timeout},
         }
-        if spec.healthcheck:
-            config["Config"]["Healthcheck"] = dict(spec.healthcheck)
+        healthcheck = spec.healthcheck if spec.healthcheck is not None else run_cfg.get("Healthcheck")
+        if healthcheck:  # the flags' check, else the image's HEALTHCHECK (build)
+            config["Config"]["Healthcheck"] = dict(healthcheck)
         host = {"LogConfig": {"Type": spec.log_driver, "Config": dict(spec.log_opts)},
                 "Memory": 0, "MemorySwap": 0, "MemoryReservation": 0, "NanoCpus": 0, "CpuShares": 0,
                 "CpusetCpus": "", "PidsLimit": 0, "BlkioWeight": 0,

@@ -127,7 +127,12 @@ def images(all_: bool, quiet: bool, fmt: str | None, no_trunc: bool, repository:
     from pydock.units import parse_iso
 
     rows = []
-    for im in _runtime().images.list():
+    listed = _runtime().images.list()
+    # Docker hides intermediate images (untagged, the `parent` of another: a build's steps) unless -a.
+    parents = {im.config.get("parent") for im in listed}
+    for im in listed:
+        if not all_ and not im.tags and im.id in parents:
+            continue
         for tag in im.tags or ("<none>:<none>",):
             repo, _, t = tag.rpartition(":")
             if repository and repo != repository:
