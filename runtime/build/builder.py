@@ -37,7 +37,7 @@ from pydock.runtime.images.reference import normalize_ref
 from pydock.runtime.images.store import ImageStore
 from pydock.runtime.spec import DEFAULT_PATH
 
-from pydock.errors import BuildError, NotFoundError, PydockError
+from pydock.errors import BuildError, CommandNotFound, CommandNotInvokable, NotFoundError, PydockError
 from pydock.settings import Settings
 from pydock.units import utc_iso
 
@@ -325,7 +325,10 @@ class Builder:
         rec = rt.create(spec)
         try:
             self.out.line(f" ---> Running in {rec.short_id}")
-            code = self._attach(rt, rec.id)
+            try:
+                code = self._attach(rt, rec.id)
+            except (CommandNotFound, CommandNotInvokable) as exc:  # Docker's 127/126, said as a RUN's code
+                raise BuildError(f"The command '{shown}' returned a non-zero code: {exc.exit_code}: {exc}") from None
             if code != 0:
                 raise BuildError(f"The command '{shown}' returned a non-zero code: {code}")
             rec = rt.store.get(rec.id)
