@@ -181,3 +181,21 @@ def test_failures_leave_nothing(pd, ctx: Ctx) -> None:  # type: ignore[no-untype
     p = pd("build", "-f", str(root / "nope.Dockerfile"), str(ctx({"x": "y"})))
     assert p.returncode == 1 and "Cannot locate specified Dockerfile: nope.Dockerfile" in p.stderr
     assert pd.out("ps", "-a", "-q") == "" and _store_listing(root) == before
+
+
+@pytest.mark.parametrize("driver", ["overlay", "copy"])
+def test_run_layers_record_deletions(pd, ctx: Ctx, driver: str) -> None:  # type: ignore[no-untyped-def]
+    """A RUN's layer holds what it changed, deletions included (whiteouts; an opaque directory for a
+    directory made again), with the overlay upper directory and with the copy driver's diff alike."""
+    pd.env["PYDOCK_STORAGE_DRIVER"] = driver
+    df = ("FROM busybox\nRUN mkdir -p /d/sub && echo 1 > /d/sub/a && echo 2 > /d/b && chmod 700 /d\n"
+          "RUN rm /bin/vi /d/b && rm -rf /d/sub && mkdir /d/sub && echo new > /d/sub/c && echo m >> /etc/passwd\n")
+    pd("build", "-t", f"del-{driver}", str(ctx({"Dockerfile": df})), check=True)
+    out = pd.out("run", "--rm", f"del-{driver}", "sh", "-c",
+                 "ls -A /d /d/sub | tr '\\n' ' '; echo; test -e /bin/vi || echo no-vi; stat -c %a /d; tail -1 /etc/passwd")
+    assert out.splitlines() == ["/d: sub  /d/sub: c ", "no-vi", "700", "m"]
+    store = pd.runtime().images
+    top = store.layers / store.get(f"del-{driver}").diff_ids[-1].split(":")[1]
+    names = sorted(str(p.relative_to(top)) for p in top.rglob("*"))
+    assert "etc/hostname" not in names and "proc" not in names  # the container's mount points stay out
+    assert {"bin/vi", "d/b", "d/sub/c", "etc/passwd"} <= set(names)
