@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from pydock.api import containers, images, networks, streams, system, volumes
+from pydock.api import build, containers, images, networks, streams, system, volumes
 from pydock.api import exec as exec_routes
 from pydock.api.backend import Backend
 from pydock.api.http import Router, UnixHTTPServer
@@ -24,7 +24,7 @@ DEFAULT_HOST = "unix:///run/pydock/docker.sock"
 
 def build_router(backend: Backend) -> Router:
     r = Router()
-    for module in (system, containers, streams, exec_routes, images, volumes, networks):
+    for module in (system, containers, streams, exec_routes, images, build, volumes, networks):
         module.register(r, backend)
     return r
 
