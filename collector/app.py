@@ -85,6 +85,10 @@ def create_app(settings: CollectorSettings, engine_factory: Any = None) -> FastA
     app.state.notifier = collector.notifier
     app.state.targets = collector.scrape
     app.state.logstore = _open_logstore(settings)
+    # LogQL in queries and rules, and log lines in alerts, read this store (docs/logql.md).
+    if hasattr(collector.engine, "logstore"):
+        collector.engine.logstore = app.state.logstore
+    collector.rules.logstore = app.state.logstore
     for name in ROUTERS:
         try:
             module = importlib.import_module(name)

@@ -2,7 +2,11 @@
 
 Every mistake is a `ConfigError` naming the file, the line and the reason; expressions are parsed by
 the collector's PromQL parser and templates by `templating.parse`, so a file that loads here also
-evaluates. Unknown fields are refused, as Prometheus refuses them.
+evaluates. Unknown fields are refused, as Prometheus refuses them, with one pydock extension: an
+alerting rule may set `log_lines: N` (default 20, 0 for none), how many of the container's last log
+lines its notifications carry in the `logs` annotation (docs/logql.md). `promtool check rules`
+refuses that key, so a file that uses it is for pydock only; expressions may be LogQL range
+aggregations inside PromQL, which promtool refuses too.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ class RuleSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     line: int = 0
+    log_lines: int | None = None  # pydock's extension; None: the default (collector/logql/alertlogs.py)
 
     @property
     def name(self) -> str:
@@ -79,7 +84,7 @@ def load_rule_file(path: Path, default_interval: float) -> list[GroupSpec]:
         rl = w.seq(gn, "rules", "rules")
         for ri, r in enumerate(rl):
             rules.append(_rule(w, w.mapping(r, "rule", {"alert", "record", "expr", "for", "keep_firing_for",
-                                                        "labels", "annotations"}, rl, ri)))
+                                                        "labels", "annotations", "log_lines"}, rl, ri)))
         groups.append(GroupSpec(name, str(path), interval, tuple(rules), w.integer(gn, "limit", 0)))
     return groups
 
@@ -97,7 +102,7 @@ def _rule(w: Where, rn: LDict) -> RuleSpec:
     if record is not None:
         if not isinstance(record, str) or not _METRIC_NAME.match(record):
             w.fail(rn, f"invalid recording rule name: {record}", "record")
-        for k in ("annotations", "for", "keep_firing_for"):
+        for k in ("annotations", "for", "keep_firing_for", "log_lines"):
             if rn.get(k) is not None:
                 w.fail(rn, f"invalid field '{k}' in recording rule", k)
         return RuleSpec(expr, record=record, labels=labels, line=rn.line)
@@ -110,9 +115,13 @@ def _rule(w: Where, rn: LDict) -> RuleSpec:
                 w.fail(rn.get(key), f"{key} {k}: {err}", k)
     if "alertname" in labels or "__name__" in labels:
         w.fail(rn, "invalid label name in alerting rule labels", "labels")
+    if "logs" in annotations:
+        w.fail(rn.get("annotations"), "annotation 'logs' is reserved: pydock fills it with the container's "
+                                      "log lines (set log_lines to change how many)", "logs")
+    log_lines = w.integer(rn, "log_lines", -1)
     return RuleSpec(expr, alert=alert, for_=w.duration(rn, "for", 0.0),
                     keep_firing_for=w.duration(rn, "keep_firing_for", 0.0), labels=labels,
-                    annotations=annotations, line=rn.line)
+                    annotations=annotations, line=rn.line, log_lines=None if log_lines < 0 else log_lines)
 
 
 def load_rule_files(paths: Sequence[Path], default_interval: float) -> list[GroupSpec]:

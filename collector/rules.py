@@ -17,6 +17,10 @@ Semantics are Prometheus 2.42's rules/alerting.go and rules/manager.go (referenc
 - after a start, rules whose `for` is at least the grace period (10m) restore their pending alerts'
   ActiveAt from ALERTS_FOR_STATE (written up to an hour ago) after their second evaluation, as
   Prometheus's RestoreForState does; until then they write no ALERTS series.
+
+pydock's addition: with a log store, an alert that fires takes the last `log_lines` (default 20) log
+lines of its container before startsAt into the annotation `logs` (collector/logql/alertlogs.py),
+read once, outside the state lock, and carried by every later notification of that alert.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ class ActiveAlert:
     last_sent_at: float = 0.0
     valid_until: float = 0.0
     keep_firing_since: float = 0.0
+    logs: str | None = None  # the `logs` annotation, read when the alert fired; None: not read yet
 
     def needs_sending(self, ts: float, resend_delay: float) -> bool:
         if self.state == "pending":
@@ -72,7 +77,8 @@ class ActiveAlert:
         return self.last_sent_at + resend_delay < ts
 
     def to_api(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"labels": dict(self.labels), "annotations": dict(self.annotations),
+        annotations = {**self.annotations, "logs": self.logs} if self.logs else dict(self.annotations)
+        out: dict[str, Any] = {"labels": dict(self.labels), "annotations": annotations,
                                "state": self.state, "activeAt": go_time(self.active_at),
                                "value": go_e_format(self.value)}
         if self.keep_firing_since:
@@ -204,6 +210,24 @@ class Rule:
         return {**out, **common, "type": "recording"}
 
 
+def _with_logs(rule: Rule, sending: list[tuple[ActiveAlert, Alert]], logstore: Any) -> list[Alert]:
+    """The alerts with their `logs` annotation; lines are read (without the state lock) the first time
+    an alert goes out, and kept on it for its later notifications."""
+    from dataclasses import replace
+
+    out = []
+    n = rule.spec.log_lines
+    for a, alert in sending:
+        if a.logs is None and logstore is not None:
+            from pydock.collector.logql.alertlogs import DEFAULT_LINES, alert_logs
+
+            a.logs = alert_logs(logstore, a.labels, a.fired_at or a.active_at, DEFAULT_LINES if n is None else n)
+        if a.logs:
+            alert = replace(alert, annotations={**alert.annotations, "logs": a.logs})
+        out.append(alert)
+    return out
+
+
 @dataclass
 class Group:
     spec: GroupSpec
@@ -216,7 +240,7 @@ class Group:
         return (self.spec.file, self.spec.name)
 
     def evaluate(self, engine: QueryEngine, ts: float, external_labels: Mapping[str, str], external_url: str,
-                 resend_delay: float, lock: AbstractContextManager[Any] | None = None
+                 resend_delay: float, lock: AbstractContextManager[Any] | None = None, logstore: Any = None
                  ) -> tuple[Samples, list[Alert]]:
         """One evaluation at `ts`: samples to write (incl. stale markers) and alerts to send.
 
@@ -251,13 +275,15 @@ class Group:
                     self._failed(rule, exc, ts, r_start)
                     continue
                 rule.health, rule.last_error = "ok", ""
+                sending: list[tuple[ActiveAlert, Alert]] = []
                 if rule.spec.alert is not None:
-                    to_send.extend(self._to_send(rule, ts, external_labels, external_url, resend_delay))
+                    sending = self._to_send(rule, ts, external_labels, external_url, resend_delay)
                 keys = {tuple(sorted(lbs.items())) for lbs, _, _ in produced}
                 samples.extend(produced)
                 samples.extend((dict(k), t_ms, STALE_NAN) for k in sorted(rule.series - keys))
                 rule.series = keys
                 rule.last_evaluation, rule.evaluation_time = ts, time.monotonic() - r_start
+            to_send.extend(_with_logs(rule, sending, logstore))
         self.last_evaluation, self.evaluation_time = ts, time.monotonic() - started
         return samples, to_send
 
@@ -269,7 +295,7 @@ class Group:
         log.warning("rule %s in group %s failed: %s", rule.spec.name, self.spec.name, exc)
 
     def _to_send(self, rule: Rule, ts: float, external_labels: Mapping[str, str], external_url: str,
-                 resend_delay: float) -> list[Alert]:
+                 resend_delay: float) -> list[tuple[ActiveAlert, Alert]]:
         out = []
         url = external_url + "/graph?g0.expr=" + quote_plus(rule.spec.expr) + "&g0.tab=1"
         for a in rule.active.values():
@@ -280,7 +306,7 @@ class Group:
             labels = dict(a.labels)
             for k, v in external_labels.items():
                 labels.setdefault(k, v)
-            out.append(Alert(labels, dict(a.annotations), a.fired_at, a.resolved_at or a.valid_until, url, ts))
+            out.append((a, Alert(labels, dict(a.annotations), a.fired_at, a.resolved_at or a.valid_until, url, ts)))
         return out
 
     def to_api(self) -> dict[str, Any]:
@@ -307,6 +333,7 @@ class RuleManager:
         self.lock = threading.Lock()
         self._stale: Samples = []
         self._tasks: dict[tuple[str, str], tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self.logstore: Any = None  # a LogStore: alerts then carry their container's log lines (`logs`)
 
     def apply(self, specs: list[GroupSpec], external_labels: Mapping[str, str], external_url: str,
               resend_delay: float, restore: bool = False) -> None:
@@ -339,7 +366,7 @@ class RuleManager:
 
     def evaluate_group(self, group: Group, ts: float) -> tuple[Samples, list[Alert]]:
         return group.evaluate(self.engine, ts, self.external_labels, self.external_url, self.resend_delay,
-                              self.lock)
+                              self.lock, self.logstore)
 
     async def _run_group(self, group: Group, stop: asyncio.Event) -> None:
         evaluations = 0

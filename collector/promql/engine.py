@@ -121,7 +121,7 @@ class Engine:
 
     def logql(self) -> Any:
         """The LogQL evaluator over `logstore`, with container labels (image, container_label_*) read
-        from the metrics' `container_last_seen` series."""
+        from the metrics' `container_last_seen` (cAdvisor) and `pydock_container_state` series."""
         from pydock.collector.logql import LogQLEvaluator
 
         return LogQLEvaluator(self.logstore, self._container_labels)
@@ -131,7 +131,7 @@ class Engine:
         if series is None:
             return {}
         out: dict[str, dict[str, str]] = {}
-        for lb in series([("__name__", "=", "container_last_seen"), ("name", "!=", "")],
+        for lb in series([("__name__", "=~", "container_last_seen|pydock_container_state"), ("name", "!=", "")],
                          start_ms - self.lookback_ms, end_ms):
             out[lb["name"]] = {k: v for k, v in lb.items()
                                if k == "image" or (k.startswith("container_label_") and v)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,9 @@ import pytest
 from pydock.collector.logstore import LogRecord
 from pydock.collector.logstore.sqlite import SQLiteLogStore
 from pydock.collector.tsdb import TSDB
+
+# The collector tests' helpers (webhook receiver, polling) are imported by name, as those tests do.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "collector"))
 
 T0 = 1_700_000_000  # seconds; every test places its lines relative to it
 
