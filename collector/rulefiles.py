@@ -19,7 +19,7 @@ from pathlib import Path
 from pydock.collector import templating
 from pydock.collector.yamlconf import LDict, Where, load_yaml
 
-from pydock.errors import PromQLError
+from pydock.errors import ConfigError, PromQLError
 
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
@@ -83,10 +83,22 @@ def load_rule_file(path: Path, default_interval: float) -> list[GroupSpec]:
         rules = []
         rl = w.seq(gn, "rules", "rules")
         for ri, r in enumerate(rl):
-            rules.append(_rule(w, w.mapping(r, "rule", {"alert", "record", "expr", "for", "keep_firing_for",
-                                                        "labels", "annotations", "log_lines"}, rl, ri)))
+            try:
+                rules.append(_rule(w, w.mapping(r, "rule", {"alert", "record", "expr", "for", "keep_firing_for",
+                                                            "labels", "annotations", "log_lines"}, rl, ri)))
+            except ConfigError as exc:  # say which rule, as promtool does (group, index, name)
+                raise ConfigError(f"{exc} ({_which(name, ri, r)})") from None
         groups.append(GroupSpec(name, str(path), interval, tuple(rules), w.integer(gn, "limit", 0)))
     return groups
+
+
+def _which(group: str, index: int, rule: object) -> str:
+    out = f'group "{group}", rule {index + 1}'
+    if isinstance(rule, dict):
+        for kind in ("alert", "record"):
+            if isinstance(rule.get(kind), str):
+                return out + f', {kind} "{rule[kind]}"'
+    return out
 
 
 def _rule(w: Where, rn: LDict) -> RuleSpec:

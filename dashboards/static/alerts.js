@@ -45,7 +45,11 @@
           h("td", { class: "wrap" }, labelChips(a.labels, ["alertname"])),
           h("td", { text: ago(a.activeAt), title: a.activeAt || "" }),
           h("td", { text: a.value !== undefined ? String(+parseFloat(a.value).toPrecision(4)) : "" }),
-          h("td", { class: "wrap", text: (a.annotations && (a.annotations.summary || a.annotations.description)) || "" }),
+          h("td", { class: "wrap" }, (a.annotations && (a.annotations.summary || a.annotations.description)) || "",
+            // the container's last log lines (annotation `logs`, issue 14): text only, never markup
+            a.annotations && a.annotations.logs ? h("details", { class: "alert-logs" },
+              h("summary", { text: "log lines (" + a.annotations.logs.split("\n").length + ")" }),
+              h("pre", { class: "wrap", text: a.annotations.logs })) : null),
           h("td", {}, silenceBtn(a.labels || {})));
       };
       fillBody($("#firing"), alerts.filter(a => a.state === "firing").map(row));

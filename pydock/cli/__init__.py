@@ -58,6 +58,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     # collector
     "collector": ("pydock.cli.collector:collector", "Run the collector (TSDB, PromQL, alerts, web UI)"),
     "alerts": ("pydock.cli.alerts:alerts_group", "List alerts and manage silences on a collector"),
+    "rules": ("pydock.cli.rules:rules_group", "Check alert rule files (PromQL and LogQL)"),
     # compose (issue 13)
     "compose": ("pydock.cli.compose:compose_group", "Define and run multi-container applications"),
 }
