@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import T0, rec
+from logql_helpers import T0, rec
 from pydock.collector.logql import LogQLEvaluator, parse
 from pydock.collector.logstore.sqlite import SQLiteLogStore
 

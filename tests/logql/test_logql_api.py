@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from conftest import rec
 from fastapi.testclient import TestClient
+from logql_helpers import rec
 from pydock.collector.app import create_app
 from pydock.collector.config import CollectorSettings
 

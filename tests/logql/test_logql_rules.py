@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 from collector_helpers import WebhookReceiver
-from conftest import rec
+from logql_helpers import rec
 from pydock.collector.config import load_config
 from pydock.collector.logql.alertlogs import format_lines, redact, rfc3339_ns
 from pydock.collector.logstore.sqlite import SQLiteLogStore
