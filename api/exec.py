@@ -53,7 +53,7 @@ class ExecInstance:
 
 
 _EXEC_USED = {"AttachStdin", "AttachStdout", "AttachStderr", "Tty", "Env", "Cmd", "User", "WorkingDir",
-              "DetachKeys", "ConsoleSize", "Privileged"}
+              "DetachKeys", "ConsoleSize", "Privileged", "Container"}  # Container: docker-py repeats the id
 
 
 def _create(b: Backend) -> Any:

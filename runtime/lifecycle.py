@@ -236,8 +236,7 @@ class Runtime:
         try:
             image = self.images.get(spec.image)
         except NotFoundError:
-            raise NotFoundError(f"Unable to find image '{spec.image}' locally (pydock does not pull: use "
-                                "pydock load, pydock import or pydock image bootstrap busybox)") from None
+            raise NotFoundError(f"Unable to find image '{spec.image}' locally") from None  # run --pull pulls first
         run_cfg = image.run_config
         if spec.stop_signal == "SIGTERM" and run_cfg.get("StopSignal"):  # the image's STOPSIGNAL (build)
             stop_signal = parse_signal(str(run_cfg["StopSignal"]))

@@ -51,6 +51,8 @@ _CONTAINER_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option("--stop-timeout", type=int, default=10, help="Timeout (in seconds) to stop a container"),
     click.option("--entrypoint", default=None, help="Overwrite the default ENTRYPOINT of the image"),
     click.option("--rm", "auto_remove", is_flag=True, help="Automatically remove the container when it exits"),
+    click.option("--pull", "pull_policy", default="missing", help='Pull image before running ("always", "missing", "never")'),
+    click.option("--platform", default=None, help="Set platform if server is multi-platform capable"),
 ]
 _CONTAINER_OPTIONS += DEPTH_OPTIONS  # runtime depth: limits, --restart, --health-*, -t, -i (cli/runflags.py)
 
@@ -105,6 +107,14 @@ def build_spec(image: str, command: tuple[str, ...], **o: Any) -> ContainerSpec:
     )
 
 
+def _pull_first(image: str, o: dict[str, Any]) -> None:
+    if os.geteuid() != 0:
+        _runtime(need_root=True)  # the one-line "needs root" error, before the image store is read
+    from pydock.cli.registry_cmds import pull_for_run  # images room: run --pull
+
+    pull_for_run(image, o.pop("pull_policy", "missing"), o.pop("platform", None))
+
+
 # -h is --hostname for run/create, as in Docker; options end at the image name.
 _SETTINGS = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
 
@@ -114,6 +124,7 @@ _SETTINGS = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
 @container_options
 def run(image: str, command: tuple[str, ...], detach: bool, **o: Any) -> None:
     """Create and run a new container from an image."""
+    _pull_first(image, o)
     if o.get("tty") and not detach:
         rt = _runtime(need_root=True)
         rec = rt.create(build_spec(image, command, **o))
@@ -221,6 +232,7 @@ def _pump(fd: int, stream: Any) -> None:
 @container_options
 def create(image: str, command: tuple[str, ...], **o: Any) -> None:
     """Create a new container."""
+    _pull_first(image, o)
     rt = _runtime(need_root=True)
     rec = rt.create(build_spec(image, command, **o))
     click.echo(rec.id)

@@ -24,9 +24,10 @@ def _size(n: float) -> str:
 
 
 class Progress:
-    def __init__(self, quiet: bool = False, tty: bool | None = None) -> None:
+    def __init__(self, quiet: bool = False, tty: bool | None = None, stderr: bool = False) -> None:
         self.quiet = quiet
-        self.tty = sys.stdout.isatty() if tty is None else tty
+        self.out = sys.stderr if stderr else sys.stdout  # `run` keeps stdout for the container
+        self.tty = self.out.isatty() if tty is None else tty
         self._lines: dict[str, str] = {}
         self._started: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
@@ -36,7 +37,8 @@ class Progress:
             from rich.console import Console
             from rich.live import Live
 
-            self._live = Live(console=Console(highlight=False), refresh_per_second=8, transient=False)
+            self._live = Live(console=Console(highlight=False, stderr=stderr), refresh_per_second=8,
+                              transient=False)
             self._live.start()
 
     def _bar(self, id_: str, cur: int, total: int) -> str:
@@ -58,7 +60,7 @@ class Progress:
             if self._live is None:
                 if status in _STEADY and ev.get("progressDetail", {}).get("current"):
                     return  # plain output: one line per state, not per chunk
-                print(f"{id_}: {status}" if id_ else status, flush=True)
+                print(f"{id_}: {status}" if id_ else status, file=self.out, flush=True)
                 return
             if id_ is None and self._lines:
                 self._after.append(status)  # Digest/Status lines go below the layers, as in Docker

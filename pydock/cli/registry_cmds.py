@@ -31,7 +31,8 @@ def _insecure() -> tuple[str, ...]:
     return insecure_registries(Settings.from_env().config_file)
 
 
-def pull_image(ref: str, platform: str | None = None, quiet: bool = False, config_dir: str | None = None) -> Any:
+def pull_image(ref: str, platform: str | None = None, quiet: bool = False, config_dir: str | None = None,
+               stderr: bool = False) -> Any:
     """Pulls with Docker's output (also used by `run --pull`); returns the image."""
     from pydock.cli.pullprogress import Progress
     from pydock.runtime.images.pull import pull as do_pull
@@ -39,14 +40,32 @@ def pull_image(ref: str, platform: str | None = None, quiet: bool = False, confi
 
     r = parse(ref)
     if not r.tag and not r.digest and not quiet:
-        click.echo("Using default tag: latest")
-    progress = Progress(quiet=quiet)
+        click.echo("Using default tag: latest", err=stderr)
+    progress = Progress(quiet=quiet, stderr=stderr)
     try:
         image = do_pull(_store(), ref, platform=platform, progress=progress,
                         insecure_registries=_insecure(), config_dir=config_dir)
     finally:
         progress.close()
     return image
+
+
+def pull_for_run(image: str, policy: str, platform: str | None = None) -> None:
+    """`run/create --pull missing|always|never`: pulls before the container is made, progress on
+    stderr as Docker prints it; `never` leaves a missing image to the runtime's own error."""
+    from pydock.errors import NotFoundError
+
+    if policy not in ("missing", "always", "never"):
+        raise UsageError(f'invalid pull option: "{policy}": must be one of "always", "missing" or "never"')
+    if policy == "never":
+        return
+    if policy == "missing":
+        try:
+            _store().get(image)
+            return
+        except NotFoundError:
+            click.echo(f"Unable to find image '{image}' locally", err=True)  # then the pull's error, as Docker
+    pull_image(image, platform, stderr=True)
 
 
 @click.command()

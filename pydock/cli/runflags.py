@@ -68,6 +68,9 @@ def depth_fields(o: dict[str, Any]) -> dict[str, Any]:
         cpus=o.get("cpus"), cpu_shares=o.get("cpu_shares"), cpuset_cpus=o.get("cpuset_cpus"),
         pids_limit=o.get("pids_limit"), blkio_weight=o.get("blkio_weight"))
     cgroups.validate(limits)
+    limits, notes = cgroups.discard_unsupported(limits, cgroups.detect_layout())
+    for note in notes:
+        click.echo(f"WARNING: {note}", err=True)
     if cgroups.swap_limit_supported(cgroups.detect_layout()):
         limits = cgroups.with_docker_defaults(limits)  # dockerd: -m alone allows as much swap as memory
     policy = RestartPolicy.parse(o.get("restart") or "no")

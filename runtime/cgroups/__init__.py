@@ -12,6 +12,7 @@ version-neutral `Limits` in Docker's units and their validation. Callers use onl
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -27,9 +28,11 @@ __all__ = [
     "CgroupHandle",
     "Layout",
     "Limits",
+    "blkio_weight_supported",
     "clear_cache",
     "create",
     "detect_layout",
+    "discard_unsupported",
     "limits_from_flags",
     "open",
     "parse_cpus",
@@ -75,6 +78,31 @@ def validate_for_layout(limits: Limits, layout: Layout) -> None:
     if (limits.memory_swap and not layout.uses_v2
             and not (layout.v1["memory"] / "memory.memsw.limit_in_bytes").exists()):
         raise UsageError("--memory-swap needs swap accounting, which this kernel has off (swapaccount=1)")
+
+
+BLKIO_WEIGHT_DISCARDED = "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."
+
+
+def blkio_weight_supported(layout: Layout) -> bool:
+    """Whether a weight can be set: v1 needs CFQ's blkio.weight or BFQ's blkio.bfq.weight (neither
+    exists with the none/mq-deadline schedulers most VMs use); v2 needs io.bfq.weight or io.weight
+    (blk-iocost), asked of a child because the root cgroup has neither."""
+    if not layout.uses_v2:
+        blkio = layout.v1.get("blkio")
+        return blkio is not None and any((blkio / f).exists() for f in ("blkio.weight", "blkio.bfq.weight"))
+    try:
+        return any((d / f).exists() for d in layout.mount_root.iterdir() if d.is_dir()
+                   for f in ("io.bfq.weight", "io.weight"))
+    except OSError:
+        return False
+
+
+def discard_unsupported(limits: Limits, layout: Layout) -> tuple[Limits, list[str]]:
+    """dockerd's verifyPlatformContainerResources: a blkio weight the kernel cannot apply is dropped
+    with a warning rather than refused, so the same `run` works on every host."""
+    if limits.blkio_weight and not blkio_weight_supported(layout):
+        return replace(limits, blkio_weight=0), [BLKIO_WEIGHT_DISCARDED]
+    return limits, []
 
 
 def swap_limit_supported(layout: Layout) -> bool:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,3 +86,28 @@ def v1_paths(base: Path = V1) -> dict[str, str]:
 
 def v2_paths(base: Path = V2) -> dict[str, str]:
     return {"unified": str(base / CTR)}
+
+
+def _on_a_block_device(path: Path) -> bool:
+    """Whether `path`'s filesystem sits on a block device (ext4 on /dev/vda...), not tmpfs or overlay:
+    only writes to a block device are counted by blkio/io.stat."""
+    out = subprocess.run(["findmnt", "-n", "-o", "SOURCE", "-T", str(path)], capture_output=True, text=True,
+                         check=False).stdout.strip()
+    return out.startswith("/dev/")
+
+
+@pytest.fixture
+def block_dir(tmp_path: Path) -> Iterator[Path]:
+    """A scratch directory on a block-device filesystem, for tests of the fs I/O counters (pytest's
+    tmp_path is on tmpfs on some hosts, where O_DIRECT succeeds and no block I/O happens)."""
+    candidates = [tmp_path, Path("/var/tmp"), Path(__file__).resolve().parents[2]]
+    base = next((c for c in candidates if c.is_dir() and _on_a_block_device(c)), None)
+    assert base is not None, f"none of {candidates} is on a block device"
+    if base == tmp_path:
+        yield tmp_path
+        return
+    d = Path(tempfile.mkdtemp(prefix="pydock-blk-", dir=base))
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

@@ -110,8 +110,8 @@ def test_busy_loop_adds_three_cpu_seconds(pydock: Pydock) -> None:
     assert 2.5 <= used <= 3.5, used
 
 
-def test_direct_writes_to_a_bind_mount_show_in_fs_writes(pydock: Pydock, tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_direct_writes_to_a_bind_mount_show_in_fs_writes(pydock: Pydock, block_dir: Path) -> None:
+    data = block_dir / "data"
     data.mkdir()
     cid = pydock.run("ddw", "-v", f"{data}:/data", "busybox", "sh", "-c",
                      "while [ ! -e /data/go ]; do sleep 0.1; done; "

@@ -52,6 +52,7 @@ class Api:
 
     def __init__(self, env: dict[str, str], sock: Path, proc: subprocess.Popen[bytes]) -> None:
         self.sock, self.proc = sock, proc
+        self.docker_bin = DOCKER  # the real CLI, for tests that run it in a pty
         self.env = {**os.environ, **env, "DOCKER_HOST": f"unix://{sock}",
                     "DOCKER_CONFIG": str(Path(env["PYDOCK_ROOT"]).parent / "docker-config")}
         self.env.pop("DOCKER_API_VERSION", None)

@@ -118,12 +118,10 @@ def _pty_run(argv: list[str], env: dict[str, str], keys: bytes, wait: float = 15
 
 
 def test_exec_plain_and_in_a_pty(api) -> None:
-    from conftest import DOCKER
-
     api.docker("run", "-d", "--name", "box", "busybox", "sleep", "300")
     p = api.docker("exec", "box", "sh", "-c", "echo hi from exec; echo e >&2; exit 4", check=False)
     assert (p.returncode, p.stdout, p.stderr) == (4, "hi from exec\n", "e\n")
-    out, code = _pty_run([DOCKER, "exec", "-it", "box", "sh"], api.env, b"tty; echo m$((6*7)); exit 5\n")
+    out, code = _pty_run([api.docker_bin, "exec", "-it", "box", "sh"], api.env, b"tty; echo m$((6*7)); exit 5\n")
     assert code == 5
     assert b"/dev/pts/" in out and b"m42" in out
     status, _, body = api.request("POST", "/containers/box/exec", {"Cmd": []})
@@ -131,9 +129,7 @@ def test_exec_plain_and_in_a_pty(api) -> None:
 
 
 def test_run_it_in_a_pty(api) -> None:
-    from conftest import DOCKER
-
-    out, code = _pty_run([DOCKER, "run", "-it", "--rm", "busybox", "sh"], api.env, b"echo r$((6*7)); exit 6\n")
+    out, code = _pty_run([api.docker_bin, "run", "-it", "--rm", "busybox", "sh"], api.env, b"echo r$((6*7)); exit 6\n")
     assert code == 6 and b"r42" in out
 
 

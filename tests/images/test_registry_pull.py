@@ -180,3 +180,29 @@ def test_killed_pull_then_clean_pull(pd: PD, reg: rp.Registry, tmp_path: Path) -
     assert len(s["layers"]) == 1 and s["tmp"] == []  # the killed pull's files were swept
     im = pd.store().get(ref)
     assert (pd.store().layer_dirs(im)[0] / "big.bin").stat().st_size == 24 << 20
+
+
+@pytest.mark.root
+def test_run_pulls_a_missing_image_by_policy(pd: PD, pushed: dict[str, str], image: BuiltImage) -> None:
+    ref = pushed["oci"]
+    p = pd("run", "--rm", "--pull", "never", ref, "true")
+    assert p.returncode == 125 and f"Unable to find image '{ref}' locally" in one_line_error(p)
+    assert pd.stored()["layers"] == []
+    # missing (the default): pulled first, progress on stderr, the container's output alone on stdout
+    p = pd("run", "--rm", ref, "cat", "/x/hello.txt")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == image.hello
+    assert f"Unable to find image '{ref}' locally" in p.stderr and "Pull complete" in p.stderr
+    p = pd("run", "--rm", ref, "true")  # present now: no pull
+    assert p.returncode == 0 and "Pull" not in p.stderr
+    p = pd("run", "--rm", "--pull", "always", ref, "true")
+    assert p.returncode == 0 and "Image is up to date" in p.stderr
+    p = pd("run", "--rm", "--pull", "sometimes", ref, "true")
+    assert p.returncode == 125 and 'invalid pull option: "sometimes"' in one_line_error(p)
+    missing = ref.rsplit("/", 1)[0] + "/nosuch:1"
+    p = pd("run", "--rm", missing, "true")
+    assert p.returncode == 125, p.stderr
+    lines = p.stderr.strip().splitlines()  # Docker's two: not here, then why the pull failed
+    assert lines[0] == f"Unable to find image '{missing}' locally", p.stderr
+    assert lines[-1].startswith("pydock: manifest for ") and "not found" in lines[-1], p.stderr
+    assert not (pd.root / "containers").is_dir() or not any((pd.root / "containers").iterdir())

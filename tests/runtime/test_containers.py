@@ -179,7 +179,7 @@ def test_stop_honours_timeout(pd):
 @pytest.mark.parametrize(("args", "code", "message"), [
     (["busybox", "true"], 0, ""),
     (["busybox", "sh", "-c", "exit 3"], 3, ""),
-    (["nosuchimage:1"], 125, "Unable to find image 'nosuchimage:1'"),
+    (["--pull", "never", "nosuchimage:1"], 125, "Unable to find image 'nosuchimage:1'"),
     (["--bogus-flag", "busybox"], 125, "bogus-flag"),
     (["busybox", "/etc/passwd"], 126, "permission denied"),
     (["busybox", "nosuchcmd"], 127, 'exec: "nosuchcmd": executable file not found in $PATH'),

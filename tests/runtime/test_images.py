@@ -171,7 +171,7 @@ def test_import_tag_rmi(pd, tmp_path, make_tar):
     pd("rm", "user", check=True)
     out = pd.out("rmi", "busybox")
     assert "Untagged: busybox:latest" in out and "Deleted: sha256:" in out
-    p = pd("run", "--rm", "busybox", "true")
+    p = pd("run", "--rm", "--pull", "never", "busybox", "true")
     assert p.returncode == 125 and "Unable to find image 'busybox'" in p.stderr
     p = pd("import", str(tmp_path / "missing.tar"), "x")
     assert p.returncode == 125 and "missing.tar" in p.stderr
