@@ -34,6 +34,12 @@ def config_hash(svc: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(o, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+def image_ref(project: Project, service: str) -> str:
+    """The service's image: its `image`, or `<project>-<service>` for a build-only service (Compose v2's
+    name for the image it builds)."""
+    return str(project.services[service].get("image") or f"{project.name}-{service}")
+
+
 def volume_name(project: Project, key: str) -> str:
     """The runtime name of a top-level volume: its `name`, or `<project>_<key>` as Compose names it."""
     cfg = project.volumes.get(key) or {}
@@ -213,7 +219,7 @@ def container_spec(project: Project, service: str, number: int, image_id: str,
     grace = svc.get("stop_grace_period")
     entrypoint = svc.get("entrypoint")
     return ContainerSpec(
-        image=str(svc["image"]), cmd=tuple(command) if command else (tuple(svc["command"]) if svc.get("command") else None),
+        image=image_ref(project, service), cmd=tuple(command) if command else (tuple(svc["command"]) if svc.get("command") else None),
         entrypoint=tuple(entrypoint) if entrypoint is not None else None,
         name=name or container_name(project, service, number),
         env=tuple(f"{k}={v}" for k, v in (svc.get("environment") or {}).items()),

@@ -160,7 +160,19 @@ def normalize_service(name: str, svc: dict[str, Any], working_dir: Path, env: Ma
         for k in ("command", "entrypoint"):
             if isinstance(out.get(k), str):
                 out[k] = shlex.split(out[k])
+    for k in ("command", "entrypoint"):
+        if isinstance(out.get(k), list):  # YAML reads `[sleep, 5]` and `[true]` as int and bool items
+            out[k] = [_scalar_text(v, f"{key}.{k}", at) for v in out[k]]
     return out
+
+
+def _scalar_text(v: Any, where: str, at: Callable[[str], str]) -> str:
+    """A list item of command/entrypoint as the string the file meant (`true`, not Python's `True`)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (str, int, float)):
+        return str(v)
+    raise ConfigError(f"{at(where)}{where}: items must be strings, not {type(v).__name__}")
 
 
 def _port_text(p: Any, where: str) -> str:

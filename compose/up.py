@@ -115,13 +115,14 @@ def wait_condition(rt: Any, project: Project, dep: str, condition: str, timeout:
 
 def up(rt: Any, project: Project, services: list[str] | None = None, force_recreate: bool = False,
        remove_orphans: bool = False, no_deps: bool = False, scale: dict[str, int] | None = None,
-       start: bool = True, timeout: float = 300.0, report: Report = _quiet, pull: str | None = None) -> UpResult:
+       start: bool = True, timeout: float = 300.0, report: Report = _quiet, pull: str | None = None,
+       build: bool = False) -> UpResult:
     project = project.enabling(list(services or []))
     names = list(services or []) if no_deps and services else project.order(services or None)
     for n in services or []:
         if n not in project.services:
             raise ConfigError(f"no such service: {n}")
-    ids = cimages.resolve(rt, project, names, report, pull)
+    ids = cimages.resolve(rt, project, names, report, pull, build)
     result = UpResult()
     made_containers: list[str] = []
     made_volumes: list[str] = []

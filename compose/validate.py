@@ -27,8 +27,9 @@ _PATH = re.compile(r"^((?:[A-Za-z0-9_.\-]|\[\d+\])+): ")
 # silently ignored. The values say what they wait for; up.py clears an entry once it is wired.
 NEEDS: dict[str, str] = {
     "expose": "exposed ports in ContainerSpec (runtime/network)",
-    "build": "pydock build (runtime/build)",
 }
+# The build keys `pydock build` honours; the rest (ssh, secrets, cache_from, platforms, ...) are refused.
+BUILD_KEYS = ("context", "dockerfile", "args", "target", "labels", "no_cache")
 # Fields pydock does not run at all; refused with "unsupported".
 UNSUPPORTED = ("secrets", "configs", "ipc", "pid", "userns_mode", "gpus", "runtime", "platform", "develop",
                "extends", "volumes_from", "isolation", "models", "links",
@@ -84,6 +85,11 @@ def check_supported(model: dict[str, Any], where: Callable[[str], str], needs: d
             if svc.get(key):
                 raise ConfigError(f"{where(f'services.{name}.{key}')}unsupported: services.{name}.{key} "
                                   f"(needs {what})")
+        build = svc.get("build")
+        for key in (build or {}) if isinstance(build, dict) else ():
+            if key not in BUILD_KEYS:
+                raise ConfigError(f"{where(f'services.{name}.build.{key}')}unsupported: services.{name}.build.{key} "
+                                  f"(pydock build takes {', '.join(BUILD_KEYS)})")
         mode = svc.get("network_mode")
         if mode not in (None, "none", "host", "bridge"):
             raise ConfigError(f"{where(f'services.{name}.network_mode')}unsupported: "

@@ -88,17 +88,14 @@ def up_cmd(o: Opts, detach: bool, build: bool, force_recreate: bool, remove_orph
            services: tuple[str, ...]) -> None:
     """Create and start containers."""
     from pydock.compose import up
-    from pydock.compose.validate import NEEDS
     from pydock.runtime.lifecycle import require_root
 
     require_root()
     project = o.load()
-    if build:
-        raise UsageError(f"unsupported: up --build (needs {NEEDS['build']})")
     rt = _rt()
     up.up(rt, project, list(services), force_recreate=force_recreate, remove_orphans=remove_orphans,
           no_deps=no_deps, scale=_scale(scale), start=not no_start, timeout=wait_timeout, report=_say,
-          pull=pull)
+          pull=pull, build=build)
     if detach or no_start:
         return
     import signal
@@ -336,19 +333,30 @@ def pull_cmd(o: Opts, services: tuple[str, ...]) -> None:
     for n in list(services) or list(project.services):
         if n not in project.services:
             raise UsageError(f"no such service: {n}")
-        if project.services[n].get("image") and project.services[n].get("pull_policy") != "build":
+        if (project.services[n].get("image") and not project.services[n].get("build")
+                and project.services[n].get("pull_policy") != "build"):
             images.pull_one(rt, str(project.services[n]["image"]), _say)
 
 
 @compose_group.command("build")
+@click.option("--no-cache", is_flag=True, help="Do not use cache when building the image")
+@click.option("-q", "--quiet", is_flag=True, help="Don't print anything to STDOUT")
 @click.argument("services", nargs=-1)
 @click.pass_obj
-def build_cmd(o: Opts, services: tuple[str, ...]) -> None:
+def build_cmd(o: Opts, no_cache: bool, quiet: bool, services: tuple[str, ...]) -> None:
     """Build or rebuild services."""
-    from pydock.compose.validate import NEEDS
+    from pydock.compose import images
+    from pydock.runtime.lifecycle import require_root
 
-    o.load()
-    raise UsageError(f"unsupported: compose build (needs {NEEDS['build']})")
+    require_root()
+    project = o.load().enabling(list(services))
+    for n in services:
+        if n not in project.services:
+            raise UsageError(f"no such service: {n}")
+    rt = _rt()
+    for n in list(services) or list(project.services):
+        if project.services[n].get("build"):
+            images.build_one(rt, project, n, _say, no_cache=no_cache, quiet=quiet)
 
 
 @compose_group.command("top")
