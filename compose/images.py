@@ -55,19 +55,19 @@ def build_one(rt: Any, project: Project, name: str, report: Callable[[str], None
     spec = project.services[name].get("build")
     if not spec:
         raise ConfigError(f"services.{name}: no build section to build from")
-    cfg = {"context": spec} if isinstance(spec, str) else dict(spec)
+    cfg: dict[str, Any] = {"context": spec} if isinstance(spec, str) else dict(spec)
     context = (project.working_dir / str(cfg.get("context") or ".")).resolve()
     dockerfile = context / str(cfg["dockerfile"]) if cfg.get("dockerfile") else None
-    args = {k: str(v) for k, v in (cfg.get("args") or {}).items() if v is not None}
-    labels = cfg.get("labels") or {}
-    if isinstance(labels, list):
-        labels = dict(str(x).partition("=")[::2] for x in labels)
+    args = {str(k): str(v) for k, v in dict(cfg.get("args") or {}).items() if v is not None}
+    raw = cfg.get("labels") or {}
+    labels: dict[str, str] = (dict(str(x).partition("=")[::2] for x in raw) if isinstance(raw, list)
+                              else {str(k): str(v) for k, v in dict(raw).items()})
     tag = image_ref(project, name)
     report(f"Image {tag}  Building")
     result = build(rt.settings, BuildOptions(context=context, dockerfile=dockerfile, tags=(tag,), build_args=args,
                                              target=str(cfg.get("target") or ""),
                                              no_cache=no_cache or bool(cfg.get("no_cache")),
-                                             labels={str(k): str(v) for k, v in labels.items()}),
+                                             labels=labels),
                    NullOutput() if quiet else _Lines(report))
     report(f"Image {tag}  Built")
     return result.image_id
