@@ -172,7 +172,8 @@ class _Parser:
 
     def vector_agg(self) -> VectorAggregation:
         tok = self.lex.next()
-        without, labels, seen = False, (), False
+        without, seen = False, False
+        labels: tuple[str, ...] = ()
         if self.lex.peek().kind == IDENT and self.lex.peek().text in ("by", "without"):
             without, labels = self.grouping()
             seen = True
