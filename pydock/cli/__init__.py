@@ -51,7 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "unpause": ("pydock.cli.resources:unpause", "Unpause all processes within containers"),
     "events": ("pydock.cli.system:events", "Get real time events"),
     "info": ("pydock.cli.system:info", "Display system-wide information"),
-    "system": ("pydock.cli.system:system_group", "Manage pydock (boot)"),
+    "system": ("pydock.cli.system:system_group", "Manage pydock (boot, prune, service: the Engine API)"),
     # metrics
     "stats": ("pydock.cli.stats:stats", "Display a live stream of container resource usage"),
     "agent": ("pydock.cli.agent:agent", "Run the per-host agent (/metrics, stats API, log shipping)"),
