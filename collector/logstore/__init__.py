@@ -5,6 +5,11 @@ the query API, the live tail and the pages. `SQLiteLogStore` (SQLite + FTS5) is 
 `ElasticsearchLogStore` writes to a real Elasticsearch cluster through a local spool.
 Every backend drops exact duplicates by (container_id, file_id, offset), so an agent that re-sends a
 batch after a lost acknowledgement stores nothing twice.
+
+At ingest each backend also reads JSON and logfmt lines into `fields` and detects a `level`
+(structured.py); `LogQuery.text` takes field terms (`level=error status>=500`) beside its text.
+`LineCounter` is an extra ability a backend may offer: exact counts in the store itself, which the
+LogQL evaluator uses when a pipeline holds only substring line filters.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ class LogRecord:
     line: str
     file_id: str
     offset: int
+    level: str = ""  # normalised (structured.LEVELS) or "" when none was found
+    fields: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -37,13 +44,18 @@ class LogRecord:
             "line": self.line,
             "file_id": self.file_id,
             "offset": self.offset,
+            "level": self.level,
+            "fields": self.fields,
         }
 
 
 @dataclass(frozen=True)
 class LogQuery:
     """Filters; empty strings and zeros mean "any". `container` matches a name or an id prefix.
-    `start_ns`/`end_ns` bound the line's time (end exclusive; 0 = unbounded)."""
+    `start_ns`/`end_ns` bound the line's time (end exclusive; 0 = unbounded). `text` is the backend's
+    search syntax plus field terms (structured.split_terms); `level` a comma-separated list of levels
+    ("none" for lines without one). `contains`/`excludes`: substrings (exact, case-sensitive) a line
+    must hold / must not hold; a backend may skip them (callers re-check), SQLite applies them exactly."""
 
     text: str = ""
     container: str = ""
@@ -53,14 +65,19 @@ class LogQuery:
     end_ns: int = 0
     limit: int = 100
     cursor: str = ""
+    level: str = ""
+    contains: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
 
 
 @dataclass
 class LogPage:
-    """One page of results, newest first; `next_cursor` is empty on the last page."""
+    """One page of results, newest first; `next_cursor` is empty on the last page. `cursors[i]`, when
+    the backend fills it, continues right after `records[i]` (a caller that stops mid-page uses it)."""
 
     records: list[LogRecord] = field(default_factory=list)
     next_cursor: str = ""
+    cursors: list[str] = field(default_factory=list)
 
 
 @runtime_checkable
@@ -83,6 +100,19 @@ class LogStore(Protocol):
     def stats(self) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
+
+
+StreamKey = tuple[str, str, str, str]  # host, container_id, container_name, stream
+
+
+@runtime_checkable
+class LineCounter(Protocol):
+    def count_lines(self, q: LogQuery, base_ns: int, bucket_ns: int
+                    ) -> list[tuple[StreamKey, int, int, int]]:
+        """Lines matching `q` (its `contains`/`excludes` applied exactly) in [start_ns, end_ns),
+        counted per stream and per bucket: (stream, bucket, lines, UTF-8 bytes), where bucket k holds
+        times in (base_ns + k*bucket_ns, base_ns + (k+1)*bucket_ns]."""
+        ...
 
 
 class LogStoreError(PydockError):

@@ -9,6 +9,12 @@ which is what the push API's acknowledgement covers; a flusher thread drains it 
   conflict (counted as stored), never a second document;
 - per-item results: 2xx and 409 leave the spool, 429 and 5xx stay for a retry with backoff, anything
   else (a mapping error) moves to the spool's dead table with its reason.
+
+Structured fields (structured.py) go in two objects of the document: `fields`, a `flattened` field
+holding every value as a keyword (`fields.user.id: "42"`: term and string-range queries, no mapping
+growth, no conflict between `user` and `user.id`), and `fields_num`, the numeric values only, mapped
+as doubles by a dynamic template with `subobjects: false` (dotted keys stay leaf fields), for numeric
+ranges. `level` is a keyword.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 
 from . import BadQueryError, LogPage, LogQuery, LogRecord, LogStoreError
 from .spool import Spool
+from .structured import FieldTerm, analyse, normalise_level, split_terms
 
 log = logging.getLogger("pydock.collector.logstore.elastic")
 
@@ -42,7 +49,13 @@ MAPPINGS: dict[str, Any] = {
         "line": {"type": "text"},
         "file_id": {"type": "keyword"},
         "offset": {"type": "long"},
+        "level": {"type": "keyword"},
+        "fields": {"type": "flattened"},
+        "fields_num": {"type": "object", "subobjects": False, "dynamic": True},
     },
+    "dynamic_templates": [
+        {"fields_num_double": {"path_match": "fields_num.*", "mapping": {"type": "double"}}},
+    ],
 }
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 
@@ -83,6 +96,7 @@ class ElasticsearchLogStore:
         shards: int = 1,
         replicas: int = 1,
         start_flusher: bool = True,
+        parse_structured: bool = True,
     ) -> None:
         from elasticsearch import Elasticsearch
 
@@ -90,6 +104,7 @@ class ElasticsearchLogStore:
             url, api_key=api_key, basic_auth=basic_auth, request_timeout=30, max_retries=0
         )
         self.spool = Spool(spool_path)
+        self.parse_structured = parse_structured
         self.max_age_s = max_age_s
         self.max_bytes = max_bytes
         self.batch = batch
@@ -126,6 +141,14 @@ class ElasticsearchLogStore:
                 "file_id": r.file_id,
                 "offset": r.offset,
             }
+            level, fields = analyse(r.line) if self.parse_structured else (r.level, r.fields)
+            if level:
+                body["level"] = level
+            if fields:
+                body["fields"] = {k: v if isinstance(v, str) else json.dumps(v) for k, v in fields.items()}
+                nums = {k: v for k, v in fields.items() if isinstance(v, (int, float))}
+                if nums:
+                    body["fields_num"] = nums
             rows.append((doc_id(r), index_for(r.time_ns), json.dumps(body)))
         return self.spool.put(rows)
 
@@ -226,11 +249,44 @@ class ElasticsearchLogStore:
             rng["lt"] = q.end_ns
         if rng:
             flt.append({"range": {"time_ns": rng}})
+        text, terms = split_terms(q.text) if q.text else ("", [])
+        must_not: list[dict[str, Any]] = []
+        for t in terms:
+            cond = self._field_term(t)
+            if t.op == "!=":
+                must_not.append(cond)
+            else:
+                flt.append(cond)
+        if q.level:
+            want = [lv.strip().lower() for lv in q.level.split(",") if lv.strip()]
+            should: list[dict[str, Any]] = [{"terms": {"level": [lv for lv in want if lv != "none"]}}]
+            if "none" in want:
+                should.append({"bool": {"must_not": [{"exists": {"field": "level"}}]}})
+            flt.append({"bool": {"minimum_should_match": 1, "should": should}})
         boolq: dict[str, Any] = {"filter": flt}
-        if q.text:
-            boolq["must"] = [{"query_string": {"query": q.text, "default_field": "line",
+        if must_not:
+            boolq["must_not"] = must_not
+        if text.strip():
+            boolq["must"] = [{"query_string": {"query": text, "default_field": "line",
                                                "default_operator": "AND"}}]
         return {"bool": boolq}
+
+    @staticmethod
+    def _field_term(t: FieldTerm) -> dict[str, Any]:
+        """The positive form of a term (`!=` goes under must_not): as SQLite's, numbers compare with
+        the numeric values (`fields_num`), text with the keyword values (`fields`)."""
+        if t.key == "level":
+            if t.op == "!=":
+                return {"term": {"level": normalise_level(t.value) or t.value.lower()}}
+            return {"terms": {"level": t.level_set()}}
+        if t.op in ("=", "!="):
+            if t.number is not None:
+                return {"term": {"fields_num." + t.key: t.number}}
+            return {"term": {"fields." + t.key: t.value}}
+        rng = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}[t.op]
+        if t.number is not None:
+            return {"range": {"fields_num." + t.key: {rng: t.number}}}
+        return {"range": {"fields." + t.key: {rng: t.value}}}
 
     def _search(self, **kw: Any) -> list[dict[str, Any]]:
         from elasticsearch import BadRequestError, NotFoundError
@@ -246,8 +302,11 @@ class ElasticsearchLogStore:
 
     @staticmethod
     def _rec(src: dict[str, Any]) -> LogRecord:
+        fields: dict[str, Any] = dict(src.get("fields") or {})
+        fields.update(src.get("fields_num") or {})
         return LogRecord(src["host"], src["container_id"], src["container_name"], src["stream"],
-                         int(src["time_ns"]), src["line"], src["file_id"], int(src["offset"]))
+                         int(src["time_ns"]), src["line"], src["file_id"], int(src["offset"]),
+                         src.get("level", ""), fields)
 
     def query(self, q: LogQuery) -> LogPage:
         limit = max(1, min(q.limit, 5000))
@@ -262,9 +321,11 @@ class ElasticsearchLogStore:
             except ValueError as e:
                 raise BadQueryError(f"bad cursor {q.cursor!r}") from e
         hits = self._search(**kw)
-        page = LogPage([self._rec(h["_source"]) for h in hits[:limit]])
+        page = LogPage([self._rec(h["_source"]) for h in hits[:limit]],
+                       cursors=[base64.urlsafe_b64encode(json.dumps(h["sort"]).encode()).decode().rstrip("=")
+                                for h in hits[:limit]])
         if len(hits) > limit:
-            page.next_cursor = base64.urlsafe_b64encode(json.dumps(hits[limit - 1]["sort"]).encode()).decode().rstrip("=")
+            page.next_cursor = page.cursors[-1]
         return page
 
     def tail(self, q: LogQuery, after: str) -> tuple[list[tuple[str, LogRecord]], str]:

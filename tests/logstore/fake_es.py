@@ -30,24 +30,44 @@ def _qs_match(query: str, text: str) -> bool:
     return False
 
 
+def _get(doc: dict[str, Any], field: str) -> Any:
+    """A field's value; `fields.<key>` (flattened) and `fields_num.<key>` (subobjects: false) hold
+    dotted keys as they are."""
+    for obj in ("fields.", "fields_num."):
+        if field.startswith(obj):
+            return (doc.get(obj[:-1]) or {}).get(field[len(obj):])
+    return doc.get(field)
+
+
 def _match(q: dict[str, Any], doc: dict[str, Any]) -> bool:
     (kind, spec), = q.items()
     if kind == "bool":
         for f in spec.get("filter", []) + spec.get("must", []):
             if not _match(f, doc):
                 return False
+        if any(_match(f, doc) for f in spec.get("must_not", [])):
+            return False
         should = spec.get("should", [])
         return not should or sum(_match(s, doc) for s in should) >= int(spec.get("minimum_should_match", 1))
     if kind == "term":
         (field, value), = spec.items()
-        return doc.get(field) == value
+        v = _get(doc, field)
+        # a flattened field answers with keywords: numbers sent in it compare as their text
+        return v == value if not field.startswith("fields.") else v is not None and str(v) == str(value)
+    if kind == "terms":
+        (field, values), = spec.items()
+        return _get(doc, field) in values
+    if kind == "exists":
+        return _get(doc, spec["field"]) is not None
     if kind == "prefix":
         (field, value), = spec.items()
         return str(doc.get(field, "")).startswith(value)
     if kind == "range":
         (field, r), = spec.items()
-        v = doc.get(field)
-        return v is not None and all(
+        v = _get(doc, field)
+        if field.startswith("fields.") and v is not None:
+            v = str(v)  # keywords: ranges compare text
+        return v is not None and type(v) is not bool and all(
             {"gt": v > b, "gte": v >= b, "lt": v < b, "lte": v <= b}[op] for op, b in r.items())
     if kind == "query_string":
         return _qs_match(spec["query"], str(doc.get(spec.get("default_field", "line"), "")))
@@ -190,6 +210,12 @@ class FakeES:
                     items.append({op: {"_index": idx, "_id": did, "status": 400,
                                        "error": {"type": "mapper_parsing_exception", "reason": "bad field"}}})
                     continue
+                unknown = self._strict_unknown(doc)
+                if unknown:  # the template's "dynamic": "strict", as a real cluster applies it
+                    items.append({op: {"_index": idx, "_id": did, "status": 400, "error": {
+                        "type": "strict_dynamic_mapping_exception",
+                        "reason": f"mapping set to strict, dynamic introduction of [{unknown}] is not allowed"}}})
+                    continue
                 index = self.indices.setdefault(idx, {})
                 if did in index:
                     items.append({op: {"_index": idx, "_id": did, "status": 409,
@@ -199,6 +225,16 @@ class FakeES:
                 items.append({op: {"_index": idx, "_id": did, "status": 201, "result": "created"}})
             return 200, {"took": 1, "errors": any(next(iter(i.values()))["status"] >= 300 for i in items),
                          "items": items}
+
+    def _strict_unknown(self, doc: dict[str, Any]) -> str:
+        for tpl in self.templates.values():
+            mappings = tpl.get("template", {}).get("mappings", {})
+            if mappings.get("dynamic") == "strict":
+                props = mappings.get("properties", {})
+                for k in doc:
+                    if k not in props:
+                        return k
+        return ""
 
     def _search(self, pattern: str, req: dict[str, Any]) -> tuple[int, Any]:
         with self.lock:
