@@ -17,6 +17,7 @@ The exact shape (see docs/collector.md for an example)::
           webhook_configs: [{url, send_resolved: true, max_alerts: 0, timeout: 10s,
                              http_config: {bearer_token | basic_auth: {username, password}}}]
           alertmanager_configs: [{url: http://am:9093, timeout: 10s, http_config: {...}}]
+          email_configs, slack_configs, discord_configs, ntfy_configs: see collector/notifyconf.py
       route: {receiver, group_by: [..] | ['...'], group_wait: 30s, group_interval: 5m,
               repeat_interval: 4h, matchers: ['a="b"'], match: {}, match_re: {}, continue: false,
               routes: [...]}
@@ -30,11 +31,21 @@ import glob
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import urlparse
 
 import yaml
 from pydock.collector.matchers import Matcher, parse_matchers
+from pydock.collector.notifyconf import (
+    INTEGRATION_KEYS,
+    DiscordConfig,
+    EmailConfig,
+    HTTPConfig,
+    NtfyConfig,
+    SlackConfig,
+    parse_http,
+    parse_integrations,
+)
 from pydock.collector.yamlconf import LDict, Where, load_yaml, valid_label_name
 
 
@@ -108,21 +119,16 @@ class ScrapeConfig:
 
 
 @dataclass(frozen=True)
-class HTTPConfig:
-    bearer_token: str | None = None
-    basic_auth: tuple[str, str] | None = None
-
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.bearer_token}"} if self.bearer_token else {}
-
-
-@dataclass(frozen=True)
 class WebhookConfig:
     url: str
     send_resolved: bool = True
     max_alerts: int = 0
     timeout: float = 10.0
-    http: HTTPConfig = HTTPConfig()
+    http: HTTPConfig = field(default_factory=HTTPConfig)
+
+    @property
+    def target(self) -> str:
+        return self.url
 
 
 @dataclass(frozen=True)
@@ -131,7 +137,10 @@ class AlertmanagerTarget:
 
     url: str
     timeout: float = 10.0
-    http: HTTPConfig = HTTPConfig()
+    http: HTTPConfig = field(default_factory=HTTPConfig)
+
+
+IntegrationConfig: TypeAlias = WebhookConfig | EmailConfig | SlackConfig | DiscordConfig | NtfyConfig
 
 
 @dataclass(frozen=True)
@@ -139,6 +148,24 @@ class Receiver:
     name: str
     webhooks: tuple[WebhookConfig, ...] = ()
     alertmanagers: tuple[AlertmanagerTarget, ...] = ()
+    emails: tuple[EmailConfig, ...] = ()
+    slacks: tuple[SlackConfig, ...] = ()
+    discords: tuple[DiscordConfig, ...] = ()
+    ntfys: tuple[NtfyConfig, ...] = ()
+
+    def integrations(self) -> list[tuple[str, int, IntegrationConfig]]:
+        """The notifiers the collector runs itself (all but `alertmanager_configs`), as (kind, index, config)."""
+        out: list[tuple[str, int, IntegrationConfig]] = []
+        for kind, configs in (("webhook", self.webhooks), ("email", self.emails), ("slack", self.slacks),
+                              ("discord", self.discords), ("ntfy", self.ntfys)):
+            out.extend((kind, i, c) for i, c in enumerate(configs))
+        return out
+
+    def integration(self, kind: str, idx: int) -> IntegrationConfig | None:
+        for k, i, conf in self.integrations():
+            if (k, i) == (kind, idx):
+                return conf
+        return None
 
 
 @dataclass(frozen=True)
@@ -226,15 +253,21 @@ def load_config(path: Path) -> CollectorConfig:
 SECRET = "<secret>"
 
 
+_SECRET_KEYS = {"password", "bearer_token", "auth_password", "auth_secret", "token"}
+# Slack and Discord webhook URLs are credentials (Alertmanager's SecretURL); so is an ntfy topic.
+_SECRET_URL_KEYS = {"api_url", "webhook_url"}
+
+
 def redacted(node: Any, key: str = "", in_webhook: bool = False) -> Any:
     """The config as plain data with its secrets replaced, as Prometheus prints `<secret>`: passwords,
     bearer tokens, webhook URLs (whole: their path or query is often the credential, so Alertmanager
     treats them as secret URLs) and the password of any other URL."""
     if isinstance(node, Mapping):
-        return {str(k): redacted(v, str(k), in_webhook or key == "webhook_configs") for k, v in node.items()}
+        return {str(k): redacted(v, str(k), in_webhook or key in ("webhook_configs", "ntfy_configs"))
+                for k, v in node.items()}
     if isinstance(node, list):
         return [redacted(v, key, in_webhook) for v in node]
-    if key in ("password", "bearer_token") and node:
+    if (key in _SECRET_KEYS or key in _SECRET_URL_KEYS) and node:
         return SECRET
     if key == "url" and isinstance(node, str):
         if in_webhook:
@@ -322,18 +355,6 @@ def _valid_address(target: str) -> bool:
         return False
 
 
-def _http(w: Where, node: LDict) -> HTTPConfig:
-    hc = w.mapping(node.get("http_config"), "http_config", {"bearer_token", "basic_auth"}, node, "http_config")
-    token = w.string(hc, "bearer_token") or None
-    basic = None
-    if hc.get("basic_auth") is not None:
-        ba = w.mapping(hc["basic_auth"], "basic_auth", {"username", "password"}, hc, "basic_auth")
-        basic = (w.string(ba, "username", required=True), w.string(ba, "password"))
-    if token and basic:
-        w.fail(hc, "at most one of basic_auth and bearer_token must be configured")
-    return HTTPConfig(token, basic)
-
-
 def _url(w: Where, node: LDict) -> str:
     url = w.string(node, "url", required=True)
     parsed = urlparse(url)
@@ -346,7 +367,8 @@ def _alerting(w: Where, node: LDict) -> AlertingConfig:
     receivers: dict[str, Receiver] = {}
     rl = w.seq(node, "receivers", "receivers")
     for i, item in enumerate(rl):
-        rn = w.mapping(item, "receiver", {"name", "webhook_configs", "alertmanager_configs"}, rl, i)
+        rn = w.mapping(item, "receiver", {"name", "webhook_configs", "alertmanager_configs", *INTEGRATION_KEYS},
+                       rl, i)
         name = w.string(rn, "name", required=True)
         if name in receivers:
             w.fail(rn, f'notification config name "{name}" is not unique', "name")
@@ -357,13 +379,13 @@ def _alerting(w: Where, node: LDict) -> AlertingConfig:
                            hl, j)
             hooks.append(WebhookConfig(_url(w, hn), w.boolean(hn, "send_resolved", True),
                                        w.integer(hn, "max_alerts", 0), w.duration(hn, "timeout", 10.0),
-                                       _http(w, hn)))
+                                       parse_http(w, hn)))
         ams = []
         al = w.seq(rn, "alertmanager_configs", "alertmanager_configs")
         for j, a in enumerate(al):
             an = w.mapping(a, "alertmanager_config", {"url", "timeout", "http_config"}, al, j)
-            ams.append(AlertmanagerTarget(_url(w, an), w.duration(an, "timeout", 10.0), _http(w, an)))
-        receivers[name] = Receiver(name, tuple(hooks), tuple(ams))
+            ams.append(AlertmanagerTarget(_url(w, an), w.duration(an, "timeout", 10.0), parse_http(w, an)))
+        receivers[name] = Receiver(name, tuple(hooks), tuple(ams), *parse_integrations(w, rn, name))
     route = None
     if node.get("route") is not None:
         rn = w.mapping(node["route"], "route", _ROUTE_KEYS, node, "route")

@@ -1,9 +1,11 @@
-"""Notifications: Alertmanager's routing and webhooks built in, or forwarding to a real Alertmanager.
+"""Notifications: Alertmanager's routing and notifiers built in, or forwarding to a real Alertmanager.
 
 The rule manager hands `Notifier.send` the alerts that need sending, exactly as Prometheus's notifier
 gets them (firing ones again every resend delay, resolved ones for 15 minutes). From there:
-- receivers with `webhook_configs` get Alertmanager's behaviour (`dispatch.Dispatcher`: grouping,
-  group_wait/interval, repeat, silences, the version 4 payload);
+- receivers with `webhook_configs`, `email_configs`, `slack_configs`, `discord_configs` or
+  `ntfy_configs` get Alertmanager's behaviour (`dispatch.Dispatcher`: grouping, group_wait/interval,
+  repeat, silences); each notification is stored as the version 4 webhook payload and turned into
+  the integration's own request when delivered (`webhook`, `email`, `slack`, `discord`, `ntfy`);
 - receivers with `alertmanager_configs` get the alerts as Prometheus posts them to
   `/api/v2/alerts`, in batches of at most 256; that Alertmanager groups, silences and notifies.
 Both go through the persisted outbox (`store`, `delivery`).
@@ -18,18 +20,43 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from pydock.collector.config import AlertingConfig, HTTPConfig, Receiver
-from pydock.collector.notify.delivery import Delivery, Endpoint
+from pydock.collector.config import (
+    AlertingConfig,
+    DiscordConfig,
+    EmailConfig,
+    HTTPConfig,
+    NtfyConfig,
+    Receiver,
+    SlackConfig,
+    WebhookConfig,
+)
+from pydock.collector.notify.delivery import Delivery
+from pydock.collector.notify.discord import Discord
 from pydock.collector.notify.dispatch import Dispatcher, match_routes
+from pydock.collector.notify.email import Email
+from pydock.collector.notify.integration import Integration, Outcome
 from pydock.collector.notify.model import Alert
+from pydock.collector.notify.ntfy import Ntfy
 from pydock.collector.notify.silences import Silences
+from pydock.collector.notify.slack import Slack
 from pydock.collector.notify.store import NotifyStore, OutboxItem
+from pydock.collector.notify.webhook import JSONPost
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 256  # Prometheus's notifier DefaultMaxBatchSize
 GC_INTERVAL = 15 * 60.0  # Alertmanager's nflog/silence maintenance interval
 
-__all__ = ["Alert", "Notifier"]
+__all__ = ["Alert", "Integration", "Notifier"]
+
+
+class _Gone:
+    """A destination removed by a reload whose notifications cannot be sent without its config."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+    async def send(self, client: object, body: str) -> Outcome:
+        return Outcome(self.error)
 
 
 class Notifier:
@@ -59,16 +86,26 @@ class Notifier:
             if old is not None:
                 self.dispatcher.put(old.alerts())
 
-    def _endpoint(self, item: OutboxItem) -> Endpoint:
+    def _endpoint(self, item: OutboxItem) -> Integration:
+        """The integration that delivers one stored notification, from the config in force now."""
         receiver: Receiver | None = self.config.receivers.get(item.receiver)
-        if receiver is not None:
-            if item.kind == "webhook" and item.idx < len(receiver.webhooks):
-                hook = receiver.webhooks[item.idx]
-                return Endpoint(hook.url, hook.timeout, hook.http)
-            if item.kind == "alertmanager" and item.idx < len(receiver.alertmanagers):
-                am = receiver.alertmanagers[item.idx]
-                return Endpoint(am.url.rstrip("/") + "/api/v2/alerts", am.timeout, am.http)
-        return Endpoint(item.url, 10.0, HTTPConfig())  # receiver gone after a reload: stored URL, no auth
+        if receiver is not None and item.kind == "alertmanager" and item.idx < len(receiver.alertmanagers):
+            am = receiver.alertmanagers[item.idx]
+            return JSONPost(am.url.rstrip("/") + "/api/v2/alerts", am.timeout, am.http)
+        conf = receiver.integration(item.kind, item.idx) if receiver is not None else None
+        if isinstance(conf, WebhookConfig):
+            return JSONPost(conf.url, conf.timeout, conf.http)
+        if isinstance(conf, EmailConfig):
+            return Email(conf)
+        if isinstance(conf, SlackConfig):
+            return Slack(conf)
+        if isinstance(conf, DiscordConfig):
+            return Discord(conf)
+        if isinstance(conf, NtfyConfig):
+            return Ntfy(conf)
+        if item.kind in ("webhook", "alertmanager"):
+            return JSONPost(item.url, 10.0, HTTPConfig())  # receiver gone after a reload: stored URL, no auth
+        return _Gone(f"{item.dest} is no longer configured")
 
     def send(self, alerts: Iterable[Alert], now: float | None = None) -> None:
         """Take alerts from the rule manager (already filtered by Prometheus's needsSending)."""

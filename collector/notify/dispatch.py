@@ -6,7 +6,7 @@ Semantics follow alertmanager's dispatch/ and notify/ packages:
 - Alerts are grouped per matched route by its `group_by` labels (`...`: all labels). A new group
   waits `group_wait` before its first flush (at once if its alert started longer ago than that), then
   flushes every `group_interval`.
-- A flush drops silenced alerts (MuteStage), then notifies each webhook of the receiver when the
+- A flush drops silenced alerts (MuteStage), then notifies each integration of the receiver when the
   notification log says so (DedupStage.needsUpdate): new firing alerts, newly resolved ones (with
   send_resolved), all resolved after a firing notification, or `repeat_interval` passed. Resolved
   alerts that were flushed leave the group.
@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from pydock.collector.config import Receiver, Route, WebhookConfig
+from pydock.collector.config import IntegrationConfig, Receiver, Route, WebhookConfig
 from pydock.collector.matchers import matchers_str, matches_all
 from pydock.collector.notify.model import Alert, fingerprint, labelset_str, sort_key
 from pydock.collector.notify.store import LogEntry, NotifyStore
@@ -130,7 +130,7 @@ class Dispatcher:
     def _put(self, alerts: Iterable[Alert], now: float) -> None:
         for alert in alerts:
             for route, rkey in match_routes(self.route, alert.labels):
-                if not self.receivers[route.receiver].webhooks:
+                if not self.receivers[route.receiver].integrations():
                     continue  # alertmanager-only receivers are forwarded, not grouped
                 glabels = group_labels(route, alert.labels)
                 gid = (id(route), fingerprint(glabels))
@@ -190,22 +190,25 @@ class Dispatcher:
             firing = frozenset(a.fingerprint for a in active if not a.resolved(now))
             resolved = frozenset(a.fingerprint for a in active if a.resolved(now))
             receiver = self.receivers[ag.route.receiver]
-            for idx, hook in enumerate(receiver.webhooks):
-                queued += self._notify(ag, receiver.name, idx, hook, active, firing, resolved, now)
+            for kind, idx, conf in receiver.integrations():
+                queued += self._notify(ag, receiver.name, kind, idx, conf, active, firing, resolved, now)
         return queued
 
-    def _notify(self, ag: AggregationGroup, receiver: str, idx: int, hook: WebhookConfig, alerts: list[Alert],
-                firing: frozenset[int], resolved: frozenset[int], now: float) -> int:
-        log_key = f"{ag.key}|{receiver}|webhook|{idx}"
+    def _notify(self, ag: AggregationGroup, receiver: str, kind: str, idx: int, conf: IntegrationConfig,
+                alerts: list[Alert], firing: frozenset[int], resolved: frozenset[int], now: float) -> int:
+        """One integration's notification, stored as the webhook payload whatever the integration (it
+        holds all of Alertmanager's template data; the integration renders its request when sending)."""
+        log_key = f"{ag.key}|{receiver}|{kind}|{idx}"
         entry = LogEntry(firing, resolved, now)
-        if not needs_update(self.store.get_log(log_key), firing, resolved, hook.send_resolved,
+        if not needs_update(self.store.get_log(log_key), firing, resolved, conf.send_resolved,
                             ag.route.repeat_interval, now):
             return 0
-        sent = alerts if hook.send_resolved else [a for a in alerts if not a.resolved(now)]
+        sent = alerts if conf.send_resolved else [a for a in alerts if not a.resolved(now)]
         if not sent:
             self.store.put_log(log_key, entry)
             return 0
-        body = webhook_payload(receiver, ag.key, ag.labels, sent, self.external_url, hook.max_alerts, now)
-        self.store.enqueue(receiver, "webhook", idx, hook.url, json.dumps(body), now, log_key, entry)
+        max_alerts = conf.max_alerts if isinstance(conf, WebhookConfig) else 0
+        body = webhook_payload(receiver, ag.key, ag.labels, sent, self.external_url, max_alerts, now)
+        self.store.enqueue(receiver, kind, idx, conf.target, json.dumps(body), now, log_key, entry)
         log.info("queued notification for %s (group %s, %d alerts)", receiver, ag.key, len(sent))
         return 1

@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     dest TEXT NOT NULL,          -- receiver/kind/index: one FIFO queue per destination
     receiver TEXT NOT NULL,
-    kind TEXT NOT NULL,          -- webhook | alertmanager
+    kind TEXT NOT NULL,          -- webhook | email | slack | discord | ntfy | alertmanager
     idx INTEGER NOT NULL,
     url TEXT NOT NULL,
     body TEXT NOT NULL,
