@@ -105,12 +105,17 @@ def attrs_json(attrs: Mapping[str, str]) -> bytes:
     return text.encode("utf-8")
 
 
+_OPENING = b'{"log":"'
+
+
 class ChunkEncoder:
     """Encodes runs of complete lines for one container (its attrs fixed when the driver is made)."""
 
     def __init__(self, attrs: Mapping[str, str]):
         self._attrs = b',"attrs":' + attrs_json(attrs) if attrs else b""
         self._ts_cache: tuple[int, bytes] = (-1, b"")
+        self._sep_key: tuple[str, int] | None = None
+        self._sep = b""
 
     def _time(self, ns: int) -> bytes:
         if self._ts_cache[0] != ns:
@@ -123,11 +128,23 @@ class ChunkEncoder:
 
     def chunk(self, source: str, data: bytes, ns: int) -> bytes:
         """`data` is one or more complete lines, each ending in `\\n`; returns their records."""
+        parts, _ = self.chunk_parts(source, data, ns)
+        return b"".join(parts)
+
+    def chunk_parts(self, source: str, data: bytes, ns: int) -> tuple[list[bytes | memoryview], int]:
+        """`chunk` as buffers for one `writev(2)`, and the number of records: no copy of the chunk
+        beyond the one `bytes.replace` makes, and no count of its newlines."""
         # Each newline becomes `\n"...}` + newline + the next record's opening; the last one opens a
-        # record that does not exist, cut off by the view (one copy of the chunk in all, in join).
-        opening = b'{"log":"'
-        framed = escape(data).replace(b"\n", b'\\n"' + self._tail(source, ns) + opening)
-        return b"".join((opening, memoryview(framed)[: -len(opening)]))
+        # record that does not exist, cut off by the view.
+        key = (source, ns)
+        if self._sep_key != key:
+            self._sep_key, self._sep = key, b'\\n"' + self._tail(source, ns) + _OPENING
+        sep = self._sep
+        body = escape(data)
+        framed = body.replace(b"\n", sep)
+        # Only newlines grew (escaping leaves them raw), each by len(sep) - 1 bytes.
+        lines = (len(framed) - len(body)) // (len(sep) - 1)
+        return [_OPENING, memoryview(framed)[: -len(_OPENING)]], lines
 
     def message(self, msg: LogMessage) -> bytes:
         line = escape_line(msg.line)

@@ -160,6 +160,19 @@ class RotatingFile:
             self._last_ns = last_ns
             data = data[end:]
 
+    def write_parts(self, parts: list[bytes | memoryview], last_ns: int) -> None:
+        """`write` of the records that `parts` hold together, with one `writev(2)` when no rotation
+        falls inside them (the common case); otherwise joined and cut as `write` cuts."""
+        total = sum(map(len, parts))
+        if self.max_size > 0 and self._size + total > self.max_size:
+            self.write(b"".join(parts), last_ns)
+            return
+        n = os.writev(self._fd, parts)
+        self._size += n
+        if n < total:  # a short write (a full disk, a signal): the rest as `_write` does it
+            self._write(b"".join(parts)[n:])
+        self._last_ns = last_ns
+
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
@@ -233,6 +246,8 @@ class RecordEncoder(Protocol):
 
     def chunk(self, source: str, data: bytes, timestamp_ns: int) -> bytes: ...
 
+    # Optional: `chunk_parts(source, data, ns) -> (buffers for one writev, number of records)`.
+
 
 class RecordWriter:
     """Encoded records appended to a `RotatingFile` under one lock: the writer of every driver that
@@ -248,11 +263,19 @@ class RecordWriter:
         with self._lock:
             self._file.write(data, msg.timestamp_ns)
 
-    def log_chunk(self, source: str, data: bytes, timestamp_ns: int) -> None:
-        """Complete lines of one stream (each ending in a newline) that share a timestamp."""
+    def log_chunk(self, source: str, data: bytes, timestamp_ns: int) -> int | None:
+        """Complete lines of one stream (each ending in a newline) that share a timestamp. Returns
+        how many lines that was when the encoder knows it for free (the caller need not count)."""
+        parts = getattr(self._enc, "chunk_parts", None)
+        if parts is not None:
+            bufs, lines = parts(source, data, timestamp_ns)
+            with self._lock:
+                self._file.write_parts(bufs, timestamp_ns)
+            return int(lines)
         records = self._enc.chunk(source, data, timestamp_ns)
         with self._lock:
             self._file.write(records, timestamp_ns)
+        return None
 
     @property
     def rotations(self) -> int:
@@ -271,8 +294,8 @@ class RecordFileDriver:
     def log(self, msg: LogMessage) -> None:
         self._writer.log(msg)
 
-    def log_chunk(self, source: str, data: bytes, timestamp_ns: int) -> None:
-        self._writer.log_chunk(source, data, timestamp_ns)
+    def log_chunk(self, source: str, data: bytes, timestamp_ns: int) -> int | None:
+        return self._writer.log_chunk(source, data, timestamp_ns)
 
     def close(self) -> None:
         self._writer.close()

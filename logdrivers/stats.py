@@ -104,11 +104,13 @@ class StatsDriver:
         self._maybe_write()
 
     def log_chunk(self, source: str, data: bytes, timestamp_ns: int) -> None:
-        n = data.count(b"\n")
-        self.lines[source] = self.lines.get(source, 0) + n
-        self.bytes[source] = self.bytes.get(source, 0) + len(data) - n
+        # A driver's `log_chunk` may return the number of lines it took (json-file's encoder knows
+        # it for free); otherwise, or with a cache or an error in the way, the newlines are counted.
+        n: int | None = None
         if self._closed:
+            n = data.count(b"\n")
             self._late += n
+            self._count(source, data, n)
             self.write()
             return
         if self.cache is not None:
@@ -119,11 +121,15 @@ class StatsDriver:
                     for line in data[:-1].split(b"\n"):
                         self.cache.log(LogMessage(line, source, timestamp_ns))
             except (OSError, PydockError) as exc:  # how much of the chunk was kept is unknown: all counted
+                n = data.count(b"\n")
                 self._failed(exc, n, cache=True)
         if self._chunk is not None:
             try:
-                self._chunk(source, data, timestamp_ns)
+                took = self._chunk(source, data, timestamp_ns)
+                if n is None and type(took) is int:
+                    n = took
             except (OSError, PydockError) as exc:
+                n = data.count(b"\n") if n is None else n
                 self._failed(exc, n, cache=False)
         else:
             log = self.driver.log
@@ -132,7 +138,12 @@ class StatsDriver:
                     log(LogMessage(line, source, timestamp_ns))
                 except (OSError, PydockError) as exc:
                     self._failed(exc, 1, cache=False)
+        self._count(source, data, data.count(b"\n") if n is None else n)
         self._maybe_write()
+
+    def _count(self, source: str, data: bytes, n: int) -> None:
+        self.lines[source] = self.lines.get(source, 0) + n
+        self.bytes[source] = self.bytes.get(source, 0) + len(data) - n
 
     def snapshot(self) -> dict[str, Any]:
         snap: dict[str, Any] = {"lines": dict(self.lines), "bytes": dict(self.bytes), "dropped": self.dropped, "driver": self.name,
