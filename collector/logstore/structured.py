@@ -36,7 +36,6 @@ _LEADING = re.compile(r"^\s*(?:\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z
                       r"[\[<(]?(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|FATAL|CRITICAL|CRIT|PANIC)"
                       r"[\]>)]?(?=[\s:|\]\-]|$)", re.IGNORECASE)
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
-_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-/@]*")
 MAX_FIELDS = 200  # a line with more keys keeps the first 200: bounds the index and the ES mapping
 
 
@@ -77,40 +76,24 @@ def _flatten(obj: dict[str, Any], prefix: str, out: dict[str, Any]) -> None:
             out[key] = _scalar(v)
 
 
+_PAIR = re.compile(r'(?<!\S)([A-Za-z_][A-Za-z0-9_.\-/@]*)=(?:"((?:[^"\\]|\\.)*)"|(\S*))(?!\S)')
+_ESCAPE = re.compile(r"\\(.)")
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
+
+
 def parse_logfmt(line: str) -> dict[str, Any]:
-    """The `key=value` / `key="quoted value"` pairs of a line; words without `=` are skipped (a line
-    like `INFO user=42 action=login` keeps its pairs)."""
+    """The `key=value` / `key="quoted value"` pairs of a line, each standing alone between spaces;
+    other words are skipped (a line like `INFO user=42 action=login` keeps its pairs)."""
     out: dict[str, Any] = {}
-    i, n = 0, len(line)
-    while i < n and len(out) < MAX_FIELDS:
-        while i < n and line[i] in " \t":
-            i += 1
-        m = _KEY.match(line, i)
-        if m is None or m.end() >= n or line[m.end()] != "=":
-            while i < n and line[i] not in " \t":  # not a pair: skip the word
-                i += 1
-            continue
-        key, j = m.group(), m.end() + 1
-        if j < n and line[j] == '"':
-            j += 1
-            buf: list[str] = []
-            while j < n and line[j] != '"':
-                if line[j] == "\\" and j + 1 < n:
-                    j += 1
-                    buf.append({"n": "\n", "t": "\t", "r": "\r"}.get(line[j], line[j]))
-                else:
-                    buf.append(line[j])
-                j += 1
-            if j >= n:
-                break  # unterminated quote: keep the pairs read so far
-            out[key] = "".join(buf)
-            j += 1
+    for m in _PAIR.finditer(line):
+        quoted = m.group(2)
+        if quoted is None:
+            out[m.group(1)] = _number(m.group(3))
         else:
-            k = j
-            while j < n and line[j] not in " \t":
-                j += 1
-            out[key] = _number(line[k:j])
-        i = j
+            out[m.group(1)] = _ESCAPE.sub(lambda e: _ESCAPES.get(e.group(1), e.group(1)), quoted) \
+                if "\\" in quoted else quoted
+        if len(out) >= MAX_FIELDS:
+            break
     return out
 
 

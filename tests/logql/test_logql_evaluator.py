@@ -102,6 +102,8 @@ def test_range_evaluation_reads_the_store_once_per_query(store: SQLiteLogStore) 
     calls = []
     orig = store.query
     store.query = lambda q: (calls.append(q), orig(q))[1]  # type: ignore[method-assign]
+    counted = store.count_lines
+    store.count_lines = lambda *a: (calls.append(a), counted(*a))[1]  # type: ignore[method-assign]
     node = parse('count_over_time({name="web", stream="stdout"}[30s])')
     out = LogQLEvaluator(store).range(node, (T0 + 30) * 1000, (T0 + 120) * 1000, 30_000)  # type: ignore[arg-type]
     assert {t: dict(v).get(web()) for t, v in out.items()} == {
@@ -113,5 +115,5 @@ def test_no_store_and_line_limit(store: SQLiteLogStore) -> None:
     fill(store)
     with pytest.raises(PromQLError, match="log store"):
         LogQLEvaluator(None).instant(parse('count_over_time({name="web"}[5m])'), AT)  # type: ignore[arg-type]
-    with pytest.raises(PromQLError, match="more than 5 lines"):
-        LogQLEvaluator(store, max_lines=5).instant(parse('count_over_time({name="web"}[5m])'), AT)  # type: ignore[arg-type]
+    with pytest.raises(PromQLError, match="more than 5 lines"):  # a regex filter: lines are read
+        LogQLEvaluator(store, max_lines=5).instant(parse('count_over_time({name="web"} |~ "." [5m])'), AT)  # type: ignore[arg-type]
