@@ -2,7 +2,10 @@
 
 `POST /api/v1/logs/push` takes gzip NDJSON (internals §4) and answers 2xx only after the store's
 commit is durable: that answer is the agent's acknowledgement, after which it moves its checkpoint.
-`GET /api/v1/logs/query` and `GET /api/v1/logs/tail` share the filters of `LogQuery`.
+`GET /api/v1/logs/query` and `GET /api/v1/logs/tail` share the filters of `LogQuery`. A `query` that
+starts with `{` is a LogQL log query (`{name="web"} |= "timeout" | json | level="error"`): the
+selector and pipeline of collector/logql pick the lines, the other filters narrow them further, and
+the answer has today's shape (newest first, the same cursors), each line with its LogQL labels.
 Access (`access_guard`): push needs the token whenever one is configured, and a token is required when
 the collector listens beyond loopback; reads can be put behind the token or basic auth.
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hmac
 import json
 import zlib
@@ -22,9 +26,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from pydock.errors import UsageError
+from pydock.errors import PromQLError, UsageError
 from pydock.units import rfc3339_nano, timestamp_ns
 
+from ..logql import pipeline as logql_pipeline
+from ..logql.ast import STORE_LABELS, LogSelector
+from ..logql.evaluator import LogQLEvaluator, stream_labels
+from ..logql.parser import parse as logql_parse
 from ..logstore import BadQueryError, LogQuery, LogRecord, LogStore
 
 router = APIRouter()
@@ -174,10 +182,12 @@ def build_query(
     end: str | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 100,
     cursor: str = "",
+    level: str = "",
 ) -> LogQuery:
     if stream and stream not in ("stdout", "stderr"):
         raise HTTPException(400, f"stream must be stdout or stderr, not {stream!r}")
     return LogQuery(
+        level=level.strip(),
         text=query.strip(),
         container=container.strip(),
         host=host.strip(),
@@ -193,10 +203,87 @@ StoreDep = Annotated[LogStore, Depends(get_logstore)]
 QueryDep = Annotated[LogQuery, Depends(build_query)]
 
 
-def record_json(r: LogRecord) -> dict[str, Any]:
+def record_json(r: LogRecord, labels: dict[str, str] | None = None) -> dict[str, Any]:
     d = r.to_json()
     d["time"] = rfc3339_nano(r.time_ns)
+    if labels is not None:
+        d["labels"] = labels
     return d
+
+
+def is_logql(text: str) -> bool:
+    return text.lstrip().startswith("{")
+
+
+def parse_log_query(text: str) -> LogSelector:
+    """The LogQL log query of a search box; a metric query or bad syntax is a BadQueryError."""
+    try:
+        node = logql_parse(text)
+    except PromQLError as e:
+        raise BadQueryError(f"bad LogQL query: {e}") from e
+    if not isinstance(node, LogSelector):
+        raise BadQueryError("a LogQL metric query returns numbers, not lines: ask /api/v1/query for it")
+    return node
+
+
+def _form_keeps(q: LogQuery, r: LogRecord) -> bool:
+    """The form's filters beside a LogQL selector (the store query is the selector's)."""
+    return ((not q.container or r.container_name == q.container or r.container_id.startswith(q.container))
+            and (not q.host or r.host == q.host) and (not q.stream or r.stream == q.stream))
+
+
+def logql_page(request: Request, store: LogStore, q: LogQuery) -> dict[str, Any]:
+    sel = parse_log_query(q.text)
+    engine = getattr(request.app.state, "engine", None)
+    ev = engine.logql() if engine is not None and hasattr(engine, "logql") else LogQLEvaluator(store)
+    # The form's level filter goes to the store with the selector's own filters.
+    ev.store = _LevelStore(store, q.level) if q.level else store
+    limit = max(1, min(q.limit, 5000))
+    out: list[dict[str, Any]] = []
+    cursor = q.cursor
+    try:
+        # The form's container/host/stream filters are checked per line: read on until the page is full.
+        while True:
+            rows, cursor = ev.lines_page(sel, q.start_ns, q.end_ns, limit - len(out), cursor)
+            for labels, r in rows:
+                if _form_keeps(q, r):
+                    out.append(record_json(r, dict(labels)))
+            if len(out) >= limit or not cursor:
+                break
+    except PromQLError as e:
+        raise BadQueryError(str(e)) from e
+    return {"lines": out, "next_cursor": cursor}
+
+
+class _LevelStore:
+    """A store whose queries carry the form's level filter."""
+
+    def __init__(self, store: LogStore, level: str) -> None:
+        self.store, self.level = store, level
+
+    def query(self, q: LogQuery) -> Any:
+        return self.store.query(dataclasses.replace(q, level=self.level))
+
+
+def logql_tail_filter(q: LogQuery) -> tuple[LogQuery, Any]:
+    """For a live tail of a LogQL query: the store query (the selector's equality matchers) and a
+    function that gives a record's labels or None when the selector or pipeline drops it."""
+    sel = parse_log_query(q.text)
+    names = sorted({m.name for m in sel.matchers if m.name not in STORE_LABELS})
+    if names:
+        raise BadQueryError(f"the live tail of a LogQL query takes the labels {', '.join(STORE_LABELS)}; "
+                            f"not {', '.join(names)}")
+    eq = {m.name: m.value for m in sel.matchers if m.op == "="}
+    sq = LogQuery(container=eq.get("name", q.container), host=eq.get("host", q.host),
+                  stream=eq.get("stream", q.stream), level=q.level, limit=q.limit)
+
+    def keep(r: LogRecord) -> dict[str, str] | None:
+        labels = stream_labels(r)
+        if not _form_keeps(q, r) or not all(m.matches(labels.get(m.name, "")) for m in sel.matchers):
+            return None
+        return logql_pipeline.run(sel.stages, r.line, labels)
+
+    return sq, keep
 
 
 @router.post("/api/v1/logs/push", dependencies=[Depends(require_write)])
@@ -218,24 +305,20 @@ async def push(request: Request, store: StoreDep) -> JSONResponse:
 
 
 @router.get("/api/v1/logs/query", dependencies=[Depends(require_read)])
-async def query(q: QueryDep, store: StoreDep) -> JSONResponse:
+async def query(request: Request, q: QueryDep, store: StoreDep) -> JSONResponse:
     try:
         # Taken before the query: a live tail started from here misses nothing stored meanwhile
         # (it may repeat a few lines of the page; the pages drop those by their key).
-        _, tail_after = await run_in_threadpool(store.tail, q, "")
-        page = await run_in_threadpool(store.query, q)
+        _, tail_after = await run_in_threadpool(store.tail, LogQuery(), "")
+        if is_logql(q.text):
+            data = await run_in_threadpool(logql_page, request, store, q)
+        else:
+            page = await run_in_threadpool(store.query, q)
+            data = {"lines": [record_json(r) for r in page.records], "next_cursor": page.next_cursor}
     except BadQueryError as e:
         return JSONResponse({"status": "error", "errorType": "bad_data", "error": str(e)}, status_code=400)
-    return JSONResponse(
-        {
-            "status": "success",
-            "data": {
-                "lines": [record_json(r) for r in page.records],
-                "next_cursor": page.next_cursor,
-                "tail_after": tail_after,
-            },
-        }
-    )
+    data["tail_after"] = tail_after
+    return JSONResponse({"status": "success", "data": data})
 
 
 def sse_event(data: str, event_id: str = "", event: str = "") -> bytes:
@@ -252,12 +335,20 @@ async def tail_events(
 ) -> AsyncIterator[bytes]:
     """Server-sent events: one `log` event per line, its id the store position (so a browser that
     reconnects with Last-Event-ID resumes where it was), and a comment every 15 s to keep proxies open."""
+    keep = None
+    if is_logql(q.text):
+        q, keep = logql_tail_filter(q)
     records, pos = await run_in_threadpool(store.tail, q, after)
     yield b"retry: 1000\n\n"
     idle = 0.0
     while True:
         for rpos, r in records:
-            yield sse_event(json.dumps(record_json(r)), rpos, "log")
+            if keep is None:
+                yield sse_event(json.dumps(record_json(r)), rpos, "log")
+            else:
+                labels = keep(r)
+                if labels is not None:
+                    yield sse_event(json.dumps(record_json(r, labels)), rpos, "log")
         if await is_disconnected():
             return
         if not records:
@@ -273,7 +364,7 @@ async def tail_events(
 async def tail(request: Request, q: QueryDep, store: StoreDep) -> StreamingResponse:
     after = request.headers.get("last-event-id", "") or request.query_params.get("after", "")
     try:
-        await run_in_threadpool(store.tail, q, after)
+        await run_in_threadpool(store.tail, logql_tail_filter(q)[0] if is_logql(q.text) else q, after)
     except BadQueryError as e:
         raise HTTPException(400, str(e)) from e
     return StreamingResponse(

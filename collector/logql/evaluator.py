@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -149,7 +150,7 @@ class LogQLEvaluator:
                 names = ", ".join(sorted({m.name for m in sel.matchers if m.name not in STORE_LABELS}))
                 raise exec_error(f"log selector label(s) {names} need the container metrics, and this engine "
                                  "has none")
-            w = meta_window or (start_ns // 1_000_000, end_ns // 1_000_000)
+            w = meta_window or (start_ns // 1_000_000, (end_ns or time.time_ns()) // 1_000_000)
             meta = self.metadata(*w)
             meta_matchers = [m for m in sel.matchers if m.name not in STORE_LABELS]
             meta = {n: lb for n, lb in meta.items() if all(m.matches(lb.get(m.name, "")) for m in meta_matchers)}
