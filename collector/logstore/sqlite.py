@@ -63,6 +63,7 @@ END;
 """
 
 BLOCK_BITS = 12  # `blocks` summarises runs of 4096 ids (see _text_query)
+NARROW_MAX = 50_000  # FTS5 candidates up to which a substring filter reads rows by id (see _narrowing)
 _COLS = "host, container_id, container_name, stream, time_ns, line, file_id, offset, level, fields"
 _ID = 10  # the index of `id` in rows selected as `_COLS, id`
 _ASCII_TOKEN = re.compile(r"[A-Za-z0-9]+")
@@ -222,29 +223,35 @@ class SQLiteLogStore:
         args: list[Any] = []
         text, terms = split_terms(q.text) if q.text else ("", [])
         fts = self._fts_text(text) if text.strip() else ""
+        # `+col` keeps SQLite off that column's index: with few FTS candidates, reading them by id beats
+        # walking a time index over the whole window and probing each row against the candidates.
+        narrow = self._narrowing(q)
+        c = "+" if narrow else ""
         for t in terms:
             self._field_term(t, where, args)
         if q.level:
             want = [lv.strip().lower() for lv in q.level.split(",") if lv.strip()]
             want = ["" if lv == "none" else lv for lv in want]
-            where.append(f"level IN ({','.join('?' * len(want))})")
+            where.append(f"{c}level IN ({','.join('?' * len(want))})")
             args += want
         if q.container:
-            where.append("(container_name = ? OR container_id = ? OR substr(container_id, 1, ?) = ?)")
+            where.append(f"({c}container_name = ? OR {c}container_id = ? OR substr(container_id, 1, ?) = ?)")
             args += [q.container, q.container, len(q.container), q.container]
         if q.host:
-            where.append("host = ?")
+            where.append(f"{c}host = ?")
             args.append(q.host)
         if q.stream:
-            where.append("stream = ?")
+            where.append(f"{c}stream = ?")
             args.append(q.stream)
         if q.start_ns:
-            where.append("time_ns >= ?")
+            where.append(f"{c}time_ns >= ?")
             args.append(q.start_ns)
         if q.end_ns:
-            where.append("time_ns < ?")
+            where.append(f"{c}time_ns < ?")
             args.append(q.end_ns)
-        self._narrow(q, where, args)
+        if narrow:
+            where.append(narrow[0])
+            args += narrow[1]
         for needle in q.contains:
             where.append("instr(line, ?) > 0")
             args.append(needle)
@@ -277,14 +284,20 @@ class SQLiteLogStore:
             where.append(f"(json_type(fields, ?) {kind} AND json_extract(fields, ?) {t.op} ?)")
             args += [path, path, value]
 
-    @staticmethod
-    def _narrow(q: LogQuery, where: list[str], args: list[Any]) -> None:
-        """Narrow `contains` needles through FTS5 (fts_phrase says when that is exact). Lines with ESC
-        are read beside the FTS matches: fts_text blanks ANSI escape sequences, which may take a token of
-        the needle with them (`\x1b[ foo` indexes as `oo`), so FTS5 alone could miss such a line."""
+    def _narrowing(self, q: LogQuery) -> tuple[str, list[Any]] | None:
+        """The FTS5 condition that narrows `contains` needles (fts_phrase says when that is exact), or
+        None when there is none or it would not pay (more than NARROW_MAX candidates: then the
+        indexes and instr() do better). Lines with ESC are read beside the FTS matches: fts_text
+        blanks ANSI escape sequences, which may take a token of the needle with them (`\x1b[ foo`
+        indexes as `oo`), so FTS5 alone could miss such a line."""
         phrases = [p for p in (fts_phrase(n) for n in q.contains) if p]
         if not phrases:
-            return
+            return None
+        match = " AND ".join(phrases)
+        n = self._run("SELECT count(*) FROM (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ? LIMIT ?)",
+                      [match, NARROW_MAX + 1])[0][0]
+        if n > NARROW_MAX:
+            return None
         esc = "SELECT id FROM logs WHERE instr(line, char(27)) > 0"
         esc_args: list[Any] = []
         if q.start_ns:
@@ -293,8 +306,7 @@ class SQLiteLogStore:
         if q.end_ns:
             esc += " AND time_ns < ?"
             esc_args.append(q.end_ns)
-        where.append(f"id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ? UNION ALL {esc})")
-        args += [" AND ".join(phrases), *esc_args]
+        return f"id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ? UNION ALL {esc})", [match, *esc_args]
 
     def _fts_text(self, text: str) -> str:
         """FTS5 syntax as typed; plain words people paste (`needle-7731`, `GET /x`) that are not valid
