@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydock.runtime import rootfs
 from pydock.runtime.atomic import Lock, is_locked, read_json, write_json
-from pydock.runtime.container_init import InitConfig, Mount
 from pydock.runtime.events import emit_for
 from pydock.runtime.launch import ShimLaunch, spawn_shim
 from pydock.runtime.names import new_id, random_name
@@ -48,6 +47,7 @@ from pydock.settings import Settings
 from pydock.units import parse_iso, utc_iso
 
 if TYPE_CHECKING:
+    from pydock.runtime.container_init import InitConfig
     from pydock.runtime.images import ImageStore
     from pydock.runtime.spec import ContainerSpec
 
@@ -90,8 +90,14 @@ def log_info(record: ContainerRecord) -> Any:
 
 def init_config(settings: Settings, record: ContainerRecord) -> InitConfig:
     """What container_init needs, from the record alone (the shim needs no image store)."""
-    from pydock.runtime.network.endpoint import netns_path
+    from pydock.runtime.container_init import InitConfig, Mount  # here: `run`/`create` never need it
+
     cfg, host = record.config["Config"], record.config["HostConfig"]
+    netns = ""  # none and host: container_init unshares a netns or stays in the host's
+    if host.get("NetworkMode", "none") not in ("none", "host"):  # a shim without a network never imports it
+        from pydock.runtime.network.endpoint import netns_path
+
+        netns = netns_path(settings, record)
     graph = record.config["GraphDriver"]
     mounts = []
     for m in record.config.get("Mounts", []):
@@ -109,7 +115,7 @@ def init_config(settings: Settings, record: ContainerRecord) -> InitConfig:
         argv=(record.config["Path"], *record.config["Args"]), env=tuple(cfg.get("Env") or ()),
         workdir=cfg.get("WorkingDir", ""), user=cfg.get("User", ""), hostname=cfg["Hostname"],
         network=host.get("NetworkMode", "none"), mounts=tuple(mounts), etc_files=etc,
-        netns=netns_path(settings, record),  # network room: the namespace to join, '' to unshare one
+        netns=netns,  # network room: the namespace to join, '' to unshare one
     ), host)
 
 
@@ -406,13 +412,13 @@ class Runtime:
             update_state(rec.dir, CgroupPaths={})
         run_dir = self.settings.run / "containers" / rec.id
         run_dir.mkdir(parents=True, exist_ok=True)
-        launch = launch if launch is not None else self.spawn_shim(attach, stdin)
-        try:
-            os.write(launch.id_w, rec.id.encode() + b"\n")
-        finally:
-            os.close(launch.id_w)
-            launch.id_w = -1
-        launch.proc.wait()  # the shim double-forks: this child exits at once
+        if launch is None:
+            launch = self.spawn_shim(attach, stdin)
+        # A shim spawned before the caller knew whether it would attach (`run`'s early launch) gets
+        # the caller's pipes with the id.
+        late = () if launch.attached or attach is None else (*attach, *((stdin,) if stdin >= 0 else ()))
+        launch.hand_over(rec.id, late)
+        launch.wait_forked()  # the shim double-forks: this child exits at once
         r = launch.status_r
         line = b""
         while not line.endswith(b"\n"):

@@ -116,6 +116,8 @@ class Shim:
 
         apply_cgroup(self.cgroup.paths, self.record.config.get("HostConfig", {}))
         self.supervisor = Supervisor(self.settings, self.dir, self.cgroup)  # runtime depth: events, health, restart
+        if self.record.config.get("HostConfig", {}).get("NetworkMode", "none") in ("none", "host"):
+            return  # nothing to plumb (endpoint.plumb): the network room costs a shim ~2 MB
         from pydock.runtime.network.endpoint import plumb  # network room
 
         try:
@@ -380,15 +382,46 @@ def _daemonize() -> None:
         signal.signal(sig, signal.SIG_IGN)
 
 
-def _read_id(fd: int) -> str:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = os.read(fd, 128)
-        if not chunk:
-            break
-        data += chunk
-    os.close(fd)
-    return data.decode(errors="replace").strip()
+def _read_id(fd: int) -> tuple[str, list[int]]:
+    """The container's id from the launch socket, and the caller's pipes if they came with it
+    (SCM_RIGHTS: stdout, stderr[, stdin] of a `run` that attaches, see launch.py)."""
+    import _socket  # the C module: socket.py's enum set-up costs the shim milliseconds
+    import array
+
+    sock = _socket.socket(fileno=fd)
+    data, fds = b"", array.array("i")
+    try:
+        while not data.endswith(b"\n"):
+            chunk, ancillary, _flags, _addr = sock.recvmsg(128, _socket.CMSG_SPACE(3 * fds.itemsize))
+            for level, kind, payload in ancillary:
+                if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                    fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        sock.close()
+    for passed in fds:
+        os.set_inheritable(passed, False)
+    return data.decode(errors="replace").strip(), list(fds)
+
+
+def _preload() -> None:
+    """Imports what starting any container needs and this module imports only when used (the log
+    driver registry, the default driver, the copier), while a shim launched ahead of its container
+    waits for the id: ~15 ms off `run`, measured with cProfile (docs/performance.md)."""
+    from pydock.logdrivers import copier, jsonfile, registry  # noqa: F401
+
+
+def _close_inherited(keep: set[int]) -> None:
+    """Closes every fd but stdio and `keep`: launched by posix_spawn, the shim inherits whatever its
+    caller's caller left open without close-on-exec, and a long-lived shim must not hold it open."""
+    low = 3
+    for fd in sorted(keep):
+        if fd >= low:
+            os.closerange(low, fd)
+            low = fd + 1
+    os.closerange(low, 65536)
 
 
 def _log_to(path: Path) -> None:
@@ -431,9 +464,14 @@ def parse_args(argv: list[str]) -> Args:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    fds = [int(x) for x in args.attach.split(",")] if args.attach else []
+    if argv is None:
+        _close_inherited({args.id_fd, args.status_fd, *fds})
     _daemonize()
     if args.id_fd >= 0:
-        args.id = _read_id(args.id_fd)
+        _preload()  # while the caller still makes the record
+        args.id, passed = _read_id(args.id_fd)
+        fds = fds or passed
         if not args.id:
             return 0  # the caller failed to make the container, or found it running: nothing to do
     if not re.fullmatch(r"[0-9a-f]{64}", args.id):
@@ -443,7 +481,6 @@ def main(argv: list[str] | None = None) -> int:
     container_dir = settings.containers / args.id
     lock = Lock(container_dir / SHIM_LOCK)
     lock.acquire()
-    fds = [int(x) for x in args.attach.split(",")] if args.attach else []
     attach = (fds[0], fds[1]) if len(fds) >= 2 else None
     try:
         shim = Shim(settings, args.id, args.status_fd, attach, fds[2] if len(fds) == 3 else -1)

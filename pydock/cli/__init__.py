@@ -7,6 +7,7 @@ turns it into one line on stderr and Docker's exit code (125 for pydock's own fa
 
 from __future__ import annotations
 
+import os
 import sys
 
 # name -> (module:attribute, one-line help). Help text lives here so `--help` imports nothing.
@@ -81,6 +82,13 @@ def main(argv: list[str] | None = None) -> object:
 
         if fast_logs(args[1:]):  # plain flags; anything else goes through click below
             return None
+    if args and args[0] == "run" and "--help" not in args and os.geteuid() == 0:
+        # The shim's interpreter starts now and imports while this process imports click and the
+        # lifecycle: ~20 ms off `run` here (docs/performance.md). `run` takes it (launch.take_early);
+        # unused, it reads EOF when this process exits.
+        from pydock.runtime.launch import spawn_early
+
+        spawn_early()
     from pydock.cli.app import main as app_main
 
     return app_main(argv)

@@ -125,47 +125,60 @@ _SETTINGS = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
 def run(image: str, command: tuple[str, ...], detach: bool, **o: Any) -> None:
     """Create and run a new container from an image."""
     _pull_first(image, o)
+    from pydock.runtime.launch import spawn_shim, take_early
+
+    settings = Settings.from_env()
     if o.get("tty") and not detach:
+        early = take_early(settings)  # a terminal's shim is launched by run_tty
+        if early is not None:
+            early.cancel()
         rt = _runtime(need_root=True)
         rec = rt.create(build_spec(image, command, **o))
         sys.exit(run_tty(rt, rec.id, bool(o.get("interactive"))))  # runtime depth: a real terminal
-    from pydock.runtime.launch import spawn_shim
-
     if os.geteuid() != 0:
         _runtime(need_root=True)  # raises the one-line "needs root" error
     out, err = (None, None) if detach else (os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC))
     # -i: the caller's stdin goes to the container through a pipe (its read end is the shim's).
     stdin = os.pipe2(os.O_CLOEXEC) if o.get("interactive") and not detach else None
     # The shim's interpreter starts first, before this process imports the lifecycle and makes the
-    # record, so the two overlap; the shim waits for the container's id.
-    try:
-        launch = spawn_shim(Settings.from_env(), None if out is None or err is None else (out[1], err[1]),
-                            stdin[0] if stdin else -1)
-    finally:
-        if stdin:
-            os.close(stdin[0])
+    # record, so the two overlap; the shim waits for the container's id. `pydock.cli.main` started
+    # it before click was imported (`spawn_early`); the pipes then go with the id.
+    stdin_r = -1
+    launch = take_early(settings)
+    if launch is not None:
+        stdin_r = stdin[0] if stdin else -1
+    else:
+        try:
+            launch = spawn_shim(settings, None if out is None or err is None else (out[1], err[1]),
+                                stdin[0] if stdin else -1)
+        finally:
+            if stdin:
+                os.close(stdin[0])
     try:
         rt = _runtime()
         rec = rt.create(build_spec(image, command, **o))
     except BaseException:
         launch.cancel()
+        if stdin_r >= 0:
+            os.close(stdin_r)
         raise
     if detach:
         rt.start(rec.id, launch=launch).close()
         click.echo(rec.id)
         return
-    sys.exit(_run_attached(rt, rec.id, launch, out, err, stdin[1] if stdin else -1))
+    sys.exit(_run_attached(rt, rec.id, launch, out, err, stdin[1] if stdin else -1, stdin_r=stdin_r))
 
 
 def _run_attached(rt: Any, cid: str, launch: Any = None, out: tuple[int, int] | None = None,
-                  err: tuple[int, int] | None = None, stdin_w: int = -1, interactive: bool = False) -> int:
+                  err: tuple[int, int] | None = None, stdin_w: int = -1, interactive: bool = False,
+                  stdin_r: int = -1) -> int:
     """Streams the container's output, forwards SIGINT/SIGTERM to it, returns its exit code.
 
-    `stdin_w`: the write end of the container's stdin pipe (the shim already has its read end);
-    `interactive` without it: make that pipe here, for the shim `start` launches."""
+    `stdin_w`: the write end of the container's stdin pipe (the shim already has its read end, or
+    gets `stdin_r` with the id); `interactive` without it: make that pipe here, for the shim `start`
+    launches."""
     out_r, out_w = out or os.pipe2(os.O_CLOEXEC)
     err_r, err_w = err or os.pipe2(os.O_CLOEXEC)
-    stdin_r = -1
     if interactive and stdin_w < 0:
         stdin_r, stdin_w = os.pipe2(os.O_CLOEXEC)
     try:

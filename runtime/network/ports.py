@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -100,6 +99,8 @@ def parse_exposed(exposed: Iterable[str]) -> list[PortRequest]:
 
 
 def _bindable(host_ip: str, port: int, proto: str) -> bool:
+    import socket  # here: its enum set-up costs every shim and `run` ~5 ms, used only to probe ports
+
     kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
     with socket.socket(socket.AF_INET, kind) as s:
         try:
@@ -145,6 +146,8 @@ def reserve(requests: list[PortRequest], taken: list[Binding]) -> list[Binding]:
 
 
 def _ephemeral(r: PortRequest, free: object) -> int:
+    import socket
+
     kind = socket.SOCK_STREAM if r.proto == "tcp" else socket.SOCK_DGRAM
     for _ in range(64):
         with socket.socket(socket.AF_INET, kind) as s:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.machinery
+import importlib.util
 import json
 import os
 import sys
