@@ -41,6 +41,7 @@ class LogStats:
     lines: dict[str, int]  # stream -> count
     bytes: dict[str, int]
     dropped: int
+    redactions: int | None = None  # values the redaction options replaced; None: none configured
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,7 @@ def _log_stats(path: Path, driver: str) -> tuple[LogStats | None, str | None]:
             lines={str(k): int(v) for k, v in (data.get("lines") or {}).items()},
             bytes={str(k): int(v) for k, v in (data.get("bytes") or {}).items()},
             dropped=int(data.get("dropped") or 0),
+            redactions=int(data["redactions"]) if "redactions" in data else None,
         ), None
     except FileNotFoundError:
         return None, None

@@ -292,6 +292,9 @@ def _pydock(snap: Snapshot) -> list[Series]:
     dropped = Series("pydock_log_dropped_messages_total",
                      "Log messages dropped by a non-blocking log driver whose buffer was full.", "counter",
                      base, ("driver",), bases)
+    redactions = Series("pydock_log_redactions_total",
+                        "Secrets replaced by [REDACTED] in the container's log lines (--log-opt redact, redact-regex).",
+                        "counter", base, ("driver",), bases)
     restarts = Series("pydock_container_restarts_total", "Times the restart policy restarted the container.",
                       "counter", base, (), bases)
     state = Series("pydock_container_state", "1 for the container's current state, 0 for the others.", "gauge",
@@ -306,8 +309,10 @@ def _pydock(snap: Snapshot) -> list[Series]:
                 lines.rows.append((i, (ls.driver, stream), ls.lines.get(stream, 0)))
                 nbytes.rows.append((i, (ls.driver, stream), ls.bytes.get(stream, 0)))
             dropped.rows.append((i, (ls.driver,), ls.dropped))
+            if ls.redactions is not None:
+                redactions.rows.append((i, (ls.driver,), ls.redactions))
         restarts.rows.append((i, (), t.restarts))
         state.rows.extend((i, (st,), 1 if t.state == st else 0) for st in PYDOCK_STATES)
         if t.health is not None:
             health.rows.extend((i, (h,), 1 if t.health == h else 0) for h in HEALTH_STATES)
-    return [s for s in (lines, nbytes, dropped, restarts, state, health) if s.rows]
+    return [s for s in (lines, nbytes, dropped, redactions, restarts, state, health) if s.rows]

@@ -7,10 +7,11 @@ snapshot too, so rates (CPU %) come from two real reads rather than from an extr
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pydock.errors import CgroupError
@@ -20,6 +21,18 @@ from .discovery import Discovery, Target
 from .host import DeviceNames, HostPaths, MachineInfo, machine_info, system_cpu_usage_ns
 from .parsers import FILES
 from .stats import CgroupStats
+
+# `pydock agent --redact-labels`: label keys that name a secret. Their values become REDACTED in
+# every series (container_label_*) and in /api/v1/containers; the keys stay, so dashboards that
+# group by them still work.
+SECRET_LABEL_KEY = re.compile(r"password|secret|token|key", re.IGNORECASE)
+REDACTED = "[REDACTED]"
+
+
+def redact_secret_labels(labels: dict[str, str]) -> dict[str, str]:
+    if not any(SECRET_LABEL_KEY.search(k) for k in labels):
+        return labels
+    return {k: REDACTED if SECRET_LABEL_KEY.search(k) else v for k, v in labels.items()}
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,7 @@ class Sampler:
         foreign: bool = True,
         root: bool = True,
         clock: Callable[[], float] = time.time,
+        redact_labels: bool = False,
     ) -> None:
         self.state_root = Path(state_root)
         self.host = host or HostPaths()
@@ -65,6 +79,7 @@ class Sampler:
         self.foreign = foreign
         self.root = root
         self.clock = clock
+        self.redact_labels = redact_labels
         self.hierarchies = Hierarchies.detect(self.host.cgroup)
         self.devices = DeviceNames(self.host)
         self.discovery = Discovery(self.state_root, self.hierarchies, foreign=foreign, root=root,
@@ -98,6 +113,8 @@ class Sampler:
         self.reads += 1
         machine = self.machine()
         targets = self.discovery.targets()
+        if self.redact_labels:
+            targets = [replace(t, labels=redact_secret_labels(t.labels)) if t.labels else t for t in targets]
         now = self.clock()
         entries = []
         errors: list[str] = []

@@ -5,9 +5,11 @@ in pyproject.toml like anyone else's, and nothing registers itself at import. `R
 explicit object (tests build their own with extra classes); the module-level functions use one
 made on first use.
 
-The stack `create_driver` returns, outermost first: `StatsDriver` (counts, logstats.json) → the
-dual-logging cache for drivers that cannot be read back → `RingDriver` when `mode=non-blocking`
-→ the driver.
+The stack `create_driver` returns, outermost first: `StatsDriver` (counts, logstats.json, and the
+redaction of `redact`/`redact-regex`, before anything below sees a line) → the dual-logging cache
+for drivers that cannot be read back → `RingDriver` when `mode=non-blocking` → the driver.
+The redaction keys are pydock's own and accepted with every driver: checked here, and stripped
+from the options any driver (or the cache) is given.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydock.logdrivers import options
+from pydock.logdrivers import options, redact
 from pydock.logdrivers.base import LogDriver, LogInfo, LogReader
 from pydock.logdrivers.ring import RingDriver, ring_options
 from pydock.logdrivers.stats import StatsDriver
@@ -81,6 +83,8 @@ class Registry:
     def validate(self, name: str, opts: Mapping[str, str]) -> None:
         """Everything that can be checked before a container exists; raises LogOptError."""
         cls = self.driver_class(name)
+        redact.parse(opts)  # pydock's own keys, for every driver (`none` too: a bad regex is refused)
+        opts = redact.strip(opts)  # a driver never sees them, so none names them as unknown
         if name == "none":
             return  # Docker accepts any option with `none`
         validate_common(opts)
@@ -90,6 +94,8 @@ class Registry:
 
     def create_driver(self, name: str, info: LogInfo, opts: Mapping[str, str]) -> LogDriver:
         self.validate(name, opts)
+        redactor = redact.parse(opts)
+        opts = redact.strip(opts)
         cls = self.driver_class(name)
         driver: Any = cls(info, dict(opts))
         size = ring_options(opts) if name != "none" else None
@@ -100,10 +106,11 @@ class Registry:
             from pydock.logdrivers.cache import CacheDriver
 
             cache = CacheDriver(info, opts)
-        return StatsDriver(driver, name, info.log_dir or None, cache)
+        return StatsDriver(driver, name, info.log_dir or None, cache, redactor=redactor)
 
     def open_reader(self, record_dir: Path, log_type: str, opts: Mapping[str, str]) -> LogReader:
         cls = self.driver_class(log_type)
+        opts = redact.strip(opts)
         opener = getattr(cls, "open_reader", None)
         if opener is not None:
             reader: LogReader = opener(Path(record_dir), opts)

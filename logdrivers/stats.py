@@ -10,7 +10,9 @@ never reached the driver (the non-blocking buffer was full, or the driver failed
 A driver that raises (a full disk under json-file, say) neither stops the copier nor loses lines
 silently: as Docker's copier, this layer goes on with the next line, and counts the failed ones in
 `dropped`, with the error's text in `last_error`. Lines the dual-logging cache failed to keep (they
-did reach the driver) are counted in `cache_dropped`.
+did reach the driver) are counted in `cache_dropped`. With `redact`/`redact-regex`, this layer
+also takes the secrets out (logdrivers/redact.py) before the cache or the driver sees a line, and
+`redactions` counts the values replaced.
 
 The layers below it: an optional dual-logging cache (written first, so `pydock logs` has every line
 even when a remote endpoint refuses it), then the driver, possibly wrapped in the non-blocking ring.
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from pydock.logdrivers.base import LogDriver, LogMessage
+from pydock.logdrivers.redact import Redactor
 
 from pydock.errors import PydockError
 
@@ -53,8 +56,9 @@ class StatsDriver:
     """`driver` does the work; `cache` (a local-format writer) gets every line first, if given."""
 
     def __init__(self, driver: LogDriver, name: str, log_dir: str | os.PathLike[str] | None,
-                 cache: LogDriver | None = None, interval: float = 1.0):
+                 cache: LogDriver | None = None, interval: float = 1.0, redactor: Redactor | None = None):
         self.driver = driver
+        self.redactor = redactor  # None: lines pass untouched, at no cost
         self.cache = cache
         self.name = name
         self.lines = {"stdout": 0, "stderr": 0}
@@ -92,6 +96,8 @@ class StatsDriver:
             self._late += 1
             self.write()
             return
+        if self.redactor is not None:
+            msg = self._redact_message(msg)
         if self.cache is not None:
             try:
                 self.cache.log(msg)
@@ -113,6 +119,9 @@ class StatsDriver:
             self._count(source, data, n)
             self.write()
             return
+        counted = data  # counts are of what the container wrote
+        if self.redactor is not None:
+            data = self.redactor.chunk(source, data)
         if self.cache is not None:
             try:
                 if self._cache_chunk is not None:
@@ -138,18 +147,27 @@ class StatsDriver:
                     log(LogMessage(line, source, timestamp_ns))
                 except (OSError, PydockError) as exc:
                     self._failed(exc, 1, cache=False)
-        self._count(source, data, data.count(b"\n") if n is None else n)
+        self._count(source, counted, data.count(b"\n") if n is None else n)
         self._maybe_write()
 
     def _count(self, source: str, data: bytes, n: int) -> None:
         self.lines[source] = self.lines.get(source, 0) + n
         self.bytes[source] = self.bytes.get(source, 0) + len(data) - n
 
+    def _redact_message(self, msg: LogMessage) -> LogMessage:
+        assert self.redactor is not None
+        line = self.redactor.line(msg.source, msg.line)
+        if line == msg.line:
+            return msg
+        return LogMessage(line, msg.source, msg.timestamp_ns, msg.partial, msg.attrs)
+
     def snapshot(self) -> dict[str, Any]:
         snap: dict[str, Any] = {"lines": dict(self.lines), "bytes": dict(self.bytes), "dropped": self.dropped, "driver": self.name,
                 "closed": self._closed}
         if self.cache is not None:
             snap["cache_dropped"] = self.cache_dropped
+        if self.redactor is not None:
+            snap["redactions"] = self.redactor.count
         if self.last_error:
             snap["last_error"] = self.last_error
         return snap

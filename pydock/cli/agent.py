@@ -47,9 +47,11 @@ def raise_fd_limit() -> None:
 @click.option("--collector-token", envvar="PYDOCK_COLLECTOR_TOKEN", default=None,
               help="Bearer token for the collector's push API [default: --token] (env PYDOCK_COLLECTOR_TOKEN)")
 @click.option("--hostname", "host_label", default=None, help="Host name sent with shipped logs [default: this host's]")
+@click.option("--redact-labels", is_flag=True, default=False,
+              help="Export [REDACTED] as the value of labels whose key names a secret (password, secret, token, key)")
 def agent(listen: str, state_root: Path | None, cache_seconds: float, token: str | None, cgroup_root: Path,
           proc_root: Path, pydock_only: bool, collector_url: str | None, collector_token: str | None,
-          host_label: str | None) -> None:
+          host_label: str | None, redact_labels: bool = False) -> None:
     """Run the per-host agent (/metrics, /healthz, /api/v1/containers)."""
     import uvicorn
 
@@ -83,7 +85,13 @@ def agent(listen: str, state_root: Path | None, cache_seconds: float, token: str
                           token=collector_token or token or "", host=host_label or "")
         shipping = start_background(shipper)
     try:
-        app = create_app(settings)
+        sampler = None
+        if redact_labels:
+            from pydock.agent.sampler import Sampler
+
+            sampler = Sampler(settings.state_root, settings.host, cache_seconds=settings.cache_seconds,
+                              foreign=settings.foreign, redact_labels=True)
+        app = create_app(settings, sampler)
         app.state.shipper = shipper if shipping is not None else None  # its health on /metrics
         # Everything imported so far lives as long as the process: keep it out of the collector's scans,
         # which otherwise walk ~100k long-lived objects during every scrape's allocations.
