@@ -19,6 +19,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from .dockerstats import cpu_percent, docker_stats, memory_usage_limit
+from .events import EventCounters
 from .exporter import collect_series
 from .exposition import render
 from .host import HostPaths, system_cpu_usage_ns
@@ -40,6 +41,7 @@ def create_app(settings: AgentSettings, sampler: Sampler | None = None) -> FastA
     app = FastAPI(title="pydock agent", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.sampler = sampler
+    app.state.events = EventCounters(settings.state_root)  # pydock_container_events_total, from the journal
 
     def authorized(request: Request) -> None:
         if settings.token is None:
@@ -55,7 +57,8 @@ def create_app(settings: AgentSettings, sampler: Sampler | None = None) -> FastA
 
     @app.get("/metrics", dependencies=[Depends(authorized)])
     def metrics(request: Request) -> Response:
-        body, content_type = render(collect_series(sampler.snapshot()), request.headers.get("accept"))
+        series = collect_series(sampler.snapshot()) + request.app.state.events.series()
+        body, content_type = render(series, request.headers.get("accept"))
         shipper = getattr(request.app.state, "shipper", None)  # the log shipper's health (issue 15)
         if shipper is not None and content_type.startswith("text/plain"):
             from pydock.agent.shipper import metrics_text

@@ -84,6 +84,12 @@ def agent(listen: str, state_root: Path | None, cache_seconds: float, token: str
                           settings.state_root / "agent" / "shipper-checkpoint.json",
                           token=collector_token or token or "", host=host_label or "")
         shipping = start_background(shipper)
+        from pydock.agent import events  # lifecycle events become log entries of stream "event"
+
+        event_shipper = events.EventShipper(settings.state_root, collector_url,
+                                            settings.state_root / "agent" / "events-checkpoint.json",
+                                            token=collector_token or token or "", host=host_label or "")
+        event_shipping = events.start_background(event_shipper)
     try:
         sampler = None
         if redact_labels:
@@ -103,4 +109,6 @@ def agent(listen: str, state_root: Path | None, cache_seconds: float, token: str
     finally:
         if shipping is not None:
             shipping[1].set()
+            event_shipping[1].set()
             shipping[0].join(10)
+            event_shipping[0].join(10)
