@@ -25,7 +25,10 @@ _CONFIG_ZERO_ONLY = {"Domainname", "OnBuild", "Shell", "NetworkDisabled", "MacAd
 _HOST_USED = {"Binds", "Mounts", "LogConfig", "NetworkMode", "RestartPolicy", "AutoRemove", "Memory",
               "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
               "BlkioWeight", "Ulimits", "CgroupParent", "ConsoleSize", "PortBindings", "PublishAllPorts",
-              "ExtraHosts", "Dns"}
+              "ExtraHosts", "Dns",
+              # the security room's flags (runtime/security), through the CLI's security_host_config
+              "CapAdd", "CapDrop", "Privileged", "ReadonlyRootfs", "SecurityOpt", "Tmpfs", "ShmSize", "Sysctls",
+              "Init", "GroupAdd", "Devices", "DeviceCgroupRules", "CgroupnsMode"}
 # Fields whose non-zero default from the docker CLI means "not set".
 _HOST_DEFAULTS: dict[str, tuple[Any, ...]] = {"Isolation": ("", "default"), "CgroupnsMode": ("", "private", "host"),
                                                "MemorySwappiness": (None, -1), "OomKillDisable": (None, False),
@@ -46,7 +49,7 @@ def _strs(v: Any, field: str) -> list[str]:
     return list(v)
 
 
-def _refuse_unsupported(section: str, obj: dict[str, Any], used: set[str], zero_only: set[str] = frozenset(),
+def _refuse_unsupported(section: str, obj: dict[str, Any], used: set[str], zero_only: frozenset[str] | set[str] = frozenset(),
                         defaults: dict[str, tuple[Any, ...]] | None = None) -> None:
     for key, value in obj.items():
         if key in used and key not in zero_only:
@@ -55,6 +58,31 @@ def _refuse_unsupported(section: str, obj: dict[str, Any], used: set[str], zero_
         if _zero(value) or (ok is not None and value in ok):
             continue
         raise ApiError(400, f"{section}.{key} is not supported by pydock (got {value!r})")
+
+
+def _security(host: dict[str, Any], mode: str) -> dict[str, Any]:
+    """The security HostConfig fields as the `run` flags they come from (`--cap-add` ...), so the CLI's
+    validation refuses a bad value alike."""
+    tmpfs = body_dict(host.get("Tmpfs"), "HostConfig.Tmpfs")
+    sysctls = body_dict(host.get("Sysctls"), "HostConfig.Sysctls")
+    devices = []
+    for d in host.get("Devices") or []:
+        if not isinstance(d, dict) or not d.get("PathOnHost"):
+            raise ApiError(400, "invalid HostConfig.Devices: each needs PathOnHost")
+        devices.append(f"{d['PathOnHost']}:{d.get('PathInContainer') or d['PathOnHost']}:"
+                       f"{d.get('CgroupPermissions') or 'rwm'}")
+    shm = host.get("ShmSize")
+    return {"cap_add": tuple(_strs(host.get("CapAdd"), "HostConfig.CapAdd")),
+            "cap_drop": tuple(_strs(host.get("CapDrop"), "HostConfig.CapDrop")),
+            "privileged": bool(host.get("Privileged")), "read_only": bool(host.get("ReadonlyRootfs")),
+            "security_opt": tuple(_strs(host.get("SecurityOpt"), "HostConfig.SecurityOpt")),
+            "tmpfs": tuple(f"{k}:{v}" if v else str(k) for k, v in tmpfs.items()),
+            "shm_size": str(int(shm)) if isinstance(shm, int | float) and shm > 0 else None,
+            "sysctl": tuple(f"{k}={v}" for k, v in sysctls.items()), "init": bool(host.get("Init")),
+            "group_add": tuple(_strs(host.get("GroupAdd"), "HostConfig.GroupAdd")), "device": tuple(devices),
+            "device_cgroup_rule": tuple(_strs(host.get("DeviceCgroupRules"), "HostConfig.DeviceCgroupRules")),
+            "cgroupns": str(host.get("CgroupnsMode") or ""),
+            "network": "none" if mode in ("default", "") else mode}
 
 
 def _mount(m: Any) -> MountSpec:
@@ -66,7 +94,7 @@ def _mount(m: Any) -> MountSpec:
         raise ApiError(400, f"invalid HostConfig.Mounts: Target {target!r} must be an absolute path")
     for key in ("BindOptions", "Consistency", "ClusterOptions", "ImageOptions"):
         val = m.get(key)
-        if not _zero(val) and not (key == "BindOptions" and set(val) <= {"Propagation"}):
+        if not _zero(val) and not (key == "BindOptions" and set(val or ()) <= {"Propagation"}):
             raise ApiError(400, f"HostConfig.Mounts.{key} is not supported by pydock")
     opts: dict[str, str] = {}
     if kind == "tmpfs":
@@ -168,7 +196,7 @@ def spec_from_body(body: Any, name: str) -> ContainerSpec:
         "publish_all": bool(host.get("PublishAllPorts")), "add_hosts": tuple(_strs(host.get("ExtraHosts"), "ExtraHosts")),
         "dns": tuple(_strs(host.get("Dns"), "HostConfig.Dns")),
         "network_aliases": tuple(_strs(endpoint.get("Aliases"), "Aliases")),
-        "ip": str(ipam.get("IPv4Address") or "")})
+        "ip": str(ipam.get("IPv4Address") or ""), **_security(host, str(mode))})
     hc = config.get("Healthcheck")
     if hc is not None and not isinstance(hc, dict):
         raise ApiError(400, "invalid Config.Healthcheck: expected an object")

@@ -159,11 +159,38 @@ def test_images_volumes_networks(api) -> None:
 
 
 def test_unsupported_host_config_refused_by_name(api) -> None:
-    p = api.docker("run", "--privileged", "busybox", "true", check=False)
-    assert p.returncode == 125 and "HostConfig.Privileged" in p.stderr
-    p = api.docker("run", "--cap-add", "NET_ADMIN", "busybox", "true", check=False)
-    assert p.returncode == 125 and "HostConfig.CapAdd" in p.stderr
+    p = api.docker("run", "--ipc", "host", "busybox", "true", check=False)
+    assert p.returncode == 125 and "HostConfig.IpcMode" in p.stderr
+    p = api.docker("run", "--oom-kill-disable", "busybox", "true", check=False)
+    assert p.returncode == 125 and "HostConfig.OomKillDisable" in p.stderr
+    p = api.docker("run", "--cap-add", "NOT_A_CAP", "busybox", "true", check=False)  # the CLI's own check
+    assert p.returncode == 125 and "NOT_A_CAP" in p.stderr
     assert api.runtime().store.list() == []  # nothing half-made
+
+
+def _status(api, *flags: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    out = api.docker("run", "--rm", *flags, "busybox", "cat", "/proc/self/status").stdout
+    return dict(line.split(":\t", 1) for line in out.splitlines() if ":\t" in line)
+
+
+def test_security_flags_through_the_api(api) -> None:
+    default = _status(api)
+    assert default["Seccomp"].strip() == "2" and default["CapEff"].strip() == "00000000a80425fb"
+    assert _status(api, "--cap-drop", "ALL")["CapEff"].strip() == "0000000000000000"
+    added = int(_status(api, "--cap-add", "NET_ADMIN")["CapEff"], 16)
+    assert added & (1 << 12)  # CAP_NET_ADMIN
+    privileged = _status(api, "--privileged")
+    assert privileged["Seccomp"].strip() == "0" and int(privileged["CapEff"], 16) > added
+    assert _status(api, "--security-opt", "seccomp=unconfined")["Seccomp"].strip() == "0"
+    p = api.docker("run", "--rm", "--read-only", "--tmpfs", "/scratch:size=1m", "busybox", "sh", "-c",
+                   "touch /x 2>/dev/null && echo wrote-root; touch /scratch/y && echo wrote-tmpfs", check=False)
+    assert p.stdout == "wrote-tmpfs\n", p.stderr
+    out = api.docker("run", "--rm", "--sysctl", "kernel.shmmni=1000", "busybox", "cat",
+                     "/proc/sys/kernel/shmmni").stdout
+    assert out.strip() == "1000"
+    hc = json.loads(api.docker("create", "--name", "sec", "--cap-add", "SYS_TIME", "--init", "--shm-size", "32m",
+                               "busybox", "true").stdout and api.docker("inspect", "sec").stdout)[0]["HostConfig"]
+    assert hc["CapAdd"] == ["SYS_TIME"] and hc["Init"] is True and hc["ShmSize"] == 32 << 20
 
 
 def test_rename_pause_update_top_prune(api) -> None:
