@@ -12,6 +12,18 @@ inode alone is reused by rotation), so `x-json.log` renamed to `x-json.log.1` an
 then compressed to `x-json.log.1.gz` (a new inode) is still the same logical file at the same offset.
 Back-pressure: one batch is in memory at a time; while the collector is slow or down the shipper
 simply falls behind on disk and retries with backoff.
+
+Multiline entries (stack traces, indented continuation lines) are grouped here, per container and
+stream, before they are sent: one record whose line joins the lines with "\n", its offset the last
+line's. Why here and not in the collector's ingest: only the shipper knows whether a trace is complete.
+It reads the file itself, so it sees the next line when it is already written (a backlog after an
+outage groups exactly, however the pushes are cut), and it knows it stands at the end of the file;
+the collector would see only pushes, cut by batch size and round-robin, and could not tell a pause of
+the writer from a shipper that is behind. And at least once stays simple: a group that may still grow
+(at the end of the active file, younger than the flush timeout, default 1 s) is not sent, and the
+checkpoint stays before its first line, so the next round reads it again; a crash loses nothing, as
+nothing of it was acknowledged. The collector would have had to keep partial groups durably across
+pushes and restarts. Container labels (`pydock.multiline.pattern`) are also at hand here.
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -37,6 +50,14 @@ log = logging.getLogger("pydock.agent.shipper")
 
 HEAD_BYTES = 512  # bytes hashed to recognise a file after it is renamed or compressed
 FORGET_AFTER_S = 600.0  # a vanished file's entry is kept this long (it may reappear compressed)
+MULTILINE_LABEL = "pydock.multiline.pattern"  # a regex marking the first line of an entry (Fluent Bit's start_state)
+GROUP_MAX_LINES = 1000
+GROUP_MAX_BYTES = 256 << 10
+_PY_CHAIN = ("During handling of the above exception", "The above exception was the direct cause")
+_PY_FINAL = re.compile(r"^[A-Za-z_][\w.]*(?::|$)")
+_GO_FRAME = re.compile(r"^[\w.\-/*()\[\]{}]+\(.*\)$")  # main.main(), main.(*T).run(0xc000012345)
+_TRACES = {"Traceback (most recent call last):": "py", "panic: ": "go", "fatal error: ": "go",
+           "Exception in thread ": "java"}
 
 
 def _log_files(record_dir: Path, log_type: str) -> list[Path]:
@@ -57,6 +78,114 @@ class ContainerLogs:
     name: str
     dir: Path
     log_type: str
+    multiline: str = ""  # the container's `pydock.multiline.pattern` label
+
+
+class _Group:
+    """Consecutive lines of one stream that form one entry. `start`: the file offset before its first
+    line (where reading resumes if it is held); `blanks`: trailing blank lines not yet known to belong
+    (a blank line inside a Go panic or between chained Python tracebacks does)."""
+
+    __slots__ = ("stream", "lines", "ts", "last_ts", "start", "end", "mode", "size", "blanks")
+
+    def __init__(self, stream: str, line: str, ts: int, start: int, end: int, mode: str) -> None:
+        self.stream = stream
+        self.lines, self.ts, self.last_ts, self.start, self.end = [line], ts, ts, start, end
+        self.mode, self.size = mode, len(line)
+        self.blanks: list[tuple[str, int, int, int]] = []  # (line, ts, start, end)
+
+    def add(self, line: str, ts: int, end: int) -> None:
+        for b in self.blanks:
+            self.lines.append(b[0])
+        self.blanks = []
+        self.lines.append(line)
+        self.size += len(line) + 1
+        self.last_ts, self.end = ts, end
+
+
+class Multiline:
+    """Groups the lines of one file, per stream. Without a pattern: Python tracebacks (`Traceback
+    (most recent call last):`, indented frames, the final `XxxError: ...`, chained ones), Java
+    (`Exception in thread ...`, `at ...`, `Caused by: ...`, `... N more`), Go (`panic: `/`fatal
+    error: `, `goroutine N [running]:` and what follows until a blank line followed by something
+    else), and lines starting with whitespace join the entry before them. With a pattern: a line it
+    matches starts an entry, every other line joins the current one."""
+
+    def __init__(self, pattern: re.Pattern[str] | None) -> None:
+        self.pattern = pattern
+        self.open: dict[str, _Group] = {}
+
+    def feed(self, stream: str, line: str, ts: int, start: int, end: int) -> list[_Group]:
+        """Take one line; return the groups it closes, in file order."""
+        g = self.open.get(stream)
+        if g is not None and g.size < GROUP_MAX_BYTES and len(g.lines) < GROUP_MAX_LINES and self._joins(g, line):
+            if line.strip() or not self._blank_may_join(g):
+                g.add(line, ts, end)
+            else:
+                g.blanks.append((line, ts, start, end))
+            return []
+        closed = self.close(stream)
+        self.open[stream] = _Group(stream, line, ts, start, end, self._mode(line))
+        return closed
+
+    def close(self, stream: str) -> list[_Group]:
+        g = self.open.pop(stream, None)
+        if g is None:
+            return []
+        blanks = [_Group(stream, b[0], b[1], b[2], b[3], "single") for b in g.blanks]
+        g.blanks = []
+        return [g, *blanks]
+
+    def _mode(self, line: str) -> str:
+        if self.pattern is not None:
+            return "custom"
+        if not line.strip():
+            return "single"
+        for prefix, mode in _TRACES.items():
+            if line.startswith(prefix):
+                return mode
+        return "plain"
+
+    def _blank_may_join(self, g: _Group) -> bool:
+        return g.mode in ("go", "py_end", "py_chain")
+
+    def _joins(self, g: _Group, line: str) -> bool:
+        if self.pattern is not None:
+            return self.pattern.search(line) is None
+        indented = line[:1] in (" ", "\t") and bool(line.strip())
+        m = g.mode
+        if m == "single":
+            return False
+        if not line.strip():
+            return self._blank_may_join(g)
+        if m == "py":
+            if indented:
+                return True
+            if _PY_FINAL.match(line):
+                g.mode = "py_end"  # the exception line (`ValueError: bad`, `KeyboardInterrupt`) ends it
+                return True
+            return False
+        if m == "py_end":
+            if line.startswith(_PY_CHAIN):
+                g.mode = "py_chain"
+                return True
+            return indented and not g.blanks
+        if m == "py_chain":
+            if line.startswith("Traceback (most recent call last):"):
+                g.mode = "py"
+                return True
+            return False
+        if m == "go":
+            if g.blanks:
+                return line.startswith("goroutine ")
+            return indented or line.startswith(("goroutine ", "[signal ", "created by ")) or \
+                _GO_FRAME.match(line) is not None
+        return indented or line.startswith("Caused by: ")  # plain, java
+
+    @staticmethod
+    def may_grow(g: _Group) -> bool:
+        """Whether more lines may still join (so it is held at the end of the active file)."""
+        return g.mode in ("custom", "py", "py_end", "py_chain", "go", "java") or len(g.lines) > 1
 
 
 def discover(containers_dir: Path,
@@ -80,8 +209,10 @@ def discover(containers_dir: Path,
                 with open(cpath, "rb") as f:
                     cfg = json.load(f)
                 log_type = ((cfg.get("HostConfig") or {}).get("LogConfig") or {}).get("Type") or "json-file"
+                labels = (cfg.get("Config") or {}).get("Labels") or {}
                 found = None if log_type == "none" else ContainerLogs(
-                    cfg.get("Id") or e.name, str(cfg.get("Name", "")).lstrip("/"), Path(e.path), log_type)
+                    cfg.get("Id") or e.name, str(cfg.get("Name", "")).lstrip("/"), Path(e.path), log_type,
+                    str(labels.get(MULTILINE_LABEL) or "") if isinstance(labels, dict) else "")
                 if cache is not None:
                     cache[cpath] = (mtime, found)
         except (OSError, ValueError):
@@ -182,6 +313,7 @@ class Shipper:
         poll_s: float = 0.25,
         timeout_s: float = 30.0,
         client: httpx.Client | None = None,
+        multiline_flush_s: float = 1.0,
     ) -> None:
         self.containers_dir = containers_dir
         self.url = collector_url.rstrip("/") + "/api/v1/logs/push"
@@ -190,6 +322,8 @@ class Shipper:
         self.batch_lines = batch_lines
         self.batch_bytes = batch_bytes
         self.poll_s = poll_s
+        self.multiline_flush_ns = int(multiline_flush_s * 1e9)
+        self._patterns: dict[str, re.Pattern[str] | None] = {}
         headers = {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -252,31 +386,55 @@ class Shipper:
                 ent["seen"] = now
                 start = ent["offset"]
                 end = start
-                try:
-                    for msg, off in _iter_records(path, start):
-                        rec = {
-                            "host": self.host,
-                            "container_id": c.id,
-                            "container_name": c.name,
-                            "stream": msg.source,
-                            "time_ns": msg.timestamp_ns,
-                            "line": msg.line.decode("utf-8", "replace"),
-                            "file_id": ent["file_id"],
-                            "offset": off,
-                        }
+                complete = i < len(paths) - 1  # a rotated file: the driver writes only the active one
+                grouper = Multiline(self._pattern(c))
+                held: list[_Group] = []
+
+                def emit(groups: list[_Group], c: ContainerLogs = c, ent: dict[str, Any] = ent) -> None:
+                    nonlocal size
+                    for g in groups:
+                        rec = {"host": self.host, "container_id": c.id, "container_name": c.name,
+                               "stream": g.stream, "time_ns": g.ts, "line": "\n".join(g.lines),
+                               "file_id": ent["file_id"], "offset": g.end}
                         b = json.dumps(rec, ensure_ascii=False).encode()
                         lines.append(b)
                         size += len(b) + 1
-                        end = off
-                        if len(lines) >= self.batch_lines or size >= self.batch_bytes:
+
+                full = False
+                try:
+                    prev = start
+                    for msg, off in _iter_records(path, start):
+                        emit(grouper.feed(msg.source, msg.line.decode("utf-8", "replace"), msg.timestamp_ns,
+                                          prev, off))
+                        prev = end = off
+                        # each open group is one more record once it closes
+                        if len(lines) + len(grouper.open) >= self.batch_lines or size >= self.batch_bytes:
+                            full = True
                             break
                 except (OSError, EOFError, ValueError) as e:
                     log.debug("reading %s: %s", path, e)
+                    held = [g for st in list(grouper.open) for g in grouper.close(st)]
                 else:
-                    if end == start and i < len(paths) - 1:
-                        # A rotated file is complete (the driver writes only the active one): read
-                        # to its end, it needs no reading again, which spares decompressing it.
+                    young = time.time_ns() - self.multiline_flush_ns
+                    for st in list(grouper.open):
+                        g = grouper.open[st]
+                        # An entry that may still grow waits: at the end of the active file for the flush
+                        # timeout, where a full batch cut the reading for the next round (a single plain
+                        # line is not held: the next line would rarely continue it, and holding it would
+                        # send the other stream's lines after it twice). A rotated file is complete.
+                        if Multiline.may_grow(g) and (full or (not complete and g.last_ts > young)):
+                            held.append(g)
+                            del grouper.open[st]
+                        else:
+                            emit(grouper.close(st))
+                    if end == start and complete and not held:
+                        # A rotated file is complete: read to its end, it needs no reading again,
+                        # which spares decompressing it.
                         ent["done"] = True
+                if held:
+                    # Read again from the first held line next round (lines of the other stream after it
+                    # are sent again: the collector drops them as duplicates).
+                    end = min(g.start for g in held)
                 if end != start:
                     moves.append((ent, end))
                 if len(lines) >= self.batch_lines or size >= self.batch_bytes:
@@ -292,6 +450,18 @@ class Shipper:
             self.checkpoint.save()
         self.shipped += len(lines)
         return len(lines)
+
+    def _pattern(self, c: ContainerLogs) -> re.Pattern[str] | None:
+        if not c.multiline:
+            return None
+        if c.multiline not in self._patterns:
+            try:
+                self._patterns[c.multiline] = re.compile(c.multiline)
+            except re.error as e:
+                log.warning("container %s: label %s %r is not a valid regex (%s); the default grouping applies",
+                            c.name, MULTILINE_LABEL, c.multiline, e)
+                self._patterns[c.multiline] = None
+        return self._patterns[c.multiline]
 
     def _head(self, path: Path) -> bytes:
         """The file's first bytes. A whole head (HEAD_BYTES) of a file that is not being written is
