@@ -86,7 +86,7 @@ class _Group:
     line (where reading resumes if it is held); `blanks`: trailing blank lines not yet known to belong
     (a blank line inside a Go panic or between chained Python tracebacks does)."""
 
-    __slots__ = ("stream", "lines", "ts", "last_ts", "start", "end", "mode", "size", "blanks")
+    __slots__ = ("blanks", "end", "last_ts", "lines", "mode", "size", "start", "stream", "ts")
 
     def __init__(self, stream: str, line: str, ts: int, start: int, end: int, mode: str) -> None:
         self.stream = stream

@@ -194,6 +194,7 @@ class LogQLEvaluator:
         """A page of a log query, newest first, and the cursor of the next page ("" on the last page,
         or when the store gives no cursors per line)."""
         out: list[tuple[Labels, LogRecord]] = []
+        last = ""
         for labels, r, after in self.records(sel, start_ns, end_ns, cursor=cursor, single_scan=True):
             got = pipeline.run(sel.stages, r.line, labels)
             if got is not None:

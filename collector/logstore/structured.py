@@ -150,8 +150,8 @@ class FieldTerm:
         if want not in LEVELS:
             return []
         i = LEVELS.index(want)
-        idx = {">": range(i + 1, len(LEVELS)), ">=": range(i, len(LEVELS)), "<": range(0, i),
-               "<=": range(0, i + 1)}[self.op]
+        idx = {">": range(i + 1, len(LEVELS)), ">=": range(i, len(LEVELS)), "<": range(i),
+               "<=": range(i + 1)}[self.op]
         return [LEVELS[j] for j in idx]
 
 
