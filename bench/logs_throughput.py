@@ -7,7 +7,8 @@ with max-size=10m, max-file=3 (its counters in logstats.json must say N lines, 0
 more without rotation, counting the records on disk. podman uses conmon's k8s-file driver (its `F`
 records are counted: conmon splits lines at its buffer boundaries into `P` parts). The machine's
 limit is the same command with its output through a pipe into a file. Timings are printed, never
-asserted; the median of the runs is shown.
+asserted; the median of the runs is shown. The shim's VmRSS is sampled from /proc while it copies
+(peak), and once more for an idle shim before and one second after a burst of N lines.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import ensure_packages, table
+from harness import ensure_packages, rss_mb, table
 
 CLI = [sys.executable, "-m", "pydock"]
 PODMAN_STORAGE = '[storage]\ndriver = "overlay"\nrunroot = "{d}/run"\ngraphroot = "{d}/storage"\n'
@@ -64,16 +66,69 @@ def count_json_records(cdir: Path) -> int:
     return total
 
 
-def run_pydock(env: dict[str, str], n: int, opts: list[str]) -> tuple[float, dict[str, object], int]:
+def shim_pid(env: dict[str, str], cid: str) -> int:
+    state = json.loads((Path(env["PYDOCK_ROOT"]) / "containers" / cid / "state.json").read_text())
+    return int(state.get("ShimPid") or 0)
+
+
+class RssSampler(threading.Thread):
+    """Peak VmRSS of a process (the shim), read from /proc every 10 ms until it exits or `stop()`."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak_mb, self._done = pid, 0.0, threading.Event()
+
+    def run(self) -> None:
+        while self.pid and not self._done.is_set():
+            try:
+                self.peak_mb = max(self.peak_mb, rss_mb(self.pid))
+            except (FileNotFoundError, ProcessLookupError):
+                return
+            time.sleep(0.01)
+
+    def stop(self) -> float:
+        self._done.set()
+        self.join()
+        return self.peak_mb
+
+
+def run_pydock(env: dict[str, str], n: int, opts: list[str], rss: list[float] | None = None
+               ) -> tuple[float, dict[str, object], int]:
     t0 = time.perf_counter()
     _, cid = timed([*CLI, "run", "-d", *opts, "busybox", "sh", "-c", producer(n)], env)
+    sampler = RssSampler(shim_pid(env, cid) if rss is not None else 0)
+    sampler.start()
     timed([*CLI, "wait", cid], env)
     dt = time.perf_counter() - t0
+    if rss is not None:
+        rss.append(sampler.stop())
     cdir = Path(env["PYDOCK_ROOT"]) / "containers" / cid
     stats = json.loads((cdir / "logstats.json").read_text()) if (cdir / "logstats.json").exists() else {}
     on_disk = count_json_records(cdir)
     subprocess.run([*CLI, "rm", "-f", cid], env=env, capture_output=True, check=False)
     return dt, stats, on_disk
+
+
+def shim_rss_idle(env: dict[str, str], n: int) -> tuple[float, float]:
+    """The shim's VmRSS before any output (in the first `sleep`), and again a second after it copied
+    n lines and the container went quiet: what a long-lived, mostly idle shim keeps."""
+    _, cid = timed([*CLI, "run", "-d", "--log-opt", "max-size=10m", "--log-opt", "max-file=3", "busybox", "sh", "-c",
+                    f"sleep 1; {producer(n)}; echo END; sleep 30"], env)
+    pid = shim_pid(env, cid)
+    log = Path(env["PYDOCK_ROOT"]) / "containers" / cid / f"{cid}-json.log"
+    time.sleep(0.7)
+    before = rss_mb(pid)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the last line on disk: the burst is copied
+        with open(log, "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - 200))
+            if b'{"log":"END\\n"' in f.read():
+                break
+        time.sleep(0.05)
+    time.sleep(1.0)
+    after = rss_mb(pid)
+    subprocess.run([*CLI, "rm", "-f", cid], env=env, capture_output=True, check=False)
+    return before, after
 
 
 def run_podman(env: dict[str, str], rootfs: Path, logfile: Path, n: int) -> tuple[float, int]:
@@ -118,11 +173,12 @@ def main() -> None:
         penv = {**os.environ, "CONTAINERS_STORAGE_CONF": str(d / "storage.conf"),
                 "CONTAINERS_CONF": str(d / "containers.conf")}
         rot, plain, pod, pipe, empty_pd, empty_pod = [], [], [], [], [], []
+        peaks: list[float] = []
         notes = []
         for _ in range(args.runs):
             empty_pd.append(run_pydock(env, 0, [])[0])
             empty_pod.append(run_podman(penv, rootfs, d / "ctr.log", 0)[0])
-            dt, stats, kept = run_pydock(env, n, ["--log-opt", "max-size=10m", "--log-opt", "max-file=3"])
+            dt, stats, kept = run_pydock(env, n, ["--log-opt", "max-size=10m", "--log-opt", "max-file=3"], peaks)
             rot.append(dt)
             lines = stats["lines"]["stdout"]  # type: ignore[index]
             notes.append(f"pydock rotated: {lines} lines counted, {stats['dropped']} dropped, {kept} in the 3 kept files")
@@ -149,6 +205,9 @@ def main() -> None:
         print(f"pydock json-file without rotation: {med['plain']:.2f} s, {rate['plain']:.0f}k lines/s")
         for note in sorted(set(notes)):
             print("  " + note)
+        idle_before, idle_after = shim_rss_idle(env, n)
+        print(f"pydock shim VmRSS: peak while copying {statistics.median(peaks):.1f} MB (median of the rotated runs); "
+              f"idle {idle_before:.1f} MB before the burst, {idle_after:.1f} MB one second after it")
         print("ratios: wall time pydock/peer (below 1 is faster); rate pydock/peer (above 1 is faster)")
     finally:
         shutil.rmtree(d, ignore_errors=True)
