@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.browser]
 PAGES = ["/", "/logs", "/alerts", "/targets", "/rules", "/query?expr=up", "/containers/x"]
 
 # Visible controls in document order, and the one that has focus with how its focus shows.
-CONTROLS = """() => [...document.querySelectorAll('a[href], button, input, select, textarea, [tabindex]')]
+CONTROLS = """() => [...document.querySelectorAll('a[href], button, input, select, textarea, summary, [tabindex]')]
   .filter(e => e.tabIndex >= 0 && !e.disabled && e.getClientRects().length && getComputedStyle(e).visibility !== 'hidden')
   .map(e => e.id || e.textContent.trim().slice(0, 40) || e.tagName)"""
 FOCUSED = """() => { const e = document.activeElement; const s = getComputedStyle(e);
