@@ -20,7 +20,9 @@ Semantics are Prometheus 2.42's rules/alerting.go and rules/manager.go (referenc
 
 pydock's addition: with a log store, an alert that fires takes the last `log_lines` (default 20) log
 lines of its container before startsAt into the annotation `logs` (collector/logql/alertlogs.py),
-read once, outside the state lock, and carried by every later notification of that alert.
+read once, outside the state lock, and carried by every later notification of that alert. An alert
+about a container gets as `generatorURL` that container's page at the alert's window
+(collector/web/links.py); others keep Prometheus's graph link.
 """
 
 from __future__ import annotations
@@ -34,13 +36,13 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import quote_plus
 
 from pydock.collector import templating
 from pydock.collector.notify.model import Alert, fingerprint, go_time
 from pydock.collector.rulefiles import GroupSpec, RuleSpec
 from pydock.collector.ticker import ticks
 from pydock.collector.tsdb import STALE_NAN
+from pydock.collector.web.links import alert_generator_url
 
 from pydock.errors import PydockError
 
@@ -297,7 +299,6 @@ class Group:
     def _to_send(self, rule: Rule, ts: float, external_labels: Mapping[str, str], external_url: str,
                  resend_delay: float) -> list[tuple[ActiveAlert, Alert]]:
         out = []
-        url = external_url + "/graph?g0.expr=" + quote_plus(rule.spec.expr) + "&g0.tab=1"
         for a in rule.active.values():
             if not a.needs_sending(ts, resend_delay):
                 continue
@@ -306,6 +307,9 @@ class Group:
             labels = dict(a.labels)
             for k, v in external_labels.items():
                 labels.setdefault(k, v)
+            # An alert about a container links to its page at the alert's window (collector/web/links.py).
+            url = alert_generator_url(external_url, rule.spec.expr, rule.spec.for_, a.labels, a.fired_at,
+                                      a.resolved_at or ts)
             out.append((a, Alert(labels, dict(a.annotations), a.fired_at, a.resolved_at or a.valid_until, url, ts)))
         return out
 

@@ -39,6 +39,8 @@ router = APIRouter()
 
 MAX_BODY = 64 << 20  # decompressed bytes in one push; the agent sends far smaller batches
 TAIL_POLL_S = 0.25
+# The container's output, and its lifecycle events that the agent ships as entries (agent/events.py).
+STREAMS = ("stdout", "stderr", "event")
 _FIELDS = ("host", "container_id", "container_name", "stream", "time_ns", "line", "file_id", "offset")
 
 
@@ -184,8 +186,8 @@ def build_query(
     cursor: str = "",
     level: str = "",
 ) -> LogQuery:
-    if stream and stream not in ("stdout", "stderr"):
-        raise HTTPException(400, f"stream must be stdout or stderr, not {stream!r}")
+    if stream and stream not in STREAMS:
+        raise HTTPException(400, f"stream must be stdout, stderr or event, not {stream!r}")
     return LogQuery(
         level=level.strip(),
         text=query.strip(),

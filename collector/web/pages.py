@@ -10,13 +10,19 @@ the log API. No build step, no CDN: the charts are SVG drawn by dashboards/stati
 from __future__ import annotations
 
 import mimetypes
+import time
 from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
 
 import jinja2
 import pydock.dashboards
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+
+from pydock.errors import UsageError
+from pydock.units import timestamp
 
 from ..api.logs import require_read
 
@@ -70,9 +76,31 @@ def overview(request: Request) -> HTMLResponse:
     return _render(request, "overview.html", "overview", "Overview")
 
 
+def time_window(start: str | None, end: str | None, now: float | None = None) -> tuple[float, float]:
+    """The container page's `from`/`to` as unix seconds: each RFC 3339 or unix seconds (a duration like
+    `1h` means that long ago); `to` defaults to now, `from` to an hour before `to`. UsageError names
+    the bad value."""
+    now = time.time() if now is None else now
+    t1 = timestamp(end, "to", now) if end else now
+    t0 = timestamp(start, "from", now) if start else t1 - 3600
+    if t0 >= t1:
+        raise UsageError(f"from ({start}) must be before to ({end or 'now'})")
+    return t0, t1
+
+
 @router.get("/containers/{name}", response_class=HTMLResponse)
-def container(request: Request, name: str) -> HTMLResponse:
-    return _render(request, "container.html", "container", f"Container {name}", container=name)
+def container(request: Request, name: str, start: Annotated[str | None, Query(alias="from")] = None,
+              end: Annotated[str | None, Query(alias="to")] = None) -> HTMLResponse:
+    # With a window (an alert's generatorURL links here so) the charts and logs show it, fixed; a bad
+    # window is said on the page, which then shows the live view.
+    window, window_error = None, ""
+    if start or end:
+        try:
+            window = time_window(start, end)
+        except UsageError as e:
+            window_error = str(e)
+    return _render(request, "container.html", "container", f"Container {name}", container=name,
+                   window=window, window_error=window_error, live_url="/containers/" + quote(name, safe=""))
 
 
 @router.get("/logs", response_class=HTMLResponse)

@@ -27,13 +27,33 @@
   function color(i) {
     return getComputedStyle(document.documentElement).getPropertyValue(COLORS[i % COLORS.length]).trim() || "#1d63d8";
   }
-  /* series: [{name, points: [[t_seconds, value], ...]}]; opts: {fmt, start, end, min0} */
+  /* Vertical markers (container events) over [x0, x1]: each a line with a wider, invisible hit line, and
+     its text in an SVG <title> (a text node: the browser's tooltip, read by screen readers too). */
+  const MARK_KINDS = ["ok", "warn", "bad"];
+  function drawMarkers(svg, markers, X, x0, x1, top, bottom) {
+    const g = el("g", { class: "evmarks" }, svg);
+    let n = 0;
+    for (const m of markers || []) {
+      if (!(m.t >= x0 && m.t <= x1)) continue;
+      const x = X(m.t).toFixed(1);
+      const mk = el("g", { class: "evmark" + (MARK_KINDS.includes(m.kind) ? " ev-" + m.kind : ""), "data-t": String(m.t) }, g);
+      const tt = el("title", {}, mk);
+      tt.textContent = m.text;
+      el("line", { class: "evline", x1: x, x2: x, y1: top, y2: bottom }, mk);
+      el("line", { class: "evhit", x1: x, x2: x, y1: top, y2: bottom }, mk);
+      el("path", { class: "evhead", d: `M${x} ${top}l-4 -6h8z` }, mk);
+      n++;
+    }
+    svg.setAttribute("data-markers", String(n));
+  }
+  /* series: [{name, points: [[t_seconds, value], ...]}];
+     opts: {fmt, start, end, min0, markers: [{t, text, kind: "ok"|"warn"|"bad"|""}]} */
   function lineChart(box, series, opts) {
     opts = opts || {};
     const fmt = opts.fmt || (v => String(+v.toPrecision(3)));
     // Drawn at the box's own width, so that text keeps its size on a phone and on a wide screen.
     const W = Math.max(280, Math.round(box.clientWidth || 600)), H = opts.height || (W > 900 ? 280 : 200);
-    const L = 56, R = 8, T = 8, B = 22;
+    const L = 56, R = 8, T = opts.markers ? 14 : 8, B = 22;
     let xs0 = opts.start, xs1 = opts.end, y0 = Infinity, y1 = -Infinity, count = 0;
     for (const s of series) for (const [t, v] of s.points) {
       if (!isFinite(v)) continue;
@@ -45,9 +65,11 @@
     const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "data-points": String(count) }, box);
     const title = el("title", {}, svg);
     title.textContent = (opts.title || "chart") + ": " + count + " points";
+    if (xs0 !== undefined && xs1 !== undefined) { svg.setAttribute("data-start", String(xs0)); svg.setAttribute("data-end", String(xs1)); }
     if (!count) {
       const t = el("text", { x: W / 2, y: H / 2, "text-anchor": "middle" }, svg);
       t.textContent = "no data";
+      if (opts.markers && xs0 !== undefined && xs1 > xs0) drawMarkers(svg, opts.markers, t => L + (t - xs0) / (xs1 - xs0) * (W - L - R), xs0, xs1, T, H - B);
       return svg;
     }
     if (opts.min0 !== false) y0 = Math.min(0, y0);
@@ -70,6 +92,7 @@
       const lab = el("text", { x: X(t), y: H - 6, "text-anchor": "middle" }, svg);
       lab.textContent = fmtTime(t, span);
     }
+    if (opts.markers) drawMarkers(svg, opts.markers, X, xs0, xs1, T, H - B);
     series.forEach((s, i) => {
       let d = "", pen = false, prev = null, run = [];
       const dots = [];

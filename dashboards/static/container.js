@@ -1,28 +1,71 @@
-/* pydock dashboards: one container (charts over a chosen range, labels and limits, alerts, logs with live tail). */
+/* pydock dashboards: one container (charts over a chosen range, or over the fixed window of `?from=&to=`
+   that an alert's generatorURL gives; the container's events as markers on the charts and as a list;
+   labels and limits, alerts, logs with live tail). */
 "use strict";
 (function () {
-  const { C, M, $, h, showError, setLive, getJSON, instant, range, tryInstant, key, byKey, bytes, pct, ago, labelChips, fillBody, every, ansiSegments, termsOf, highlighted, logLine, recKey, liveTail, appendLive } = window.pydock;
+  const { C, M, $, h, showError, setLive, getJSON, instant, range, rangeBetween, tryInstant, key, byKey, bytes, pct, ago, labelChips, fillBody, every, ansiSegments, termsOf, highlighted, logLine, recKey, liveTail, appendLive } = window.pydock;
+  // An event entry's line is `container ACTION[: DETAIL] [(attrs)]` (agent/events.py); the kind picks a colour.
+  function eventKind(line) {
+    const m = /^container ([a-z_]+)/.exec(line || "");
+    const action = m ? m[1] : "";
+    if (["die", "oom", "kill", "destroy"].includes(action) || /unhealthy/.test(line)) return "bad";
+    if (["start", "restart", "unpause", "create"].includes(action) || /: healthy/.test(line)) return "ok";
+    if (action) return "warn";
+    return "";
+  }
+  function localTime(t) {
+    const d = new Date(t * 1000), p = n => String(n).padStart(2, "0");
+    return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) + " " + p(d.getHours()) + ":" + p(d.getMinutes()) + ":" + p(d.getSeconds());
+  }
   async function containerPage() {
     const name = document.body.dataset.container;
     const sel = 'name="' + name.replace(/\\/g, "\\\\").replace(/"/g, '\\"') + '"';
-    $("#alllogs").href = "/logs?" + new URLSearchParams({ container: name });
+    // A window from the URL (checked by the server, unix seconds here): charts and logs fixed to it.
+    const from = parseFloat(document.body.dataset.from), to = parseFloat(document.body.dataset.to);
+    const fixed = isFinite(from) && isFinite(to);
     const rangeSel = $("#range");
+    const span = () => {
+      if (fixed) return [from, to];
+      const end = Date.now() / 1000;
+      return [end - parseInt(rangeSel.value, 10), end];
+    };
+    const logsLink = { container: name };
+    if (fixed) {
+      for (const [id, t] of [["#wfrom", from], ["#wto", to]]) { $(id).textContent = localTime(t); $(id).setAttribute("datetime", new Date(t * 1000).toISOString()); }
+      logsLink.start = new Date(from * 1000).toISOString();
+      logsLink.end = new Date(to * 1000).toISOString();
+    }
+    $("#alllogs").href = "/logs?" + new URLSearchParams(logsLink);
+    const events = async (t0, t1) => {
+      const p = new URLSearchParams({ container: name, stream: "event", start: t0.toFixed(3), end: t1.toFixed(3), limit: "500" });
+      const lines = (await getJSON("/api/v1/logs/query?" + p)).data.lines;
+      return lines.map(r => ({ t: r.time_ns / 1e9, line: r.line || "" })).reverse();
+    };
+    const showEvents = evs => {
+      $("#events").replaceChildren(...(evs.length ? evs.map(e => h("li", { class: "ev" + (eventKind(e.line) ? " ev-" + eventKind(e.line) : "") },
+        h("time", { class: "meta", datetime: new Date(e.t * 1000).toISOString(), text: localTime(e.t) }), " ", h("span", { class: "evtext", text: e.line })))
+        : [h("li", { class: "muted", text: fixed ? "No events in the window." : "No events in this range." })]));
+    };
     const charts = async () => {
-      const secs = parseInt(rangeSel.value, 10);
+      const [t0, t1] = span();
+      const q = expr => rangeBetween(expr, t0, t1);
       const mk = (r, nameOf) => r.result.map(s => ({ name: nameOf(s.metric), points: s.values.map(([t, v]) => [t, parseFloat(v)]) }));
-      const [cpu, mem, lim, rx, tx, rd, wr] = await Promise.all([
-        range(`sum(rate(container_cpu_usage_seconds_total{${sel}}[1m])) * 100`, secs),
-        range(`sum(container_memory_working_set_bytes{${sel}})`, secs),
-        range(`sum(container_spec_memory_limit_bytes{${sel}}) > 0 < 2^60`, secs),
-        range(`sum(rate(container_network_receive_bytes_total{${sel}}[1m]))`, secs),
-        range(`sum(rate(container_network_transmit_bytes_total{${sel}}[1m]))`, secs),
-        range(`sum(rate(container_fs_reads_bytes_total{${sel}}[1m]))`, secs),
-        range(`sum(rate(container_fs_writes_bytes_total{${sel}}[1m]))`, secs)]);
-      const o = { start: cpu.start, end: cpu.end, gap: cpu.step * 3 };
+      const [cpu, mem, lim, rx, tx, rd, wr, evs] = await Promise.all([
+        q(`sum(rate(container_cpu_usage_seconds_total{${sel}}[1m])) * 100`),
+        q(`sum(container_memory_working_set_bytes{${sel}})`),
+        q(`sum(container_spec_memory_limit_bytes{${sel}}) > 0 < 2^60`),
+        q(`sum(rate(container_network_receive_bytes_total{${sel}}[1m]))`),
+        q(`sum(rate(container_network_transmit_bytes_total{${sel}}[1m]))`),
+        q(`sum(rate(container_fs_reads_bytes_total{${sel}}[1m]))`),
+        q(`sum(rate(container_fs_writes_bytes_total{${sel}}[1m]))`),
+        events(t0, t1).catch(() => [])]);
+      const markers = evs.map(e => ({ t: e.t, text: localTime(e.t) + " " + e.line, kind: eventKind(e.line) }));
+      const o = { start: cpu.start, end: cpu.end, gap: cpu.step * 3, markers };
       C.lineChart($("#chart-cpu"), mk(cpu, () => "CPU %"), Object.assign({ title: "CPU %", fmt: v => +v.toPrecision(3) + "%" }, o));
       C.lineChart($("#chart-mem"), mk(mem, () => "working set").concat(mk(lim, () => "limit")), Object.assign({ title: "Memory", fmt: bytes, legend: true }, o));
       C.lineChart($("#chart-net"), mk(rx, () => "receive").concat(mk(tx, () => "transmit")), Object.assign({ title: "Network", fmt: v => bytes(v) + "/s", legend: true }, o));
       C.lineChart($("#chart-io"), mk(rd, () => "read").concat(mk(wr, () => "write")), Object.assign({ title: "Block I/O", fmt: v => bytes(v) + "/s", legend: true }, o));
+      showEvents(evs);
     };
     const info = async () => {
       const [seen, quota, period, shares, mlimit, state] = await Promise.all([
@@ -55,15 +98,24 @@
         h("span", { text: (a.annotations && (a.annotations.summary || a.annotations.description)) || "" })))
         : [h("li", { class: "muted", text: "No alerts" })]));
     };
-    rangeSel.addEventListener("change", () => charts().catch(e => showError(String(e.message || e))));
-    every(async () => { await Promise.all([charts(), info()]); });
+    if (fixed) {
+      // A fixed window: charts and logs drawn once; state, labels and alerts stay live.
+      charts().catch(e => showError(String(e.message || e)));
+      every(info);
+    } else {
+      rangeSel.addEventListener("change", () => charts().catch(e => showError(String(e.message || e))));
+      every(async () => { await Promise.all([charts(), info()]); });
+    }
     const box = $("#logs");
-    const params = new URLSearchParams({ container: name, limit: "200" });
+    const params = new URLSearchParams({ container: name, limit: fixed ? "500" : "200" });
+    if (fixed) { params.set("start", from.toFixed(3)); params.set("end", to.toFixed(3)); }
     const page = await getJSON("/api/v1/logs/query?" + params);
     const shown = new Set(page.data.lines.map(recKey));
     box.replaceChildren(...page.data.lines.reverse().map(r => logLine(r, [], false)));
-    if (!page.data.lines.length) box.appendChild(h("p", { class: "muted empty", text: "No log lines yet." }));
+    if (fixed && page.data.next_cursor) box.prepend(h("p", { class: "muted", text: "The newest 500 lines of the window; the logs explorer has them all." }));
+    if (!page.data.lines.length) box.appendChild(h("p", { class: "muted empty", text: fixed ? "No log lines in the window." : "No log lines yet." }));
     box.scrollTop = box.scrollHeight;
+    if (fixed) return;
     let es = null, after = page.data.tail_after;
     const toggle = () => {
       if (es) { es.close(); es = null; }

@@ -59,8 +59,11 @@
     return b.data.result;
   }
   async function range(expr, seconds, points) {
-    const end = Date.now() / 1000, start = end - seconds;
-    const step = Math.max(1, Math.ceil(seconds / (points || 120)));
+    const end = Date.now() / 1000;
+    return rangeBetween(expr, end - seconds, end, points);
+  }
+  async function rangeBetween(expr, start, end, points) {
+    const step = Math.max(1, Math.ceil((end - start) / (points || 120)));
     const b = await getJSON("/api/v1/query_range?" + new URLSearchParams({ query: expr, start: start.toFixed(3), end: end.toFixed(3), step: String(step) }));
     return { result: b.data.result, start, end, step };
   }
@@ -160,7 +163,7 @@
     if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
   }
   function logLine(rec, terms, fresh) {
-    const row = h("div", { class: "logline " + (rec.stream === "stderr" ? "stderr" : "stdout") + (fresh ? " new" : "") });
+    const row = h("div", { class: "logline " + (["stderr", "event"].includes(rec.stream) ? rec.stream : "stdout") + (fresh ? " new" : "") });
     row.appendChild(h("span", { class: "meta", text: (rec.time || "").replace("T", " ").slice(0, 23), title: rec.time || "" }));
     const cn = h("a", { class: "cname", href: "/containers/" + encodeURIComponent(rec.container_name || rec.container_id), text: rec.container_name || (rec.container_id || "").slice(0, 12) });
     row.appendChild(cn);
@@ -192,5 +195,5 @@
     while (box.childElementCount > (max || 2000)) box.firstElementChild.remove();
     if (nearBottom) box.scrollTop = box.scrollHeight;
   }
-  window.pydock = { pages: {}, C: window.pydockCharts, REFRESH_MS, M, $, h, showError, setLive, getJSON, instant, range, tryInstant, key, byKey, bytes, pct, ago, labelChips, fillBody, every, ansiSegments, termsOf, highlighted, logLine, recKey, liveTail, appendLive };
+  window.pydock = { pages: {}, C: window.pydockCharts, REFRESH_MS, M, $, h, showError, setLive, getJSON, instant, range, rangeBetween, tryInstant, key, byKey, bytes, pct, ago, labelChips, fillBody, every, ansiSegments, termsOf, highlighted, logLine, recKey, liveTail, appendLive };
 })();
