@@ -4,7 +4,10 @@ Every entry is checked before anything is written: absolute paths, `..` that cli
 symlinks whose relative target climbs out, hard links to anything but an earlier entry, and entries
 that would be written through a symlink are refused with an `ImageError` naming the entry. The
 layer is unpacked into a scratch directory that is renamed into place only when complete, so a
-failure leaves nothing half-unpacked.
+failure leaves nothing half-unpacked. `unpack_stream` (a pull: the tar as it downloads) applies the
+same checks entry by entry, each before that entry is written into the scratch directory; since a
+check looks only at earlier entries, it refuses exactly what checking all entries first refuses,
+and a refusal, or a digest found wrong at the end of the stream, removes the scratch directory.
 
 Whiteouts are stored the way overlayfs reads them in a lower layer: `.wh.NAME` becomes a 0/0
 character device NAME, and `.wh..wh..opq` becomes the `trusted.overlay.opaque=y` xattr on its
@@ -24,7 +27,7 @@ import shutil
 import stat
 import tarfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -136,15 +139,30 @@ def check_members(members: list[tarfile.TarInfo]) -> list[tuple[str, tarfile.Tar
     """Validates every entry; returns (normalised path, member) pairs in archive order.
 
     aufs metadata entries (`.wh..wh.*` other than the opaque marker) are dropped from the result."""
-    seen_files: set[str] = set()
-    symlinks: set[str] = set()
-    parents: set[str] = set()  # every directory that has had an entry below it
+    checker = _Checker()
     out = []
     for m in members:
+        path = checker.check(m)
+        if path is not None:
+            out.append((path, m))
+    return out
+
+
+class _Checker:
+    """The entry checks of `check_members`, one entry at a time: an entry is judged by the entries
+    before it only, so a streamed layer is checked entry by entry before each is written."""
+
+    def __init__(self) -> None:
+        self.seen_files: set[str] = set()
+        self.symlinks: set[str] = set()
+        self.parents: set[str] = set()  # every directory that has had an entry below it
+
+    def check(self, m: tarfile.TarInfo) -> str | None:
+        """The entry's normalised path, or None for an entry to skip; raises ImageError if unsafe."""
         path = _norm(m.name, m.name)
         if not path:
             if m.isdir():
-                continue  # "./" itself
+                return None  # "./" itself
             raise ImageError(f"archive entry {m.name!r} names the root itself")
         if len(path.encode("utf-8", "surrogateescape")) >= _PATH_MAX or any(
                 len(p.encode("utf-8", "surrogateescape")) > _NAME_MAX for p in path.split("/")):
@@ -153,24 +171,22 @@ def check_members(members: list[tarfile.TarInfo]) -> list[tuple[str, tarfile.Tar
         base = parents_of[-1]
         for i in range(1, len(parents_of)):
             prefix = "/".join(parents_of[:i])
-            if prefix in symlinks:
+            if prefix in self.symlinks:
                 raise ImageError(f"archive entry {m.name!r} would be written through the symlink {prefix!r}")
         if any(p.startswith(WHITEOUT_META_PREFIX) for p in parents_of[:-1]):
-            continue  # inside an aufs metadata directory (.wh..wh.plnk/...)
+            return None  # inside an aufs metadata directory (.wh..wh.plnk/...)
         if base.startswith(WHITEOUT_PREFIX):
             if base == OPAQUE_MARKER:  # hides the lower layers only: this layer's entries stay
-                out.append((path, m))
-                continue
+                return path
             if base.startswith(WHITEOUT_META_PREFIX):
-                continue
+                return None
             hidden = base[len(WHITEOUT_PREFIX):]
             if hidden in ("", ".", ".."):
                 # `.wh...` would otherwise remove the directory above the layer: the whole store.
                 raise ImageError(f"archive entry {m.name!r} is a whiteout of {hidden!r}, which names no file")
             target = "/".join([*parents_of[:-1], hidden])
-            _forget(target, seen_files, symlinks, parents)
-            out.append((path, m))
-            continue
+            _forget(target, self.seen_files, self.symlinks, self.parents)
+            return path
         if m.issym():
             if not m.linkname.startswith("/"):
                 # Relative targets are resolved from the link's directory; absolute ones are resolved
@@ -184,7 +200,7 @@ def check_members(members: list[tarfile.TarInfo]) -> list[tuple[str, tarfile.Tar
                                              "which escapes the root")
                     elif part not in ("", "."):
                         depth += 1
-            symlinks.add(path)
+            self.symlinks.add(path)
         elif m.islnk():
             if m.linkname.startswith("/"):
                 raise ImageError(f"archive entry {m.name!r} is a hard link to the absolute path {m.linkname!r}")
@@ -195,27 +211,26 @@ def check_members(members: list[tarfile.TarInfo]) -> list[tuple[str, tarfile.Tar
                                  "outside the root") from None
             if target == path:
                 raise ImageError(f"archive entry {m.name!r} is a hard link to itself")
-            if target not in seen_files:
+            if target not in self.seen_files:
                 raise ImageError(f"archive entry {m.name!r} is a hard link to {m.linkname!r}, "
                                  "which is not an earlier file of the archive")
         elif not (m.isreg() or m.isdir() or m.ischr() or m.isblk() or m.isfifo()):
             raise ImageError(f"archive entry {m.name!r} has an unsupported type {m.type!r}")
-        if not m.isdir() and path in parents:
+        if not m.isdir() and path in self.parents:
             # A non-directory replaces a whole subtree: later hard links must not reach into it
             # (it may now be a symlink to the host's /etc). Rare, so the scan is affordable.
-            seen_files = {f for f in seen_files if not f.startswith(path + "/")}
-            symlinks = {s for s in symlinks if not s.startswith(path + "/")}
-            parents = {p for p in parents if p != path and not p.startswith(path + "/")}
+            self.seen_files = {f for f in self.seen_files if not f.startswith(path + "/")}
+            self.symlinks = {s for s in self.symlinks if not s.startswith(path + "/")}
+            self.parents = {p for p in self.parents if p != path and not p.startswith(path + "/")}
         for i in range(1, len(parents_of)):
-            parents.add("/".join(parents_of[:i]))
+            self.parents.add("/".join(parents_of[:i]))
         if m.isreg() or m.islnk():
-            seen_files.add(path)
+            self.seen_files.add(path)
         else:
-            seen_files.discard(path)
+            self.seen_files.discard(path)
         if not m.issym():
-            symlinks.discard(path)
-        out.append((path, m))
-    return out
+            self.symlinks.discard(path)
+        return path
 
 
 def _ensure_parent(root: Path, rel: str) -> Path:
@@ -277,8 +292,16 @@ def _extract(tf: tarfile.TarFile, entries: list[tuple[str, tarfile.TarInfo]], ro
             raise ImageError(f"archive entry {m.name!r}: {exc.strerror or exc}") from exc
 
 
+def _copy_data(tf: tarfile.TarFile, m: tarfile.TarInfo, dst: BinaryIO) -> None:
+    src = tf.extractfile(m)
+    assert src is not None
+    with src:
+        shutil.copyfileobj(src, dst, _CHUNK)
+
+
 def _extract_one(tf: tarfile.TarFile, rel: str, m: tarfile.TarInfo, root: Path,
-                 dirs: list[tuple[Path, tarfile.TarInfo]]) -> None:
+                 dirs: list[tuple[Path, tarfile.TarInfo]],
+                 copy_data: Callable[[tarfile.TarFile, tarfile.TarInfo, BinaryIO], None] = _copy_data) -> None:
     base = posixpath.basename(rel)
     if base == OPAQUE_MARKER:
         d = _ensure_parent(root, rel).parent
@@ -306,11 +329,9 @@ def _extract_one(tf: tarfile.TarFile, rel: str, m: tarfile.TarInfo, root: Path,
         return
     remove_path(path)
     if m.isreg():
-        src = tf.extractfile(m)
-        assert src is not None
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        with src, os.fdopen(fd, "wb") as dst:
-            shutil.copyfileobj(src, dst, _CHUNK)
+        with os.fdopen(fd, "wb") as dst:
+            copy_data(tf, m, dst)
     elif m.issym():
         os.symlink(m.linkname, path)
     elif m.islnk():
@@ -385,4 +406,132 @@ def _unpack(tar_path: Path, dest: Path) -> int:
         except BaseException:
             remove_path(scratch)
             raise
+    return size
+
+
+def unpack_stream(src: BinaryIO, dest: Path, scratch: Path, what: str,
+                  commit: Callable[[], None] = lambda: None) -> int:
+    """Unpacks an uncompressed tar read from `src` as it arrives (no seeking) into the new directory
+    `dest`; returns the bytes its files hold. `src.read(n)` may return fewer than n bytes; b"" is
+    the end.
+
+    Each entry passes the same checks as in `unpack` before it is written (they judge an entry by
+    the entries before it, so checking as the stream goes refuses what checking up front refuses),
+    with the same bounds on headers and entry count; free space is checked as files arrive. The
+    layer is written into `scratch` (on the filesystem of `dest`). `commit()` runs once the archive
+    is unpacked: it is where the caller finishes verifying the stream (digests); only when it
+    returns is `scratch` renamed to `dest`. On any error `scratch` is removed: nothing of the layer
+    is left, whether an entry was refused or the stream's digest turned out wrong."""
+    remove_path(scratch)
+    os.mkdir(scratch, 0o755)
+    try:
+        size = _extract_stream(_Forward(src), scratch, what)
+        commit()
+        os.rename(scratch, dest)
+    except BaseException:
+        remove_path(scratch)
+        raise
+    return size
+
+
+class _Forward:
+    """A reader that cannot seek, as the file tarfile reads: `tell()`, and `seek()` forward only
+    (skipping). Members are read in archive order, so tarfile never seeks back; its stream mode
+    ("r|") would do as well, at the cost of joining and slicing every block of data it passes on."""
+
+    def __init__(self, src: BinaryIO) -> None:
+        self._src = src
+        self._buf = memoryview(b"")
+        self._pos = 0  # offset of the end of _buf in the stream
+
+    def tell(self) -> int:
+        return self._pos - len(self._buf)
+
+    def _fill(self) -> bool:
+        data = self._src.read(_CHUNK)
+        if not data:
+            return False
+        self._buf = memoryview(data)
+        self._pos += len(data)
+        return True
+
+    def read_some(self, n: int) -> memoryview:
+        """Up to n bytes (at least one unless at the end), without copying them."""
+        if not self._buf and not self._fill():
+            return memoryview(b"")
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+    def read(self, n: int = -1) -> bytes:
+        parts = []
+        while n < 0 or n > 0:
+            got = self.read_some(n if n >= 0 else _CHUNK)
+            if not got:
+                break
+            parts.append(got)
+            if n > 0:
+                n -= len(got)
+        return b"".join(parts)
+
+    def seek(self, pos: int, whence: int = os.SEEK_SET) -> int:
+        if whence != os.SEEK_SET or pos < self.tell():
+            raise tarfile.StreamError("the layer stream cannot seek backwards")
+        while pos > self.tell():
+            if not self.read_some(pos - self.tell()):
+                break
+        return self.tell()
+
+    def copy_data(self, tf: tarfile.TarFile, m: tarfile.TarInfo, dst: BinaryIO) -> None:
+        """A regular member's data, straight from the stream's buffers into `dst`."""
+        if m.sparse is not None:
+            _copy_data(tf, m, dst)
+            return
+        self.seek(m.offset_data)
+        left = m.size
+        while left:
+            chunk = self.read_some(min(left, _CHUNK))
+            if not chunk:
+                raise tarfile.ReadError("unexpected end of data")
+            dst.write(chunk)
+            left -= len(chunk)
+
+
+def _extract_stream(src: _Forward, root: Path, what: str) -> int:
+    try:
+        tf = tarfile.TarFile(fileobj=src, mode="r", tarinfo=_BoundedTarInfo)  # type: ignore[arg-type]
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ImageError(f"{what}: not a readable tar archive: {exc}") from exc
+    st = os.statvfs(root)
+    free = st.f_bavail * st.f_frsize
+    checker = _Checker()
+    dirs: list[tuple[Path, tarfile.TarInfo]] = []
+    size = count = 0
+    with tf:
+        members = iter(tf)
+        while True:
+            try:
+                m = next(members, None)
+            except (tarfile.TarError, EOFError, OSError) as exc:
+                raise ImageError(f"{what}: corrupt tar archive: {exc}") from exc
+            if m is None:
+                break
+            count += 1
+            if count > MAX_ENTRIES:
+                raise ImageError(f"{what}: more than {MAX_ENTRIES} archive entries")
+            rel = checker.check(m)
+            if rel is None:
+                continue
+            if m.isreg():
+                size += m.size
+                if size > free:
+                    raise ImageError(f"{what}: the layer holds more than the {free} bytes free in {root.parent}")
+            try:
+                _extract_one(tf, rel, m, root, dirs, src.copy_data)
+            except (OSError, EOFError, tarfile.TarError) as exc:
+                raise ImageError(f"archive entry {m.name!r}: {getattr(exc, 'strerror', None) or exc}") from exc
+    for path, m in reversed(dirs):
+        try:
+            _apply_meta(path, m)
+        except OSError as exc:
+            raise ImageError(f"archive entry {m.name!r}: {exc.strerror or exc}") from exc
     return size

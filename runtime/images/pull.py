@@ -1,11 +1,14 @@
 """`pull`: an image from a registry into the store, every byte verified before it is kept.
 
-Per layer, in parallel (three at a time, as dockerd): the blob streams into a temporary file while
-its sha256 and size are checked against the manifest's descriptor and, at the same time, it is
-decompressed (gzip or zstd) into a tar whose sha256 must equal the config's DiffID. Only then is
-the layer unpacked into the store (under its own lock, so concurrent pulls of one layer do it once).
-A layer the store already has (by DiffID) is not downloaded at all. On any failure the layers this
-pull made are removed again and no config or tag is written: nothing half-made.
+Per layer, in parallel (three at a time, as dockerd), under the layer's own lock (so concurrent
+pulls of one layer store it once), in one pass over the wire: the blob streams into a temporary
+file while its sha256 and size are checked against the manifest's descriptor, and at the same time
+it is decompressed (gzip or zstd), hashed again (the DiffID) and unpacked, each entry checked before
+it is written, into a scratch directory under `tmp/`. Only when the blob has ended and both digests
+match the manifest and the config is the scratch directory renamed into the store and the blob
+kept; a mismatch removes it, so a tampered layer leaves nothing. A layer the store already has (by
+DiffID) is not downloaded at all. On any failure the layers this pull made are removed again and
+no config or tag is written: nothing half-made.
 
 Progress goes to a callback as Docker's JSON progress events: `{"id", "status", "progressDetail":
 {"current", "total"}}`, so the Engine API can stream them unchanged and the CLI can draw them.
@@ -18,16 +21,18 @@ import os
 import threading
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from pydock.runtime import archive
 from pydock.runtime.images import manifest as mf
 from pydock.runtime.images.auth import Credentials, lookup
 from pydock.runtime.images.reference import Reference, parse
 from pydock.runtime.images.registry import CHUNK, RegistryClient
 from pydock.runtime.images.store import Image, ImageStore
+from pydock.runtime.rootfs import remove_path
 
 from pydock.errors import ImageError
 
@@ -88,7 +93,8 @@ def _zstd_error() -> type[Exception]:
 
 
 def sweep_tmp(store: ImageStore) -> None:
-    """Removes the temporary files of pulls whose process is gone (an interrupted pull)."""
+    """Removes the temporary files and half-unpacked layer directories of pulls whose process is
+    gone (an interrupted pull)."""
     if not store.tmp.is_dir():
         return
     for p in store.tmp.glob("pull-*"):
@@ -97,7 +103,7 @@ def sweep_tmp(store: ImageStore) -> None:
         except (IndexError, ValueError):
             continue
         if pid != os.getpid() and not Path(f"/proc/{pid}").exists():
-            p.unlink(missing_ok=True)
+            remove_path(p)
 
 
 class _Puller:
@@ -141,72 +147,139 @@ class _Puller:
                 return
             if self.cancelled.is_set():
                 return
-            blob_path, tar_path = self._tmp("blob"), self._tmp("tar")
+            blob_path = self._tmp("blob")
+            made: list[Path] = []
             try:
-                self._download(desc, did, short, blob_path, tar_path)
-                self.emit(_event("Extracting", short, 0, desc.size))
-                self._unpack(tar_path, did, blob_path, desc)
+                self.emit(_event("Pulling fs layer", short))
+                # layer() holds the layer lock; a second flock on the same file blocks even in this process.
+                self.store._put_layer(did, lambda dest: self._fetch(desc, did, short, blob_path, dest), made,
+                                      (blob_path, {"mediaType": desc.media_type, "digest": desc.digest,
+                                                   "size": desc.size, "source": self.ref.name}))
                 self.emit(_event("Pull complete", short))
             finally:
                 blob_path.unlink(missing_ok=True)
-                tar_path.unlink(missing_ok=True)
+                with self._lock:
+                    self.made += made
 
-    def _unpack(self, tar: Path, did: str, blob: Path, desc: mf.Descriptor) -> None:
-        made: list[Path] = []
-        # layer() holds the layer lock; a second flock on the same file blocks even in this process.
-        self.store._add_layer_locked(tar, did, made, (blob, {"mediaType": desc.media_type,
-                                                             "digest": desc.digest, "size": desc.size,
-                                                             "source": self.ref.name}))
-        with self._lock:
-            self.made += made
+    def _fetch(self, desc: mf.Descriptor, did: str, short: str, blob_path: Path, dest: Path) -> int:
+        """Downloads the blob into `blob_path` and unpacks it into `dest` in one pass; `dest` appears
+        only once the blob's digest and size and the tar's DiffID have been checked."""
+        with self.client.blob(self.ref.path, desc.digest) as resp, open(blob_path, "wb") as bf:
+            stream = _LayerStream(resp.iter_raw(), bf, desc, did, short, self)
+            try:
+                return archive.unpack_stream(stream, dest, self._tmp("layer"), f"layer {short}",
+                                             commit=stream.verify)
+            except ImageError as exc:
+                if not self.cancelled.is_set():
+                    stream.blame_blob(exc)
+                raise
 
-    def _download(self, desc: mf.Descriptor, did: str, short: str, blob_path: Path, tar_path: Path) -> None:
-        self.emit(_event("Pulling fs layer", short))
-        h_blob, h_tar = hashlib.sha256(), hashlib.sha256()
-        got, last, tar_size = 0, 0, 0
-        dec: _Decompressor | None = None
-        broken: ImageError | None = None
-        with self.client.blob(self.ref.path, desc.digest) as resp, \
-                open(blob_path, "wb") as bf, open(tar_path, "wb") as tf:
-            for chunk in resp.iter_raw(CHUNK):
-                if self.cancelled.is_set():
-                    raise ImageError("pull cancelled")
-                got += len(chunk)
-                if got > desc.size:
-                    raise ImageError(f"filesystem layer verification failed for digest {desc.digest}: "
-                                     f"more than the {desc.size} bytes the manifest says")
-                h_blob.update(chunk)
-                bf.write(chunk)
-                if dec is None:
-                    dec = _Decompressor(mf.layer_compression(desc.media_type, chunk[:4]))
-                if broken is not None:
-                    continue  # keep hashing: a digest mismatch is the better explanation
-                try:
-                    plain = dec.feed(chunk)
-                except (zlib.error, _zstd_error()) as exc:  # the data is bad
-                    broken = ImageError(f"layer {short}: cannot decompress: {exc}")
-                    continue
-                h_tar.update(plain)
-                tf.write(plain)
-                tar_size += len(plain)
-                if got - last >= (512 << 10) or got == desc.size:
-                    last = got
-                    self.emit(_event("Downloading", short, got, desc.size))
-            # Some writers (umoci 0.4.7) end a layer right after the last file's data, without its
-            # padding and the two zero blocks; Go's reader accepts that, Python's tarfile does not.
-            # The DiffID is of the stream as sent; the padding only completes the file we unpack.
-            tf.write(b"\0" * ((-tar_size) % 512 + 1024))
-        self.emit(_event("Verifying Checksum", short))
-        if got != desc.size or "sha256:" + h_blob.hexdigest() != desc.digest:
-            raise ImageError(f"filesystem layer verification failed for digest {desc.digest}")
-        if broken is not None:
-            raise broken
-        if dec is not None:
-            dec.finish()
-        if "sha256:" + h_tar.hexdigest() != did:
-            raise ImageError(f"layer {short}: its uncompressed content has DiffID sha256:{h_tar.hexdigest()}, "
-                             f"the image config says {did}")
-        self.emit(_event("Download complete", short))
+
+class _LayerStream:
+    """The blob as it streams, read as the tar it holds: every chunk from the registry is counted,
+    hashed (the blob's digest) and written to the blob file, then decompressed; what `read` returns
+    is hashed again (the DiffID) in the same pass. After the tar's end it returns the zero padding
+    a short tar lacks: some writers (umoci 0.4.7) end a layer right after the last file's data,
+    without its padding and the two zero blocks; Go's reader accepts that, Python's tarfile does
+    not. The DiffID is of the stream as sent; the padding only completes what is unpacked."""
+
+    def __init__(self, chunks: Iterator[bytes], blob_file: BinaryIO, desc: mf.Descriptor, did: str,
+                 short: str, puller: _Puller) -> None:
+        self._chunks, self._bf, self.desc, self.did, self.short = chunks, blob_file, desc, did, short
+        self._puller = puller
+        self._h_blob, self._h_tar = hashlib.sha256(), hashlib.sha256()
+        self.got = self._last = self._tar_size = 0
+        self._dec: _Decompressor | None = None
+        self._broken: ImageError | None = None
+        self._buf, self._pos = b"", 0
+        self._eof = False
+        self._padded = False
+
+    def _pull_chunk(self) -> bool:
+        """Takes the next chunk off the wire into the buffer; False at the blob's end."""
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            self._eof = True
+            return False
+        if self._puller.cancelled.is_set():
+            raise ImageError("pull cancelled")
+        desc = self.desc
+        self.got += len(chunk)
+        if self.got > desc.size:
+            raise ImageError(f"filesystem layer verification failed for digest {desc.digest}: "
+                             f"more than the {desc.size} bytes the manifest says")
+        self._h_blob.update(chunk)
+        self._bf.write(chunk)
+        if self.got - self._last >= (512 << 10) or self.got == desc.size:
+            self._last = self.got
+            self._puller.emit(_event("Downloading", self.short, self.got, desc.size))
+        if self._dec is None:
+            self._dec = _Decompressor(mf.layer_compression(desc.media_type, chunk[:4]))
+        if self._broken is not None:
+            return True
+        try:
+            plain = self._dec.feed(chunk)
+        except (zlib.error, _zstd_error()) as exc:  # the data is bad
+            self._broken = ImageError(f"layer {self.short}: cannot decompress: {exc}")
+            raise self._broken from exc
+        self._h_tar.update(plain)
+        self._tar_size += len(plain)
+        self._buf, self._pos = (self._buf[self._pos:] + plain if self._pos < len(self._buf) else plain), 0
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        while len(self._buf) - self._pos <= 0:
+            if self._eof or not self._pull_chunk():
+                if self._padded:
+                    return b""
+                self._padded = True
+                if self._dec is not None and self._broken is None:
+                    self._dec.finish()
+                self._buf, self._pos = b"\0" * ((-self._tar_size) % 512 + 1024), 0
+        if n < 0 or n >= len(self._buf) - self._pos:
+            out = self._buf[self._pos:] if self._pos else self._buf
+            self._buf, self._pos = b"", 0
+            return out
+        out = self._buf[self._pos:self._pos + n]
+        self._pos += n
+        return out
+
+    def _drain(self) -> None:
+        """Takes the rest of the blob off the wire (the tar's end blocks may come before it ends)."""
+        self._buf, self._pos = b"", 0
+        while not self._eof and self._pull_chunk():
+            self._buf, self._pos = b"", 0
+
+    def _check_blob(self) -> None:
+        if self.got != self.desc.size or "sha256:" + self._h_blob.hexdigest() != self.desc.digest:
+            raise ImageError(f"filesystem layer verification failed for digest {self.desc.digest}")
+
+    def verify(self) -> None:
+        """Run once the tar is unpacked (before its directory is renamed into place): the whole blob
+        has its digest and size, and its uncompressed content the config's DiffID."""
+        self._drain()
+        self._puller.emit(_event("Verifying Checksum", self.short))
+        self._check_blob()
+        if self._broken is not None:
+            raise self._broken
+        if self._dec is not None:
+            self._dec.finish()
+        if "sha256:" + self._h_tar.hexdigest() != self.did:
+            raise ImageError(f"layer {self.short}: its uncompressed content has DiffID "
+                             f"sha256:{self._h_tar.hexdigest()}, the image config says {self.did}")
+        self._bf.flush()
+        self._puller.emit(_event("Download complete", self.short))
+        self._puller.emit(_event("Extracting", self.short, self.desc.size, self.desc.size))
+
+    def blame_blob(self, exc: ImageError) -> None:
+        """An unpacking error on a blob whose digest is wrong is the digest's fault: says so instead
+        (tampered data usually also fails to decompress or to parse). Keeps hashing to the end."""
+        self._broken = self._broken or exc
+        try:
+            self._drain()
+            self._check_blob()
+        except ImageError as digest_exc:
+            raise digest_exc from exc
 
 
 def pull(store: ImageStore, ref: str, *, platform: str | None = None, auth: Credentials | None = None,

@@ -18,11 +18,18 @@ import hashlib
 import ipaddress
 import os
 import ssl
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Self
 
+# httpx's package imports its command-line client (httpx._main) whenever rich, click and pygments
+# are installed: some 40 ms of imports per `pydock pull` for nothing a registry client uses. Marked
+# absent, httpx falls back to its stub `httpx.main` (its CLI entry point, which pydock never calls).
+if "httpx" not in sys.modules:
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+import httpcore
 import httpx
 from pydock.runtime.images import manifest as mf
 from pydock.runtime.images.auth import HUB_REGISTRY, Credentials, parse_challenge
@@ -31,6 +38,11 @@ from pydock.errors import AuthError, NotFoundError, RegistryError
 
 DEFAULT_CERTS_D = "/etc/pydock/certs.d"
 CHUNK = 1 << 20
+# httpcore receives at most 64 KiB per recv(), and each read costs h11 an event to parse: for a
+# layer blob that overhead is as much CPU as the recv itself. 1 MiB reads halve a blob's CPU cost
+# on the wire (bench/pull.py); recv returns what has arrived, so small responses are not delayed.
+httpcore._sync.http11.HTTP11Connection.READ_NUM_BYTES = max(
+    httpcore._sync.http11.HTTP11Connection.READ_NUM_BYTES, CHUNK)
 
 
 def certs_root() -> Path:
@@ -112,6 +124,30 @@ def tls_context(host: str, verify: bool = True) -> ssl.SSLContext:
     return ctx
 
 
+def _speaks_tls(host: str, timeout: float = 10.0) -> bool:
+    """Whether the server at `host` completes a TLS handshake. Its certificate is not looked at
+    here: this only tells a plain-HTTP loopback registry from one that speaks TLS, which is then
+    verified as any other. Anything but a refusal of TLS itself (refused, timed out) answers True,
+    so the verified attempt runs and reports it as before."""
+    import socket
+
+    name = _hostname(host)
+    port = 443
+    rest = host[host.find("]") + 1:] if host.startswith("[") else host
+    if ":" in rest:
+        port = int(rest.rsplit(":", 1)[1])
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((name, port), timeout) as sock, ctx.wrap_socket(sock):
+            return True
+    except ssl.SSLError:
+        return False
+    except (OSError, ValueError):
+        return True
+
+
 def _error_text(resp: httpx.Response) -> str:
     """distribution's `{"errors": [{"code", "message"}]}` as Docker prints it: `manifest unknown: ...`."""
     try:
@@ -162,6 +198,11 @@ class RegistryClient:
             tries = [("https", False), ("http", False)]
         elif self.loopback:
             tries = [("https", True), ("http", False)]
+            # Most loopback registries speak plain HTTP: an unverified handshake tells, before the
+            # verified context (tens of ms to load the system CAs) is built for nothing. One with
+            # a certs.d entry (a CA, a client certificate) is taken to speak TLS, as before.
+            if not (certs_root() / self.host).is_dir() and not _speaks_tls(self.host):
+                tries = [("http", False)]
         else:
             tries = [("https", True)]
         last: Exception | None = None

@@ -12,8 +12,9 @@ images/repodigests.json             {"busybox@sha256:<manifest digest>": "sha256
 An image id is the sha256 of its config, a layer's name the sha256 of its uncompressed tar (its
 DiffID), as in Docker and OCI; so loading the same image twice stores it once. Writers of the
 repositories hold `images/lock`; a layer is written under its own lock (`tmp/layer-<hex>.lock`), so
-concurrent pulls of one layer unpack it once, and is unpacked beside its final name and renamed into
-place. A layer counts as stored once its `.json` exists (written last).
+concurrent pulls of one layer unpack it once, and is unpacked into a scratch directory (beside its
+final name; a pull's under `tmp/`, swept once its process is gone) that is renamed into place when
+whole and verified. A layer counts as stored once its `.json` exists (written last).
 """
 
 from __future__ import annotations
@@ -197,12 +198,22 @@ class ImageStore:
     def _add_layer_locked(self, tar_path: Path, did: str, made: builtins.list[Path] | None = None,
                           blob: tuple[Path, dict[str, Any]] | None = None) -> tuple[str, int]:
         """`_add_layer` for a caller that holds `layer_lock(did)` already."""
+        return self._put_layer(did, lambda dest: archive.unpack(tar_path, dest), made, blob, tar_path)
+
+    def _put_layer(self, did: str, unpack: Callable[[Path], int], made: builtins.list[Path] | None,
+                   blob: tuple[Path, dict[str, Any]] | None, tar_path: Path | None = None) -> tuple[str, int]:
+        """Stores layer `did` unless stored already; the caller holds `layer_lock(did)`.
+
+        `unpack(dest)` makes the new directory `dest` whole or not at all (archive.py's `unpack` and
+        `unpack_stream` do) and returns its size. The layer's archive is kept: `blob` (a verified
+        registry blob and its descriptor) is moved into blobs/, else `tar_path` is linked into
+        layertars/. The `.json`, written last, is what makes the layer count as stored."""
         hexid = did.split(":", 1)[1]
         dest = self.layers / hexid
         if self.has_layer(did):
             return did, int(self.layer_info(did).get("size", 0))
         remove_path(dest)  # a directory without its .json: a crashed write, redone
-        size = archive.unpack(tar_path, dest)
+        size = unpack(dest)
         if made is not None:
             made.append(dest)
         info: dict[str, Any] = {"size": size}
@@ -211,6 +222,7 @@ class ImageStore:
             os.replace(path, self.blobs / desc["digest"].split(":", 1)[1])
             info["blob"] = desc
         else:
+            assert tar_path is not None
             kept = self.layertars / hexid
             kept.unlink(missing_ok=True)
             try:
