@@ -6,7 +6,9 @@ Docker's keys that pydock honours:
   container's process (a `--ulimit` of the same name wins);
 - `cgroup-parent`: the cgroup under which containers get theirs (default `pydock`);
 - `labels`, `debug`: shown by `pydock info`;
-- `bip`, `mtu`, `default-address-pools`, `dns`: the default bridge and user networks (runtime/network/config.py).
+- `bip`, `mtu`, `default-address-pools`, `dns`: the default bridge and user networks (runtime/network/config.py);
+- `seccomp-profile`, `no-new-privileges`, `userns-remap` (`"default"`: `--userns auto` by default):
+  checked when a container is made (runtime/security/options.py, userns.py).
 An unknown key is refused, as dockerd does, naming the key; so is a value of the wrong type. A missing
 file means Docker's defaults.
 """

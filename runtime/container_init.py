@@ -18,6 +18,7 @@ import signal
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydock.runtime import rootfs, syscalls
 from pydock.runtime.security import confine, mountattr
@@ -91,6 +92,7 @@ class InitConfig:
     console_socket: int = -1  # runtime depth: with -t, where to send the pty master (runtime/tty.py)
     security: SecurityConfig = DEFAULT_SECURITY  # security room: caps, seccomp, devices (runtime/security/)
     netns: str = ""  # network room: a netns file to join (bridged, container:NAME); '' makes a fresh one
+    userns: Any = None  # security room: --userns auto, a security.userns.Start (the namespace, its ids)
 
 
 def _secure_path(root: Path, path: str) -> Path:
@@ -175,8 +177,42 @@ def _mount_in_root(root: Path, target: str, made: Path, source: str | None, fsty
 
 def _setup_mounts(cfg: InitConfig) -> None:
     root = cfg.target
+    if cfg.userns is None:
+        _setup_binds(cfg)
+    else:
+        # security room: the helper mounted the rootfs and the binds with the host's privileges
+        # (security/userns.py). Inherited from a more privileged namespace they are locked
+        # together, and pivot_root refuses a locked root: a bind of it onto itself is ours.
+        syscalls.mount(str(root), root, None, MS_BIND | MS_REC)
+    _require_dir(root, "/proc")
+    proc = _mount_target(root, "/proc", True)
+    _mount_in_root(root, "/proc", proc, "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    _require_dir(root, "/dev")
+    dev = _mount_target(root, "/dev", True)
+    _mount_in_root(root, "/dev", dev, "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k")
+    _setup_dev(dev)
+    if cfg.userns is None or not cfg.netns:  # else the helper did, in that netns (security/userns.py)
+        _mount_sysfs(root)
+
+
+def _mount_sysfs(root: Path) -> None:
+    _require_dir(root, "/sys")
+    sys_dir = _mount_target(root, "/sys", True)
+    # A fresh sysfs even with the host's network (it shows its mounter's netns, the host's then), as
+    # runc does: a bind of the host's /sys would bring its writable /sys/fs/cgroup/* mounts along.
+    _mount_in_root(root, "/sys", sys_dir, "sysfs", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def _setup_binds(cfg: InitConfig) -> None:
+    """The rootfs, then every tmpfs and bind (volumes, -v, the /etc files) in it."""
+    root = cfg.target
     syscalls.mount(None, "/", None, MS_REC | MS_PRIVATE)
-    rootfs.mount(cfg.storage_driver, cfg.container_dir, list(cfg.layers), root)
+    if cfg.userns is not None:  # security room: idmapped image layers (security/idmapped.py)
+        from pydock.runtime.security import idmapped
+
+        idmapped.mount_rootfs(cfg)
+    else:
+        rootfs.mount(cfg.storage_driver, cfg.container_dir, list(cfg.layers), root)
     for m in cfg.mounts:
         if m.kind == "tmpfs":
             dst = _mount_target(root, m.target, True)
@@ -196,18 +232,6 @@ def _setup_mounts(cfg: InitConfig) -> None:
         if (root / "etc").is_dir() and not (root / "etc").is_symlink():
             dst = _mount_target(root, name, False)
             _mount_in_root(root, name, dst, str(src), None, MS_BIND)
-    _require_dir(root, "/proc")
-    proc = _mount_target(root, "/proc", True)
-    _mount_in_root(root, "/proc", proc, "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    _require_dir(root, "/dev")
-    dev = _mount_target(root, "/dev", True)
-    _mount_in_root(root, "/dev", dev, "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k")
-    _setup_dev(dev)
-    _require_dir(root, "/sys")
-    sys_dir = _mount_target(root, "/sys", True)
-    # A fresh sysfs even with the host's network (it shows its mounter's netns, the host's then), as
-    # runc does: a bind of the host's /sys would bring its writable /sys/fs/cgroup/* mounts along.
-    _mount_in_root(root, "/sys", sys_dir, "sysfs", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 
 def _readonly_in_root(root: Path, target: str, made: Path) -> None:
@@ -335,11 +359,17 @@ def run(cfg: InitConfig, sync_fd: int, err_fd: int) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        if cfg.userns is not None:  # security room: --userns; goes on in PID 1, made in the namespace
+            from pydock.runtime.security import userns
+
+            userns.enter(cfg, _setup_binds, _mount_sysfs)
         os.setsid()
         flags = syscalls.CLONE_NEWNS | syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWIPC
         if cfg.security.cgroupns_private:  # security room: --cgroupns private (after the shim placed us)
             flags |= syscalls.CLONE_NEWCGROUP
-        if cfg.netns:  # network room: the shim plumbed this namespace already (runtime/network/bridge.py)
+        if cfg.netns and cfg.userns is not None:
+            pass  # security room: the helper joined it before entering the user namespace
+        elif cfg.netns:  # network room: the shim plumbed this namespace already (runtime/network/bridge.py)
             netfd = os.open(cfg.netns, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 syscalls.setns(netfd, syscalls.CLONE_NEWNET)
@@ -359,7 +389,7 @@ def run(cfg: InitConfig, sync_fd: int, err_fd: int) -> None:
 
             tty.open_container_console(cfg.console_socket)
         syscalls.sethostname(cfg.hostname)
-        if cfg.network != "host":
+        if cfg.network != "host" and not (cfg.netns and cfg.userns is not None):  # else the helper did
             syscalls.link_up("lo")
         env = dict(e.partition("=")[::2] for e in cfg.env)
         uid, gid, groups, home = _lookup_user(cfg.user) if cfg.user else (0, 0, [0], "/root")

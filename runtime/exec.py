@@ -29,9 +29,11 @@ from pydock.runtime import container_init, syscalls, tty, ulimits
 
 from pydock.errors import CommandNotFound, CommandNotInvokable, ConflictError, PydockError, RuntimeFailure
 
-# The order runc's nsenter uses; mnt last because it changes root and cwd under our feet.
+# The order runc's nsenter uses; mnt last because it changes root and cwd under our feet. The user
+# namespace (--userns auto) after those the host may own (a bridge's netns), before mnt.
+CLONE_NEWUSER = 0x10000000
 NAMESPACES = (("ipc", syscalls.CLONE_NEWIPC), ("uts", syscalls.CLONE_NEWUTS), ("net", syscalls.CLONE_NEWNET),
-              ("pid", syscalls.CLONE_NEWPID), ("mnt", syscalls.CLONE_NEWNS))
+              ("pid", syscalls.CLONE_NEWPID), ("user", CLONE_NEWUSER), ("mnt", syscalls.CLONE_NEWNS))
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,10 @@ def _helper(handle: Any, ns_fds: list[tuple[int, int]], spec: ExecSpec, stdin: i
     for fd, flag in ns_fds:
         syscalls.setns(fd, flag)
         os.close(fd)
+        if flag == CLONE_NEWUSER:  # the container's root, not the host's (unmapped: nobody in there)
+            os.setgroups([0])
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
     child = os.fork()
     if child == 0:
         try:

@@ -139,6 +139,10 @@ def remove_files(settings: Settings, record: ContainerRecord, volumes: bool) -> 
     shutil.rmtree(settings.run / "containers" / record.id, ignore_errors=True)
     if record.dir.exists():
         shutil.rmtree(record.dir)
+    if record.config.get("HostConfig", {}).get("IDMappings"):  # security room: the container's ids are free again
+        from pydock.runtime.security.userns import release
+
+        release(settings.root, record.id)
     if volumes:
         from pydock.runtime.volumes import VolumeStore  # here: the shim needs it only for --rm volumes
 
@@ -267,6 +271,7 @@ class Runtime:
         layers = self.images.layer_dirs(image)
         self.store.dir.mkdir(parents=True, exist_ok=True)
         made_volumes: list[str] = []
+        config: dict[str, Any] = {}
         cdir = self.store.dir / cid
         with Lock(self.settings.root / "containers.lock"):
             taken = {r.name for r in self.store.list()}
@@ -318,6 +323,8 @@ class Runtime:
                 if not net_ep.write_etc(self.settings, cdir, cid, hostname, config["HostConfig"]):
                     self._etc_files(cdir, hostname, spec.network)
                 rootfs.prepare(driver, cdir, layers)
+                if config["HostConfig"].get("UsernsRemap"):  # security room: --userns auto, its own ids
+                    config["HostConfig"]["IDMappings"] = self._userns(cid, cdir, driver, mounts)
                 write_json(cdir / "state.json", initial_state(), durable=False)
                 # config.json last: a directory without it is not a container (ContainerStore skips it).
                 # Durable: the container's identity must survive a host crash (its state may not).
@@ -327,11 +334,27 @@ class Runtime:
 
                 shutil.rmtree(cdir, ignore_errors=True)
                 net_ep.release(self.settings, cid)  # network room: no address or port left allocated
+                if "IDMappings" in config.get("HostConfig", {}):
+                    from pydock.runtime.security.userns import release
+
+                    release(self.settings.root, cid)
                 for v in made_volumes:
                     shutil.rmtree(self.settings.volumes / v, ignore_errors=True)
                 raise
         emit_for(self.settings.root, "create", self.store.get(cid))  # runtime depth: event journal
         return self.store.get(cid)
+
+    def _userns(self, cid: str, cdir: Path, driver: str, mounts: list[dict[str, Any]]) -> dict[str, Any]:
+        """security room: a range of ids for the container (security/userns.py), and what its root
+        must own on the host: upper dir, /etc files, its empty named volumes."""
+        from pydock.runtime.security import userns
+
+        idmap = userns.allocate(self.settings.root, cid)
+        userns.prepare_container(cdir, idmap, driver)
+        for m in mounts:
+            if m["Type"] == "volume":
+                userns.chown_volume(Path(m["Source"]), idmap)
+        return idmap.to_json()
 
     def _config(self, spec: ContainerSpec, run_cfg: dict[str, Any], cid: str, name: str, image_id: str, argv: list[str],
                 entrypoint: list[str], cmd: list[str], env: list[str], hostname: str, stop_signal: str,

@@ -135,6 +135,8 @@ class Shim:
         if self.driver is None:  # closed at the previous exit (a restart)
             self.open_driver()
         cfg = lifecycle.init_config(self.settings, self.record)
+        if self.record.config["HostConfig"].get("IDMappings"):  # security room: --userns auto, its namespace made here
+            cfg = self.begin_userns(cfg)
         (self.dir / EXIT_FILE).unlink(missing_ok=True)  # a previous run's code must not outlive it
         self.run_dir.mkdir(parents=True, exist_ok=True)
         cfg.target.mkdir(exist_ok=True)
@@ -153,7 +155,8 @@ class Shim:
         # re-enter our own PID namespace right after the fork; that also lets a restart unshare again.
         own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         try:
-            syscalls.unshare(syscalls.CLONE_NEWPID)
+            if cfg.userns is None:  # with a user namespace the helper makes it, owned by that (userns.py)
+                syscalls.unshare(syscalls.CLONE_NEWPID)
             pid = os.fork()
             if pid == 0:
                 try:
@@ -171,6 +174,8 @@ class Shim:
             os.close(own)
         for fd in (out_w, err_w, sync_r, fail_w):
             os.close(fd)
+        if cfg.userns is not None:
+            cfg.userns.close_parent()
         if self.stdin >= 0:  # the container holds it now; a restart reads /dev/null
             os.close(self.stdin)
             self.stdin = -1
@@ -182,7 +187,7 @@ class Shim:
         except (PydockError, OSError) as exc:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-            for fd in (out_r, err_r, fail_r, sync_w):
+            for fd in (out_r, err_r, fail_r, sync_w, *((cfg.userns.pid_r,) if cfg.userns else ())):
                 os.close(fd)
             raise StartError(125, f"placing the container in its cgroup: {exc}") from exc
         os.close(sync_w)
@@ -190,13 +195,30 @@ class Shim:
         while chunk := os.read(fail_r, 4096):
             failure += chunk
         os.close(fail_r)
+        if cfg.userns is not None:  # security room: the helper is gone; PID 1 is our child too
+            pid = cfg.userns.container_pid(pid)
+            failure = failure or (b"" if pid else b"125 the user namespace's helper exited before the container started")
         if failure:
-            os.waitpid(pid, 0)
+            if pid:
+                os.waitpid(pid, 0)
             os.close(out_r)
             os.close(err_r)
             code, _, message = failure.decode(errors="replace").partition(" ")
             raise StartError(int(code) if code.isdigit() else 125, message)
         return Process(pid, out_r, err_r)
+
+    def begin_userns(self, cfg: Any) -> Any:
+        """security room: the container's user namespace, its maps written from here (userns.py)."""
+        from dataclasses import replace
+
+        from pydock.runtime.security import userns
+
+        idmap = userns.IdMap.from_config(self.record.config)
+        assert idmap is not None
+        try:
+            return replace(cfg, userns=userns.begin(self.settings.root, idmap))
+        except PydockError as exc:
+            raise StartError(125, str(exc)) from exc
 
     def copy_output(self, proc: Process) -> None:
         from pydock.logdrivers.copier import Copier

@@ -23,6 +23,8 @@ SECURITY_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option("--device", "device", multiple=True, help="Add a host device to the container (HOST[:CONTAINER[:rwm]])"),
     click.option("--device-cgroup-rule", "device_cgroup_rule", multiple=True,
                  help="Add a rule to the cgroup allowed devices list ('c 1:3 rwm')"),
+    click.option("--userns", "userns", default="",
+                 help="User namespace: auto (a range of /etc/subuid ids of user pydock) or host"),
     click.option("--cgroupns", "cgroupns", default="", help="Cgroup namespace: host or private (default: private on cgroup v2)"),
 ]
 
@@ -39,4 +41,4 @@ def security_host_config(o: dict[str, Any]) -> dict[str, Any]:
         shm_size=o.get("shm_size"), sysctl=o.get("sysctl") or (), init=bool(o.get("init")),
         group_add=o.get("group_add") or (), device=o.get("device") or (),
         device_cgroup_rule=o.get("device_cgroup_rule") or (), network=str(o.get("network") or "none"),
-        cgroupns=o.get("cgroupns") or "", daemon=daemon)
+        cgroupns=o.get("cgroupns") or "", userns=o.get("userns") or "", daemon=daemon)

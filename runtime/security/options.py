@@ -2,7 +2,8 @@
 
 `host_config(...)` takes plain values (the CLI, the API server and compose all call it) and returns
 `CapAdd`, `CapDrop`, `Privileged`, `ReadonlyRootfs`, `SecurityOpt`, `Devices`, `DeviceCgroupRules`,
-`Tmpfs`, `ShmSize`, `Sysctls`, `Init`, `GroupAdd`, plus `SeccompProfile`: `builtin`, `unconfined` or
+`Tmpfs`, `ShmSize`, `Sysctls`, `Init`, `GroupAdd`, `UsernsMode` (`""`, `host`, `auto`; `UsernsRemap` says
+whether the container gets a user namespace, daemon.json's `userns-remap` included), plus `SeccompProfile`: `builtin`, `unconfined` or
 the custom profile itself (read once at create, as the docker CLI sends the file's content), so a
 later change of the file does not change a container that exists.
 """
@@ -68,8 +69,11 @@ def host_config(*, cap_add: Iterable[str] = (), cap_drop: Iterable[str] = (), pr
                 shm_size: str | int | None = None, sysctl: Iterable[str] | Mapping[str, str] = (),
                 init: bool = False, group_add: Iterable[str] = (), device: Iterable[str] = (),
                 device_cgroup_rule: Iterable[str] = (), network: str = "none", cgroupns: str = "",
-                daemon: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                userns: str = "", daemon: Mapping[str, Any] | None = None) -> dict[str, Any]:
     daemon = daemon or {}
+    from pydock.runtime.security.userns import remapped  # pure checks: no namespace is made here
+
+    remap = remapped(userns, dict(daemon), privileged, network)
     if cgroupns not in ("", "host", "private"):
         raise UsageError(f"invalid --cgroupns {cgroupns!r}: host or private")
     if not cgroupns:  # Docker's default: private where the host is cgroup v2 only, else the host's
@@ -102,7 +106,8 @@ def host_config(*, cap_add: Iterable[str] = (), cap_drop: Iterable[str] = (), pr
         "Devices": [devices.parse_device(d).to_json() for d in device],
         "DeviceCgroupRules": [devices.parse_rule(r) for r in device_cgroup_rule] or None,
         "Tmpfs": tmpfs_map or None, "ShmSize": shm, "Sysctls": sysctl_map or None,
-        "Init": init or None, "GroupAdd": list(group_add) or None, "UsernsMode": "", "CgroupnsMode": cgroupns,
+        "Init": init or None, "GroupAdd": list(group_add) or None, "UsernsMode": userns, "CgroupnsMode": cgroupns,
+        "UsernsRemap": remap,  # pydock's: ids allocated at create (security/userns.py); Docker shows only UsernsMode
     }
 
 
