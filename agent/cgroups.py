@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pydock.errors import CgroupError
@@ -16,7 +17,7 @@ from pydock.errors import CgroupError
 from . import cgroupv1, cgroupv2, hybrid
 from .host import DeviceNames, HostPaths
 from .procfs import network_stats, process_stats
-from .stats import CgroupStats
+from .stats import CgroupStats, ProcessStats
 
 V1_CONTROLLERS = ("cpu", "cpuacct", "memory", "blkio", "pids")
 
@@ -79,6 +80,49 @@ class CgroupRef:
     paths: dict[str, str]
 
 
+PROCESS_STATS_SECONDS = 10.0
+
+
+class ProcessCache:
+    """File descriptors, sockets and task states of each cgroup, reused for up to `seconds`.
+
+    They cost a walk of /proc for every process (a readlink per open fd) and every thread, by far the
+    dearest part of a container's read, and change slowly; cAdvisor computes them in its per-container
+    housekeeping (1 s, backing off to 60 s) rather than at scrape time. Here they are taken again when the
+    figure is older than `seconds`, or at once when cgroup.procs lists other processes than when it was
+    taken (a process started or ended). `container_processes` (cgroup.procs) and, where the pids
+    controller is on, `container_threads` (pids.current) are read at every scrape. 0 disables the cache."""
+
+    def __init__(self, seconds: float = PROCESS_STATS_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self._taken: dict[str, tuple[float, list[int], ProcessStats]] = {}  # cgroup id -> (when, procs, stats)
+        self._seen: set[str] = set()
+
+    def fresh(self, cgroup_id: str, procs: list[int]) -> ProcessStats | None:
+        """The figures taken for this cgroup, if young enough and its processes are the same."""
+        self._seen.add(cgroup_id)
+        hit = self._taken.get(cgroup_id)
+        if hit is None or self.seconds <= 0 or self.clock() - hit[0] >= self.seconds or hit[1] != procs:
+            return None
+        return replace(hit[2], processes=len(procs))
+
+    def due(self, cgroup_id: str) -> bool:
+        """Whether the next read must take the figures (and so read the task list)."""
+        hit = self._taken.get(cgroup_id)
+        return hit is None or self.seconds <= 0 or self.clock() - hit[0] >= self.seconds
+
+    def put(self, cgroup_id: str, procs: list[int], stats: ProcessStats) -> None:
+        self._seen.add(cgroup_id)
+        self._taken[cgroup_id] = (self.clock(), procs, stats)
+
+    def sweep(self) -> None:
+        """Forget cgroups that the last read did not see (called after every full read)."""
+        for gone in set(self._taken) - self._seen:
+            del self._taken[gone]
+        self._seen = set()
+
+
 def read_stats(
     ref: CgroupRef,
     hierarchies: Hierarchies,
@@ -89,19 +133,32 @@ def read_stats(
     with_processes: bool = True,
     network_from_members: bool = False,
     now: float | None = None,
+    process_cache: ProcessCache | None = None,
 ) -> CgroupStats:
     """One read of `ref`. Network comes from `init_pid`'s namespace, or with `network_from_members`
-    from the first process in cgroup.procs (containers of other runtimes); otherwise none."""
+    from the first process in cgroup.procs (containers of other runtimes); otherwise none. With a
+    `process_cache`, fds, sockets and task states may be up to its `seconds` old (see ProcessCache)."""
+    with_tasks = with_processes and (process_cache is None or process_cache.due(ref.id))
     if hierarchies.kind == "v2":
         unified = ref.paths.get("unified")
         if unified is None:
             raise CgroupError(f"cgroup {ref.id}: no v2 directory among {sorted(ref.paths)} on a v2 host")
-        reading = cgroupv2.read(unified, host, devices)
+        reading = cgroupv2.read(unified, host, devices, with_tasks)
     elif hierarchies.kind == "hybrid":
-        reading = hybrid.read(ref.paths, host, devices)
+        reading = hybrid.read(ref.paths, host, devices, with_tasks)
     else:
-        reading = cgroupv1.read(ref.paths, devices)
-    processes = process_stats(host.proc, reading.procs, reading.tasks) if with_processes else None
+        reading = cgroupv1.read(ref.paths, devices, with_tasks)
+    processes = None
+    if with_processes:
+        if process_cache is not None:
+            processes = process_cache.fresh(ref.id, reading.procs)
+        if processes is None:
+            tasks = reading.tasks
+            if not with_tasks:  # due again because the processes changed: the task list is needed now
+                tasks = _tasks(ref.paths, reading.procs)
+            processes = process_stats(host.proc, reading.procs, tasks)
+            if process_cache is not None:
+                process_cache.put(ref.id, reading.procs, processes)
     if init_pid is None and network_from_members and reading.procs:
         init_pid = reading.procs[0]
     network = network_stats(host.proc, init_pid) if init_pid else ()
@@ -116,3 +173,13 @@ def read_stats(
         processes=processes,
         network=network,
     )
+
+
+def _tasks(paths: dict[str, str], procs: list[int]) -> list[int]:
+    """The task list of a cgroup whose read skipped it: v1 `tasks`, else v2 `cgroup.threads`."""
+    members_dir = next((paths[c] for c in cgroupv1.MEMBER_CONTROLLERS if c in paths), None)
+    if members_dir is not None:
+        return cgroupv1.read_members(members_dir)[1]
+    if "unified" in paths:
+        return cgroupv2.read_members(paths["unified"])[1]
+    return procs

@@ -200,19 +200,24 @@ def read_pids(d: str | None) -> PidsStats | None:
     return PidsStats(current=parse_int(current, cur_path), limit=_limit_file(f"{d}/pids.max"))
 
 
-def read_members(d: str) -> tuple[list[int], list[int]]:
+def read_members(d: str, with_tasks: bool = True) -> tuple[list[int], list[int]]:
+    """cgroup.procs, and tasks unless `with_tasks` is false (then [], one file fewer: the threads are
+    counted by pids.current, and task states are refreshed less often, see cgroups.ProcessCache)."""
     procs_path = f"{d}/cgroup.procs"
+    procs = pid_list(read_required(procs_path), procs_path)
+    if not with_tasks:
+        return procs, []
     tasks_path = f"{d}/tasks"
-    return pid_list(read_required(procs_path), procs_path), pid_list(read_required(tasks_path), tasks_path)
+    return procs, pid_list(read_required(tasks_path), tasks_path)
 
 
 MEMBER_CONTROLLERS = ("cpu", "cpuacct", "memory", "pids", "blkio")
 
 
-def read(paths: dict[str, str], devices: DeviceNames) -> CgroupReading:
+def read(paths: dict[str, str], devices: DeviceNames, with_tasks: bool = True) -> CgroupReading:
     """Everything the v1 hierarchies say about one cgroup; controllers not in `paths` are None."""
     members_dir = next((paths[c] for c in MEMBER_CONTROLLERS if c in paths), None)
-    procs, tasks = read_members(members_dir) if members_dir is not None else ([], [])
+    procs, tasks = read_members(members_dir, with_tasks) if members_dir is not None else ([], [])
     return CgroupReading(
         cpu=read_cpu(paths.get("cpu"), paths.get("cpuacct")),
         cpu_spec=read_cpu_spec(paths.get("cpu")),

@@ -146,18 +146,21 @@ def read_pids(d: str) -> PidsStats | None:
     return PidsStats(current=parse_int(current, cur_path), limit=_limit_file(f"{d}/pids.max"))
 
 
-def read_members(d: str) -> tuple[list[int], list[int]]:
+def read_members(d: str, with_tasks: bool = True) -> tuple[list[int], list[int]]:
+    """cgroup.procs, and cgroup.threads unless `with_tasks` is false (then [])."""
     procs_path = f"{d}/cgroup.procs"
     threads_path = f"{d}/cgroup.threads"
     procs = pid_list(read_required(procs_path), procs_path)
+    if not with_tasks:
+        return procs, []
     threads_text = read_optional(threads_path)
     threads = pid_list(threads_text, threads_path) if threads_text is not None else procs
     return procs, threads
 
 
-def read(d: str, host: HostPaths, devices: DeviceNames) -> CgroupReading:
+def read(d: str, host: HostPaths, devices: DeviceNames, with_tasks: bool = True) -> CgroupReading:
     """Everything cgroupfs says about the v2 cgroup directory `d`."""
-    procs, tasks = read_members(d)
+    procs, tasks = read_members(d, with_tasks)
     return CgroupReading(
         cpu=read_cpu(d),
         cpu_spec=read_cpu_spec(d),

@@ -20,6 +20,7 @@ from pydock.runtime.store import LIVE_STATES, ContainerStore, effective_state, l
 from pydock.errors import PydockError
 from pydock.units import parse_iso
 
+from . import parsers
 from .cgroups import CgroupRef, Hierarchies
 
 _HEX64 = r"[0-9a-f]{64}"
@@ -105,11 +106,17 @@ class PydockRecords:
                     out.append(hit)
                     continue
             loaded = self._load(Path(d), cid)
+            if cached is not None and cached[1].cgroup is not None:
+                parsers.SPECS.forget(cached[1].cgroup.paths.values())  # `pydock update` rewrote config.json
             if loaded is not None:
+                if loaded.cgroup is not None:
+                    parsers.SPECS.own(loaded.cgroup.paths.values())  # its limits are re-read when the record changes
                 self._cache[cid] = (key, loaded)
                 out.append(loaded)
         for gone in set(self._cache) - seen:
-            del self._cache[gone]
+            hit = self._cache.pop(gone)[1]
+            if hit.cgroup is not None:
+                parsers.SPECS.forget(hit.cgroup.paths.values())
         return out
 
     def _load(self, record_dir: Path, cid: str) -> Target | None:

@@ -15,9 +15,9 @@ from .parsers import read_optional
 from .stats import CgroupReading
 
 
-def read(paths: dict[str, str], host: HostPaths, devices: DeviceNames) -> CgroupReading:
+def read(paths: dict[str, str], host: HostPaths, devices: DeviceNames, with_tasks: bool = True) -> CgroupReading:
     v1_paths = {k: v for k, v in paths.items() if k != "unified"}
-    reading = cgroupv1.read(v1_paths, devices)
+    reading = cgroupv1.read(v1_paths, devices, with_tasks)
     unified = paths.get("unified")
     if unified is None:
         return reading
@@ -36,5 +36,5 @@ def read(paths: dict[str, str], host: HostPaths, devices: DeviceNames) -> Cgroup
     if "pids" in on_v2 and reading.pids is None:
         changes["pids"] = cgroupv2.read_pids(unified)
     if not reading.procs and not reading.tasks:
-        changes["procs"], changes["tasks"] = cgroupv2.read_members(unified)
+        changes["procs"], changes["tasks"] = cgroupv2.read_members(unified, with_tasks)
     return replace(reading, **changes)  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ import os
 import resource
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import TypeVar
 
@@ -72,7 +72,11 @@ class FileCache:
         self.capacity = capacity  # None: half the soft RLIMIT_NOFILE at the first miss
 
     def _setup(self) -> tuple[str, ...]:
-        self._prefixes = _pseudo_mounts(self._mountinfo)
+        # PYDOCK_AGENT_KEEP_FDS_UNDER (colon-separated directories): trees whose files are rewritten in
+        # place only, never replaced, treated like cgroupfs; bench/agent_scrape.py's synthetic trees on
+        # tmpfs use it so that they are read with the syscalls of a real host.
+        extra = tuple(p.rstrip("/") + "/" for p in os.environ.get("PYDOCK_AGENT_KEEP_FDS_UNDER", "").split(":") if p)
+        self._prefixes = _pseudo_mounts(self._mountinfo) + extra
         if self.capacity is None:
             soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
             self.capacity = (1 << 16) if soft == resource.RLIM_INFINITY else soft // 2
@@ -298,25 +302,63 @@ def _parse_dev(text: str, path: str) -> tuple[int, int]:
         raise CgroupParseError(path, f"expected MAJ:MIN, got {text[:40]!r}") from None
 
 
-SPEC_TTL_SECONDS = 10.0
-_spec_cache: dict[str, tuple[float, str | None]] = {}
+SPEC_TTL_SECONDS = 10.0  # cgroups of other runtimes: nothing tells the agent that their limits changed
+OWNED_SPEC_TTL_SECONDS = 300.0  # pydock's own: re-read when the record changes, this is only a backstop
+
+
+class SpecCache:
+    """Limits and weights (memory.max, cpu.max, cpu.shares, pids.max...), by cgroup directory.
+
+    They change only through `pydock update` (or another runtime's equivalent), while every scrape of
+    every container would otherwise pay six or seven file reads for them. For a directory that is
+    `own`ed (a pydock container's cgroup) they are kept until `forget` (the agent's discovery calls it
+    when the container's record changes: `pydock update` rewrites config.json after the kernel took the
+    new limits), or OWNED_SPEC_TTL_SECONDS at most; for any other cgroup, SPEC_TTL_SECONDS.
+    Figures (usage, counters) are never cached."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._dirs: dict[str, dict[str, tuple[float, str | None]]] = {}  # dir -> file -> (expiry, text)
+        self._owned: set[str] = set()
+        self._lock = threading.Lock()
+
+    def read(self, path: str, required: bool = False) -> str | None:
+        d, _, name = path.rpartition("/")
+        now = self.clock()
+        files = self._dirs.get(d)
+        hit = files.get(name) if files is not None else None
+        if hit is not None and hit[0] > now:
+            text = hit[1]
+        else:
+            text = read_required(path) if required else read_optional(path)
+            ttl = OWNED_SPEC_TTL_SECONDS if d in self._owned else SPEC_TTL_SECONDS
+            with self._lock:
+                if files is None:
+                    if len(self._dirs) > 20000:  # bounded: cgroups come and go
+                        self._dirs.clear()
+                    files = self._dirs[d] = {}
+                files[name] = (now + ttl, text)
+        if text is None and required:
+            raise CgroupParseError(path, "No such file or directory")
+        return text
+
+    def own(self, dirs: Iterable[str]) -> None:
+        """These directories' limits change only with their record: keep them until `forget`."""
+        with self._lock:
+            for d in dirs:
+                self._owned.add(d.rstrip("/"))
+                self._dirs.pop(d.rstrip("/"), None)  # entries made under the short TTL
+
+    def forget(self, dirs: Iterable[str]) -> None:
+        with self._lock:
+            for d in dirs:
+                self._dirs.pop(d.rstrip("/"), None)
+                self._owned.discard(d.rstrip("/"))
+
+
+SPECS = SpecCache()
 
 
 def read_spec(path: str, required: bool = False) -> str | None:
-    """Limits and weights (memory.max, cpu.shares, pids.max...): read at most every SPEC_TTL_SECONDS.
-
-    They change only through `pydock update` (or another runtime's equivalent), while every scrape of
-    every container would otherwise pay seven extra file reads for them; a change shows within 10 s.
-    Figures (usage, counters) are never cached."""
-    now = time.monotonic()
-    hit = _spec_cache.get(path)
-    if hit is not None and hit[0] > now:
-        text = hit[1]
-    else:
-        text = read_required(path) if required else read_optional(path)
-        if len(_spec_cache) > 50000:  # bounded: cgroups come and go
-            _spec_cache.clear()
-        _spec_cache[path] = (now + SPEC_TTL_SECONDS, text)
-    if text is None and required:
-        raise CgroupParseError(path, "No such file or directory")
-    return text
+    """A limit or weight file through `SPECS` (see SpecCache)."""
+    return SPECS.read(path, required)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydock.errors import CgroupError
 
-from .cgroups import Hierarchies, read_stats
+from .cgroups import PROCESS_STATS_SECONDS, Hierarchies, ProcessCache, read_stats
 from .discovery import Discovery, Target
 from .host import DeviceNames, HostPaths, MachineInfo, machine_info, system_cpu_usage_ns
 from .parsers import FILES
@@ -72,6 +72,7 @@ class Sampler:
         root: bool = True,
         clock: Callable[[], float] = time.time,
         redact_labels: bool = False,
+        process_seconds: float = PROCESS_STATS_SECONDS,
     ) -> None:
         self.state_root = Path(state_root)
         self.host = host or HostPaths()
@@ -84,6 +85,7 @@ class Sampler:
         self.devices = DeviceNames(self.host)
         self.discovery = Discovery(self.state_root, self.hierarchies, foreign=foreign, root=root,
                                    docker_root=self.host.docker)
+        self.processes = ProcessCache(process_seconds)  # fds, sockets, task states: see ProcessCache
         self._machine: MachineInfo | None = None
         self._lock = threading.Lock()
         self._last: Snapshot | None = None
@@ -120,16 +122,18 @@ class Sampler:
         errors: list[str] = []
         for t in targets:
             errors.extend(t.errors)
-            entry = self.read_target(t, now)
+            entry = self.read_target(t, now, cached=True)
             if entry.error:
                 errors.append(entry.error)
             entries.append(entry)
         system_cpu_ns = system_cpu_usage_ns(self.host.proc)
         FILES.sweep()  # close the fds of cgroups and processes this read no longer saw
+        self.processes.sweep()
         return Snapshot(timestamp=now, machine=machine, system_cpu_ns=system_cpu_ns,
                         entries=tuple(entries), errors=tuple(errors))
 
-    def read_target(self, t: Target, now: float | None = None) -> Entry:
+    def read_target(self, t: Target, now: float | None = None, *, cached: bool = False) -> Entry:
+        """One target's figures; `cached`: fds, sockets and task states may come from `self.processes`."""
         if t.cgroup is None:
             return Entry(t, None)
         try:
@@ -137,6 +141,7 @@ class Sampler:
                 t.cgroup, self.hierarchies, self.host, self.devices,
                 init_pid=t.init_pid, with_processes=t.runtime != "root",
                 network_from_members=t.runtime not in ("pydock", "root"), now=now,
+                process_cache=self.processes if cached else None,
             )
         except CgroupError as exc:
             if not any(os.path.isdir(p) for p in t.cgroup.paths.values()):

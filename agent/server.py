@@ -21,7 +21,7 @@ from fastapi.responses import Response, StreamingResponse
 from .dockerstats import cpu_percent, docker_stats, memory_usage_limit
 from .events import EventCounters
 from .exporter import collect_series
-from .exposition import render
+from .exposition import TEXT_CONTENT_TYPE, render, render_text_chunks, wants_openmetrics
 from .host import HostPaths, system_cpu_usage_ns
 from .sampler import Entry, Sampler, Snapshot
 
@@ -58,13 +58,20 @@ def create_app(settings: AgentSettings, sampler: Sampler | None = None) -> FastA
     @app.get("/metrics", dependencies=[Depends(authorized)])
     def metrics(request: Request) -> Response:
         series = collect_series(sampler.snapshot()) + request.app.state.events.series()
-        body, content_type = render(series, request.headers.get("accept"))
+        accept = request.headers.get("accept")
+        if wants_openmetrics(accept):
+            body, content_type = render(series, accept)
+            return Response(body, media_type=content_type)
         shipper = getattr(request.app.state, "shipper", None)  # the log shipper's health (issue 15)
-        if shipper is not None and content_type.startswith("text/plain"):
-            from pydock.agent.shipper import metrics_text
 
-            body += metrics_text(shipper).encode()
-        return Response(body, media_type=content_type)
+        def text() -> Iterator[bytes]:  # streamed: the whole text is never in memory at once
+            yield from render_text_chunks(series)
+            if shipper is not None:
+                from pydock.agent.shipper import metrics_text
+
+                yield metrics_text(shipper).encode()
+
+        return StreamingResponse(text(), media_type=TEXT_CONTENT_TYPE)
 
     @app.get("/api/v1/containers", dependencies=[Depends(authorized)])
     def containers() -> dict[str, Any]:

@@ -138,3 +138,19 @@ def test_log_counters_reach_the_pydock_series(pydock: Pydock) -> None:
     assert s[("pydock_log_lines_total", (("container_id", cid), ("driver", "json-file"), ("stream", "stderr")))] == 1
     assert s[("pydock_log_bytes_total", (("container_id", cid), ("driver", "json-file"), ("stream", "stdout")))] == 6
     assert s[("pydock_container_state", (("container_id", cid), ("state", "exited")))] == 1  # stopped ones too
+
+
+def test_pydock_update_memory_shows_in_the_next_scrape(pydock: Pydock) -> None:
+    # one long-lived sampler, as in `pydock agent`: limits are cached per record (agent/parsers.py SpecCache)
+    pydock.run("upd", "-m", "256m", "busybox", "sleep", "600")
+    sampler = Sampler(pydock.root, cache_seconds=0, foreign=False, root=False)
+
+    def limit() -> float:
+        text = render_text(collect_series(sampler.snapshot())).decode()
+        (line,) = [ln for ln in text.splitlines()
+                   if ln.startswith("container_spec_memory_limit_bytes{") and 'name="upd"' in ln]
+        return float(line.rsplit(" ", 1)[1])
+
+    assert limit() == 256 * MIB
+    pydock("update", "--memory", "128m", "upd")
+    assert limit() == 128 * MIB

@@ -195,6 +195,8 @@ def test_machine_facts_from_fake_proc() -> None:
 def test_limits_are_reread_after_the_spec_ttl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pydock.agent import parsers
 
+    clock = [1000.0]
+    monkeypatch.setattr(parsers, "SPECS", parsers.SpecCache(clock=lambda: clock[0]))
     d = tmp_path / "ctr"
     shutil.copytree(V2 / CTR, d)
     host = fixture_host(V2)
@@ -204,7 +206,7 @@ def test_limits_are_reread_after_the_spec_ttl(tmp_path: Path, monkeypatch: pytes
     cached = cgroupv2.read(str(d), host, DeviceNames(host)).memory
     assert cached is not None and cached.usage == 4096  # figures are always fresh
     assert cached.limit == 256 * MIB  # a limit is re-read at most every SPEC_TTL_SECONDS
-    monkeypatch.setattr(parsers, "_spec_cache", {})  # as if the TTL had passed
+    clock[0] += parsers.SPEC_TTL_SECONDS  # a cgroup nobody owns: its limits are re-read after the TTL
     assert cgroupv2.read(str(d), host, DeviceNames(host)).memory.limit == 128 * MIB  # type: ignore[union-attr]
 
 
