@@ -143,8 +143,11 @@ def test_health_turns_unhealthy_after_the_retries(rt: Any) -> None:
     assert health["FailingStreak"] >= 2
     assert health["Log"][-1]["ExitCode"] == 1 and len(health["Log"]) <= 5
     # The event is journaled just after the state is saved: wait for it rather than race it.
-    statuses = wait_for(lambda: (s := [a for a in actions(rt, rec.id) if a.startswith("health_status")])
-                        if len(s) >= 2 else None, what="the health_status events")
+    def health_events() -> list[str] | None:
+        s = [a for a in actions(rt, rec.id) if a.startswith("health_status")]
+        return s if len(s) >= 2 else None
+
+    statuses = wait_for(health_events, what="the health_status events")
     assert statuses == ["health_status: healthy", "health_status: unhealthy"]
 
 
