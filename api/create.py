@@ -28,7 +28,7 @@ _HOST_USED = {"Binds", "Mounts", "LogConfig", "NetworkMode", "RestartPolicy", "A
               "ExtraHosts", "Dns",
               # the security room's flags (runtime/security), through the CLI's security_host_config
               "CapAdd", "CapDrop", "Privileged", "ReadonlyRootfs", "SecurityOpt", "Tmpfs", "ShmSize", "Sysctls",
-              "Init", "GroupAdd", "Devices", "DeviceCgroupRules", "CgroupnsMode"}
+              "Init", "GroupAdd", "Devices", "DeviceCgroupRules", "CgroupnsMode", "UsernsMode"}
 # Fields whose non-zero default from the docker CLI means "not set".
 _HOST_DEFAULTS: dict[str, tuple[Any, ...]] = {"Isolation": ("", "default"), "CgroupnsMode": ("", "private", "host"),
                                                "MemorySwappiness": (None, -1), "OomKillDisable": (None, False),
@@ -81,7 +81,7 @@ def _security(host: dict[str, Any], mode: str) -> dict[str, Any]:
             "sysctl": tuple(f"{k}={v}" for k, v in sysctls.items()), "init": bool(host.get("Init")),
             "group_add": tuple(_strs(host.get("GroupAdd"), "HostConfig.GroupAdd")), "device": tuple(devices),
             "device_cgroup_rule": tuple(_strs(host.get("DeviceCgroupRules"), "HostConfig.DeviceCgroupRules")),
-            "cgroupns": str(host.get("CgroupnsMode") or ""),
+            "cgroupns": str(host.get("CgroupnsMode") or ""), "userns": str(host.get("UsernsMode") or ""),
             "network": "none" if mode in ("default", "") else mode}
 
 

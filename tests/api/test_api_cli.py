@@ -191,6 +191,18 @@ def test_security_flags_through_the_api(api) -> None:
     hc = json.loads(api.docker("create", "--name", "sec", "--cap-add", "SYS_TIME", "--init", "--shm-size", "32m",
                                "busybox", "true").stdout and api.docker("inspect", "sec").stdout)[0]["HostConfig"]
     assert hc["CapAdd"] == ["SYS_TIME"] and hc["Init"] is True and hc["ShmSize"] == 32 << 20
+    host_map = api.docker("run", "--rm", "--userns", "host", "busybox", "cat", "/proc/self/uid_map").stdout.split()
+    assert host_map[:2] == ["0", "0"]
+    # The docker CLI only sends "host"; pydock's `auto` (a remapped range) through the raw API:
+    status, _, body = api.request("POST", "/containers/create?name=uns", {
+        "Image": "busybox", "Cmd": ["cat", "/proc/self/uid_map"], "HostConfig": {"UsernsMode": "auto"}})
+    assert status == 201, body
+    api.docker("start", "-a", "uns")
+    uid_map = api.docker("logs", "uns").stdout.split()
+    assert uid_map[0] == "0" and int(uid_map[1]) > 0 and uid_map[2] == "65536"
+    status, _, body = api.request("POST", "/containers/create", {
+        "Image": "busybox", "HostConfig": {"UsernsMode": "sideways"}})
+    assert status == 400 and b"sideways" in body
 
 
 def test_rename_pause_update_top_prune(api) -> None:
