@@ -1,6 +1,6 @@
 """Pull: a 3-layer, ~50 MB image from a loopback registry, pydock pull against skopeo copy (wall time, peak RSS).
 
-Run as root: `bench/run pull [--runs 5] [--mb 50]`. Starts Debian's docker-registry on loopback, makes
+Run as root: `bench/run pull [--runs 5] [--mb 50] [--dir DIR]`. Starts Debian's docker-registry on loopback, makes
 an image of three layers of incompressible data (busybox, then two layers of random files) with umoci,
 pushes it with skopeo, then times `pydock pull` into an empty store and `skopeo copy docker://... dir:`
 into an empty directory, taking turns. Peak RSS is the child's ru_maxrss from wait4. Never asserted.
@@ -45,11 +45,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--mb", type=int, default=50, help="total size of the two data layers")
+    ap.add_argument("--dir", default=None,
+                    help="where the store, the registry and skopeo's output go (default: the system's "
+                         "temporary directory; see docs/images.md on inode allocation there)")
     args = ap.parse_args()
     for tool in ("docker-registry", "skopeo", "umoci"):
         if shutil.which(tool) is None:
             raise SystemExit(f"bench: {tool} is missing (scripts/setup-test-env installs it)")
-    tmp = Path(tempfile.mkdtemp(prefix="pydock-bench-pull-"))
+    tmp = Path(tempfile.mkdtemp(prefix="pydock-bench-pull-", dir=args.dir))
     reg = rp.start_registry(tmp / "reg")
     try:
         layers = [rp.busybox_rootfs(tmp / "img")]

@@ -26,9 +26,7 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tarfile
-import tempfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,7 +38,6 @@ from pydock.runtime.atomic import Lock, read_json, write_bytes, write_json
 from pydock.runtime.images.layout import _Reader, host_arch
 from pydock.runtime.images.reference import normalize_ref
 from pydock.runtime.rootfs import remove_path
-from pydock.runtime.spec import DEFAULT_PATH
 
 from pydock.errors import ConflictError, ImageError, NotFoundError, UsageError
 from pydock.units import utc_iso
@@ -286,6 +283,8 @@ class ImageStore:
                        run_config: dict[str, Any] | None = None, created: str | None = None,
                        comment: str = "Imported from -") -> Image:
         """`docker import`: one root filesystem tarball (plain or compressed) becomes a one-layer image."""
+        import tempfile  # here, not at the top: `pydock pull` starts faster without it
+
         tag = normalize_ref(ref) if ref else None
         with self._lock():
             with tempfile.TemporaryDirectory(dir=self.tmp) as td:
@@ -310,6 +309,8 @@ class ImageStore:
 
     def load(self, path: Path) -> builtins.list[Image]:
         """`docker load`: a `docker save` archive or an OCI image layout archive."""
+        import tempfile
+
         if not path.is_file():
             raise NotFoundError(f"open {path}: no such file")
         try:
@@ -442,6 +443,11 @@ class ImageStore:
         """Builds `busybox:latest` from the host's static busybox: the binary, one symlink per applet,
         /etc/passwd and /etc/group. The tarball is deterministic, so the image id only changes
         when the busybox binary does."""
+        import subprocess
+        import tempfile
+
+        from pydock.runtime.spec import DEFAULT_PATH
+
         if not busybox.is_file():
             raise NotFoundError(f"{busybox} not found: install a static busybox (Debian: busybox-static)")
         try:
