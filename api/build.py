@@ -67,7 +67,8 @@ def register(r: Router, b: Backend) -> None:
             shutil.rmtree(work, ignore_errors=True)
             raise
         opts = BuildOptions(context=ctx, dockerfile=ctx / dockerfile, tags=tags, build_args=build_args,
-                            target=req.q("target") or "", no_cache=req.qbool("nocache"), labels=labels)
+                            target=req.q("target") or "", no_cache=req.qbool("nocache"), labels=labels,
+                            pull=req.qbool("pull"))
         quiet = req.qbool("q")
 
         def produce(write: Callable[[bytes], None]) -> None:

@@ -47,11 +47,12 @@ def _pairs(values: tuple[str, ...], flag: str, from_env: bool = False) -> dict[s
 @click.option("--build-arg", "build_args", multiple=True, help="Set build-time variables")
 @click.option("--target", default="", help="Set the target build stage to build")
 @click.option("--no-cache", is_flag=True, help="Do not use cache when building the image")
+@click.option("--pull", is_flag=True, help="Always attempt to pull a newer version of the image")
 @click.option("--label", "labels", multiple=True, help="Set metadata for an image")
 @click.option("-q", "--quiet", is_flag=True, help="Suppress the build output and print image ID on success")
 @click.argument("context")
 def build(tags: tuple[str, ...], file: str | None, build_args: tuple[str, ...], target: str, no_cache: bool,
-          labels: tuple[str, ...], quiet: bool, context: str) -> None:
+          labels: tuple[str, ...], quiet: bool, pull: bool, context: str) -> None:
     """Build an image from a Dockerfile."""
     from pydock.runtime.build import BuildOptions, NullOutput
     from pydock.runtime.build import build as run_build
@@ -60,7 +61,7 @@ def build(tags: tuple[str, ...], file: str | None, build_args: tuple[str, ...], 
         raise UsageError("pydock build does not read a context from stdin: give a directory")
     opts = BuildOptions(context=Path(context), dockerfile=Path(file) if file else None, tags=tags,
                         build_args=_pairs(build_args, "--build-arg", from_env=True), target=target,
-                        no_cache=no_cache, labels=_pairs(labels, "--label"))
+                        no_cache=no_cache, labels=_pairs(labels, "--label"), pull=pull)
     result = run_build(Settings.from_env(), opts, NullOutput() if quiet else _StdoutOutput())
     if quiet:
         click.echo(result.image_id)

@@ -67,6 +67,7 @@ class BuildOptions:
     target: str = ""
     no_cache: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
+    pull: bool = False  # --pull: pull the FROM images even when present (a missing one is always pulled)
 
 
 @dataclass(frozen=True)
@@ -206,16 +207,31 @@ class Builder:
         image_id = from_stage
         if image_id is None:
             try:
-                image_id = self.store.resolve(base)
+                image_id = self._pull(base) if self.opts.pull else self.store.resolve(base)
             except NotFoundError:
-                raise BuildError(f"{df.name}:{stage.from_instr.line}: Unable to find image '{base}' locally "
-                                 f"(pydock build does not pull: pydock pull {base} first)") from None
+                image_id = self._pull(base)  # the classic builder pulls a missing base image
             except PydockError as exc:
                 raise BuildError(f"{df.name}:{stage.from_instr.line}: invalid FROM {base!r}: {exc}") from None
         image = self.store.get(image_id)
         self.out.line(f" ---> {image.short_id}")
         config = copy.deepcopy(image.config)
         return StageState(image.id, config, self.store.layer_dirs(image))
+
+    def _pull(self, ref: str) -> str:
+        """Pulls `ref` through the images room (daemon.json's insecure registries, config.json's
+        credentials), its progress as plain lines in the build output; a failure is the build's error."""
+        from pydock.runtime.images.pull import pull
+        from pydock.runtime.images.registry import insecure_registries
+
+        def progress(ev: dict[str, Any]) -> None:
+            if not ev.get("progressDetail"):  # one line per state, not per chunk
+                self.out.line(f"{ev['id']}: {ev['status']}" if ev.get("id") else str(ev["status"]))
+
+        try:
+            return str(pull(self.store, ref, progress=progress,
+                            insecure_registries=insecure_registries(self.settings.config_file)).id)
+        except PydockError as exc:
+            raise BuildError(f"FROM {ref}: Unable to find image '{ref}' locally, and the pull failed: {exc}") from None
 
     def _from_tree(self, ref: str) -> tuple[str, FileTree]:
         """`COPY --from=REF`: an earlier stage (by name or number) or a stored image, as a file tree."""
@@ -224,8 +240,7 @@ class Builder:
             try:
                 image_id = self.store.resolve(ref)
             except NotFoundError:
-                raise BuildError(f"COPY --from={ref}: no build stage or image of that name "
-                                 "(pydock build does not pull)") from None
+                image_id = self._pull(ref)  # an image named in COPY --from is pulled as FROM's is
         if image_id not in self.trees:
             assert self.tmp is not None
             dest = self.tmp / f"from-{len(self.trees)}"

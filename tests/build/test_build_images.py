@@ -169,7 +169,8 @@ def test_failures_leave_nothing(pd, ctx: Ctx) -> None:  # type: ignore[no-untype
     assert not list((root / "containers").glob("*")) if (root / "containers").exists() else True
     for files, message in [
         ({"Dockerfile": "FROM busybox\nCOPY nope.txt /\n"}, "COPY failed: file not found in build context"),
-        ({"Dockerfile": "FROM nosuchimage\n"}, "Unable to find image 'nosuchimage' locally"),
+        # missing: pulled, and the pull's failure named (a loopback port nothing listens on refuses at once)
+        ({"Dockerfile": "FROM 127.0.0.1:9/nosuchimage\n"}, "Unable to find image '127.0.0.1:9/nosuchimage' locally"),
         ({"Dockerfile": "FROM busybox\nRUN true\nFORM x\n"}, "Dockerfile:3: unknown instruction: FORM"),
         ({"Dockerfile": "FROM busybox\nRUN [\"/nonexistent\"]\n"}, "The command '/nonexistent' returned a non-zero code: 127"),
     ]:
