@@ -145,8 +145,9 @@ def spec_from_body(body: Any, name: str) -> ContainerSpec:
             ip, hp = str((bnd or {}).get("HostIp") or ""), str((bnd or {}).get("HostPort") or "")
             publish.append((f"{ip}:" if ip else "") + (f"{hp}:" if hp or ip else "") + str(cport))
     exposed = config.get("ExposedPorts") or {}
-    if not isinstance(exposed, dict) or any(p not in bindings for p in exposed) and not host.get("PublishAllPorts"):
-        raise ApiError(400, "Config.ExposedPorts: exposing a port without publishing it is not supported by pydock")
+    if not isinstance(exposed, dict):
+        raise ApiError(400, "invalid Config.ExposedPorts: expected an object of ports")
+    expose = tuple(str(p) for p in exposed if p not in bindings)  # `--expose`: published by -P only
     mounts: list[MountSpec] = []
     for b in _strs(host.get("Binds"), "HostConfig.Binds"):
         m = parse_volume(b)
@@ -193,7 +194,7 @@ def spec_from_body(body: Any, name: str) -> ContainerSpec:
         "auto_remove": bool(host.get("AutoRemove")), "ulimits": tuple(ulimits),
         "cgroup_parent": host.get("CgroupParent") or None, "tty": bool(config.get("Tty")),
         "interactive": bool(config.get("OpenStdin")), "publish": tuple(publish),
-        "publish_all": bool(host.get("PublishAllPorts")), "add_hosts": tuple(_strs(host.get("ExtraHosts"), "ExtraHosts")),
+        "publish_all": bool(host.get("PublishAllPorts")), "expose": expose, "add_hosts": tuple(_strs(host.get("ExtraHosts"), "ExtraHosts")),
         "dns": tuple(_strs(host.get("Dns"), "HostConfig.Dns")),
         "network_aliases": tuple(_strs(endpoint.get("Aliases"), "Aliases")),
         "ip": str(ipam.get("IPv4Address") or ""), **_security(host, str(mode))})

@@ -185,6 +185,7 @@ def _network_fields(project: Project, service: str) -> dict[str, Any]:
     `up` through the network API's `connect`), published ports, extra hosts, DNS servers."""
     svc = project.services[service]
     out: dict[str, Any] = {"publish": tuple(str(p) for p in svc.get("ports") or ()),
+                           "expose": tuple(str(p) for p in svc.get("expose") or ()),
                            "add_hosts": tuple(f"{h}:{ip}" for h, ip in (svc.get("extra_hosts") or {}).items()),
                            "dns": tuple([svc["dns"]] if isinstance(svc.get("dns"), str) else svc.get("dns") or ())}
     if svc.get("network_mode"):

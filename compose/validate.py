@@ -25,9 +25,7 @@ _PATH = re.compile(r"^((?:[A-Za-z0-9_.\-]|\[\d+\])+): ")
 
 # Fields that need a capability another part of pydock is still building: refused by name, never
 # silently ignored. The values say what they wait for; up.py clears an entry once it is wired.
-NEEDS: dict[str, str] = {
-    "expose": "exposed ports in ContainerSpec (runtime/network)",
-}
+NEEDS: dict[str, str] = {}
 # The build keys `pydock build` honours; the rest (ssh, secrets, cache_from, platforms, ...) are refused.
 BUILD_KEYS = ("context", "dockerfile", "args", "target", "labels", "no_cache")
 # Fields pydock does not run at all; refused with "unsupported".

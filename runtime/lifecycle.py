@@ -316,7 +316,10 @@ class Runtime:
                 config = self._config(spec, run_cfg, cid, name, image.id, argv, entrypoint, cmd, env,
                                       hostname, stop_signal.name, mounts, driver, layers)
                 # network room: the address and ports, recorded under the network lock; Docker's /etc files
-                netinfo = net_ep.allocate(self.settings, cid, name, spec, dict(run_cfg.get("ExposedPorts") or {}))
+                from pydock.runtime.network.ports import expose_keys
+
+                exposed = {**dict(run_cfg.get("ExposedPorts") or {}), **expose_keys(spec.expose)}
+                netinfo = net_ep.allocate(self.settings, cid, name, spec, exposed)
                 config["HostConfig"].update(netinfo["HostConfig"])
                 if netinfo["ExposedPorts"]:
                     config["Config"]["ExposedPorts"] = netinfo["ExposedPorts"]

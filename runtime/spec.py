@@ -58,6 +58,7 @@ class ContainerSpec:
     # Networking (runtime/network/): -p values as typed, -P, --network-alias, --ip, --add-host, --dns.
     publish: tuple[str, ...] = ()
     publish_all: bool = False
+    expose: tuple[str, ...] = ()  # --expose: ports in Config.ExposedPorts (published only by -P)
     network_aliases: tuple[str, ...] = ()
     ip: str = ""
     add_hosts: tuple[str, ...] = ()

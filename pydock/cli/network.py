@@ -21,6 +21,7 @@ NETWORK_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option("-p", "--publish", "publish", multiple=True,
                  help="Publish a container's port(s) to the host ([IP:][HOST_PORT:]CONTAINER_PORT[/PROTO])"),
     click.option("-P", "--publish-all", is_flag=True, help="Publish all exposed ports to random ports"),
+    click.option("--expose", "expose", multiple=True, help="Expose a port or a range of ports"),
     click.option("--network-alias", "network_aliases", multiple=True, help="Add network-scoped alias for the container"),
     click.option("--ip", default="", help="IPv4 address (e.g., 172.30.100.104)"),
     click.option("--add-host", "add_hosts", multiple=True, help="Add a custom host-to-IP mapping (host:ip)"),
@@ -31,6 +32,7 @@ NETWORK_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
 def network_fields(o: dict[str, Any]) -> dict[str, Any]:
     """ContainerSpec fields from the network flags (checked by the runtime at create)."""
     return {"publish": tuple(o.get("publish") or ()), "publish_all": bool(o.get("publish_all")),
+            "expose": tuple(o.get("expose") or ()),
             "network_aliases": tuple(o.get("network_aliases") or ()), "ip": o.get("ip") or "",
             "add_hosts": tuple(o.get("add_hosts") or ()), "dns": tuple(o.get("dns") or ())}
 

@@ -45,6 +45,7 @@ def check_spec(settings: Settings, spec: ContainerSpec) -> None:
     mode = _mode(spec)
     for p in spec.publish:
         ports.parse_publish(p)
+    ports.expose_keys(spec.expose)
     for h in spec.add_hosts:
         name, sep, addr = h.partition(":")
         if not sep or not name or not addr:

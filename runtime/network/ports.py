@@ -12,6 +12,7 @@ import errno
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from pydock.errors import ConflictError, UsageError
 
@@ -87,6 +88,24 @@ def parse_publish(spec: str) -> list[PortRequest]:
     if h_hi - h_lo != c_hi - c_lo:
         raise UsageError(f"invalid --publish {spec!r}: the host and container port ranges differ in length")
     return [PortRequest(c, proto, host_ip, h_lo + i) for i, c in enumerate(range(c_lo, c_hi + 1))]
+
+
+def expose_keys(values: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """`--expose 80`, `80/udp`, `8000-8010/tcp` as Config.ExposedPorts keys (`80/tcp`), as Docker's
+    nat.ParsePortRange; a bad port or protocol is refused naming the value."""
+    out: dict[str, dict[str, Any]] = {}
+    for value in values:
+        text, _, proto = str(value).partition("/")
+        proto = proto or "tcp"
+        lo, _, hi = text.partition("-")
+        try:
+            a, b = int(lo), int(hi or lo)
+        except ValueError:
+            raise UsageError(f"invalid range format for --expose: {value!r}") from None
+        if proto not in ("tcp", "udp", "sctp") or not 0 < a <= b <= 65535:
+            raise UsageError(f"invalid --expose {value!r}: ports 1-65535, protocol tcp, udp or sctp")
+        out.update({f"{p}/{proto}": {} for p in range(a, b + 1)})
+    return out
 
 
 def parse_exposed(exposed: Iterable[str]) -> list[PortRequest]:

@@ -185,8 +185,8 @@ volumes:
 
 
 @pytest.mark.parametrize("body,msg", [
-    ("services:\n  web:\n    image: busybox\n    expose: ['80']\n    volumes: [v:/v]\nvolumes: {v: {}}\n",
-     "compose.yaml:4: unsupported: services.web.expose"),
+    ("services:\n  web:\n    image: busybox\n    expose: ['80-70']\n    volumes: [v:/v]\nvolumes: {v: {}}\n",
+     "invalid --expose '80-70'"),
     ("services:\n  web:\n    image: busybox\n    networks: [nope]\n", ("compose.yaml:4: services.web.networks: "
      "service refers to undefined network 'nope'")),
     ("services:\n  web:\n    image: busybox\n    mem_limit: lots\n", "compose.yaml:4: services.web.mem_limit"),
@@ -316,3 +316,11 @@ volumes:
     assert "app-1  | migrated" in pc("compose", "logs", "app").stdout
     pc("compose", "--env-file", "ok.env", "down", "-v")
     assert rt.store.list() == [] and rt.volumes.list() == []
+
+
+def test_expose_reaches_the_container_config(pc) -> None:  # type: ignore[no-untyped-def]
+    (pc.cwd / "compose.yaml").write_text("services:\n  web:\n    image: busybox\n    command: [sleep, '300']\n"
+                                         "    expose: ['8080', '53/udp']\n")
+    pc("compose", "up", "-d")
+    exposed = pc.runtime().store.get("proj-web-1").config["Config"]["ExposedPorts"]
+    assert set(exposed) == {"8080/tcp", "53/udp"}

@@ -152,3 +152,17 @@ def test_mtu_dns_and_the_default_without_ports(net: Net) -> None:
     cid = net.ok("create", "busybox", "true")
     assert net.inspect(cid)["HostConfig"]["NetworkMode"] == "none"
     assert net.ok("run", "--rm", "busybox", "ls", "/sys/class/net") == "lo"
+
+
+def test_expose_is_metadata_until_publish_all(net: Net) -> None:
+    net.ok("create", "--name", "meta", "--expose", "80", "--expose", "9000-9001/udp", "busybox", "true")
+    exposed = net.inspect("meta")["Config"]["ExposedPorts"]
+    assert set(exposed) == {"80/tcp", "9000/udp", "9001/udp"}
+    assert not net.inspect("meta")["HostConfig"]["PortBindings"]
+    net.ok("run", "-d", "--name", "web", "--expose", "80", "-P", "busybox", "sh", "-c", WEB)
+    [binding] = net.inspect("web")["NetworkSettings"]["Ports"]["80/tcp"]
+    assert _get(f"http://127.0.0.1:{binding['HostPort']}/") == "hello-pydock\n"
+    p = net("run", "--rm", "--expose", "80-70", "busybox", "true")
+    assert p.returncode == 125 and "invalid --expose '80-70'" in p.stderr
+    p = net("run", "--rm", "--expose", "http", "busybox", "true")
+    assert p.returncode == 125 and "invalid range format for --expose: 'http'" in p.stderr
