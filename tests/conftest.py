@@ -11,6 +11,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,3 +41,20 @@ def pydock_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
         monkeypatch.setenv(k, v)
     yield env
     shutil.rmtree(run, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def regpeers() -> Any:
+    """tests/images/regpeers.py (Debian's docker-registry, umoci, skopeo), loaded by path for the test
+    folders that push images to a loopback registry (tests/images is not on sys.path for them)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("shared_regpeers", Path(__file__).parent / "images" / "regpeers.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    for tool in ("docker-registry", "skopeo", "umoci"):
+        assert shutil.which(tool), f"{tool} is missing: scripts/setup-test-env installs it"
+    return mod

@@ -3,10 +3,7 @@ Engine API, against Debian's docker-registry on loopback with an image umoci mad
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -16,22 +13,9 @@ import pytest
 pytestmark = [pytest.mark.root, pytest.mark.peer, pytest.mark.timeout(180)]
 
 
-def _regpeers() -> ModuleType:
-    # The image tests' peers, loaded by path (tests/images is not on sys.path when only tests/api runs).
-    path = Path(__file__).resolve().parent.parent / "images" / "regpeers.py"
-    spec = importlib.util.spec_from_file_location("api_regpeers", path)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ModuleType, str]]:
-    rp = _regpeers()
-    for tool in ("docker-registry", "skopeo", "umoci"):
-        assert shutil.which(tool), f"{tool} is installed by scripts/setup-test-env"
+def registry(tmp_path_factory: pytest.TempPathFactory, regpeers: ModuleType) -> Iterator[tuple[ModuleType, str]]:
+    rp = regpeers
     d = tmp_path_factory.mktemp("apireg")
     reg = rp.start_registry(d)
     try:

@@ -3,9 +3,6 @@ builder does; Debian's docker-registry on loopback holds an image umoci made and
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -15,22 +12,9 @@ import pytest
 pytestmark = [pytest.mark.root, pytest.mark.peer]
 
 
-def _regpeers() -> ModuleType:
-    # The image tests' peers, loaded by path (tests/images is not on sys.path when only tests/build runs).
-    path = Path(__file__).resolve().parent.parent / "images" / "regpeers.py"
-    spec = importlib.util.spec_from_file_location("build_regpeers", path)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    rp = _regpeers()
-    for tool in ("docker-registry", "skopeo", "umoci"):
-        assert shutil.which(tool), f"{tool} is installed by scripts/setup-test-env"
+def base(tmp_path_factory: pytest.TempPathFactory, regpeers: ModuleType) -> Iterator[str]:
+    rp = regpeers
     d = tmp_path_factory.mktemp("buildreg")
     reg = rp.start_registry(d)
     try:

@@ -3,11 +3,7 @@ docker-registry) holding a busybox image made by umoci and pushed by skopeo."""
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -15,24 +11,9 @@ import pytest
 pytestmark = [pytest.mark.root, pytest.mark.peer]
 
 
-def _regpeers() -> ModuleType:
-    # The image tests' peers, loaded by path: tests/images is not on sys.path when only
-    # tests/compose runs.
-    path = Path(__file__).resolve().parent.parent / "images" / "regpeers.py"
-    spec = importlib.util.spec_from_file_location("compose_regpeers", path)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    rp = _regpeers()
-    for tool in ("docker-registry", "skopeo", "umoci"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"{tool} is missing: scripts/setup-test-env installs it")
+def registry(tmp_path_factory: pytest.TempPathFactory, regpeers: ModuleType) -> Iterator[str]:
+    rp = regpeers
     d = tmp_path_factory.mktemp("creg")
     reg = rp.start_registry(d)
     try:
