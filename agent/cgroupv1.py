@@ -12,8 +12,8 @@ from __future__ import annotations
 from .host import DeviceNames
 from .parsers import (
     CgroupParseError,
+    flat_keys,
     parse_blkio_v1,
-    parse_flat_keyed,
     parse_int,
     parse_ints,
     parse_limit,
@@ -25,6 +25,11 @@ from .procfs import pid_list
 from .stats import BlkioDevice, CgroupReading, CpuSpec, CpuStats, MemoryStats, PidsStats
 
 USER_HZ = 100
+_CPUACCT_STAT = flat_keys("user", "system")
+_CPU_STAT = flat_keys("nr_periods", "nr_throttled", "throttled_time")
+_MEMORY_STAT = flat_keys(*(p + k for p in ("", "total_") for k in (
+    "rss", "cache", "swap", "mapped_file", "inactive_file", "active_file", "pgfault", "pgmajfault")))
+_OOM_CONTROL = flat_keys("oom_kill")
 _NS_PER_TICK = 1_000_000_000 // USER_HZ
 
 # (bytes file, operations file), most specific first (opencontainers/cgroups fs/blkio.go).
@@ -48,7 +53,7 @@ def read_cpu(cpu_dir: str | None, cpuacct_dir: str | None) -> CpuStats | None:
         usage_path = f"{cpuacct_dir}/cpuacct.usage"
         usage = parse_int(read_required(usage_path), usage_path)
     stat_path = f"{cpuacct_dir}/cpuacct.stat"
-    ticks = parse_flat_keyed(read_required(stat_path), stat_path)
+    ticks = _CPUACCT_STAT(read_required(stat_path), stat_path)
     try:
         user, system = ticks["user"], ticks["system"]
     except KeyError as exc:
@@ -58,7 +63,7 @@ def read_cpu(cpu_dir: str | None, cpuacct_dir: str | None) -> CpuStats | None:
         cpu_stat_path = f"{cpu_dir}/cpu.stat"
         cpu_stat = read_optional(cpu_stat_path)  # absent without CONFIG_CFS_BANDWIDTH
         if cpu_stat is not None:
-            throttling = parse_flat_keyed(cpu_stat, cpu_stat_path)
+            throttling = _CPU_STAT(cpu_stat, cpu_stat_path)
     return CpuStats(
         usage_ns=usage,
         user_ns=user * _NS_PER_TICK,
@@ -92,7 +97,7 @@ def read_memory(d: str | None) -> MemoryStats | None:
     usage_path = f"{d}/memory.usage_in_bytes"
     usage = parse_int(read_required(usage_path), usage_path)
     stat_path = f"{d}/memory.stat"
-    s = parse_flat_keyed(read_required(stat_path), stat_path)
+    s = _MEMORY_STAT(read_required(stat_path), stat_path)
     hierarchical = _use_hierarchy(d)
     p = "total_" if hierarchical else ""
     try:
@@ -121,7 +126,7 @@ def read_memory(d: str | None) -> MemoryStats | None:
         hierarchical_pgfault=s.get("total_pgfault", 0),
         hierarchical_pgmajfault=s.get("total_pgmajfault", 0),
         # oom_kill appeared in memory.oom_control in Linux 4.13
-        oom_events=parse_flat_keyed(oom, oom_path).get("oom_kill", 0) if oom is not None else 0,
+        oom_events=_OOM_CONTROL(oom, oom_path).get("oom_kill", 0) if oom is not None else 0,
         limit=_limit_file(f"{d}/memory.limit_in_bytes", required=True),
         swap_limit=_limit_file(f"{d}/memory.memsw.limit_in_bytes"),  # absent without swapaccount=1
         reservation=_limit_file(f"{d}/memory.soft_limit_in_bytes"),

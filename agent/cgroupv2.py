@@ -10,7 +10,7 @@ from __future__ import annotations
 from .host import DeviceNames, HostPaths, meminfo
 from .parsers import (
     CgroupParseError,
-    parse_flat_keyed,
+    flat_keys,
     parse_int,
     parse_limit,
     parse_nested_keyed,
@@ -22,11 +22,14 @@ from .procfs import pid_list
 from .stats import BlkioDevice, CgroupReading, CpuSpec, CpuStats, MemoryStats, PidsStats
 
 DEFAULT_CFS_PERIOD_US = 100_000
+_CPU_STAT = flat_keys("usage_usec", "user_usec", "system_usec", "nr_periods", "nr_throttled", "throttled_usec")
+_MEMORY_STAT = flat_keys("inactive_file", "anon", "file", "file_mapped", "active_file", "pgfault", "pgmajfault")
+_MEMORY_EVENTS = flat_keys("oom_kill")
 
 
 def read_cpu(d: str) -> CpuStats:
     path = f"{d}/cpu.stat"
-    s = parse_flat_keyed(read_required(path), path)
+    s = _CPU_STAT(read_required(path), path)
     try:
         usage, user, system = s["usage_usec"], s["user_usec"], s["system_usec"]
     except KeyError as exc:
@@ -70,7 +73,7 @@ def read_memory(d: str, host: HostPaths) -> MemoryStats | None:
     stat_text = read_optional(stat_path)
     if stat_text is None:
         return None  # memory controller not enabled for this cgroup
-    s = parse_flat_keyed(stat_text, stat_path)
+    s = _MEMORY_STAT(stat_text, stat_path)
     cur_path = f"{d}/memory.current"
     current = read_optional(cur_path)
     if current is not None:
@@ -84,7 +87,7 @@ def read_memory(d: str, host: HostPaths) -> MemoryStats | None:
     swap = read_optional(swap_path)
     events_path = f"{d}/memory.events"
     events = read_optional(events_path)
-    oom_kills = parse_flat_keyed(events, events_path).get("oom_kill", 0) if events is not None else 0
+    oom_kills = _MEMORY_EVENTS(events, events_path).get("oom_kill", 0) if events is not None else 0
     try:
         inactive_file = s["inactive_file"]
         anon, file = s["anon"], s["file"]

@@ -7,6 +7,8 @@ protects every route except /healthz.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import secrets
 import time
@@ -70,6 +72,7 @@ def create_app(settings: AgentSettings, sampler: Sampler | None = None) -> FastA
                 from pydock.agent.shipper import metrics_text
 
                 yield metrics_text(shipper).encode()
+            _release_freed_memory()
 
         return StreamingResponse(text(), media_type=TEXT_CONTENT_TYPE)
 
@@ -98,6 +101,26 @@ def create_app(settings: AgentSettings, sampler: Sampler | None = None) -> FastA
         return StreamingResponse(_stream(sampler, entry, snap), media_type="application/json")
 
     return app
+
+
+_LIBC: Any = None
+
+
+def _release_freed_memory() -> None:
+    """After a scrape: hand the heap pages its text and columns used back to the kernel.
+
+    A scrape of 1,000 containers makes some 20 MB of short-lived strings and lists; glibc keeps freed
+    heap memory (and raises its mmap threshold after big frees), so without this the agent's RSS stays
+    at the scrape's peak between scrapes. malloc_trim costs about a millisecond here."""
+    global _LIBC
+    if _LIBC is None:
+        try:
+            _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            _LIBC.malloc_trim  # noqa: B018 (glibc only; musl has none)
+        except (OSError, AttributeError):
+            _LIBC = False
+    if _LIBC:
+        _LIBC.malloc_trim(0)
 
 
 def _stream(sampler: Sampler, entry: Entry, snap: Snapshot) -> Iterator[bytes]:
