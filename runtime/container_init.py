@@ -93,6 +93,7 @@ class InitConfig:
     security: SecurityConfig = DEFAULT_SECURITY  # security room: caps, seccomp, devices (runtime/security/)
     netns: str = ""  # network room: a netns file to join (bridged, container:NAME); '' makes a fresh one
     userns: Any = None  # security room: --userns auto, a security.userns.Start (the namespace, its ids)
+    seccomp_cache: Path | None = None  # where compiled seccomp programs are kept (security/seccomp_cache.py)
 
 
 def _secure_path(root: Path, path: str) -> Path:
@@ -379,7 +380,8 @@ def run(cfg: InitConfig, sync_fd: int, err_fd: int) -> None:
             flags |= syscalls.CLONE_NEWNET
         syscalls.unshare(flags)
         _setup_mounts(cfg)
-        sec = confine.before_pivot(cfg.security, cfg.target)  # devices, /dev/shm, the seccomp filter built
+        # devices, /dev/shm, the seccomp filter built (or read from its cache)
+        sec = confine.before_pivot(cfg.security, cfg.target, cfg.seccomp_cache)
         _pivot(cfg.target)
         confine.after_pivot(sec)  # sysctls, while /proc/sys is still writable
         if not cfg.security.privileged:

@@ -116,6 +116,7 @@ def init_config(settings: Settings, record: ContainerRecord) -> InitConfig:
         workdir=cfg.get("WorkingDir", ""), user=cfg.get("User", ""), hostname=cfg["Hostname"],
         network=host.get("NetworkMode", "none"), mounts=tuple(mounts), etc_files=etc,
         netns=netns,  # network room: the namespace to join, '' to unshare one
+        seccomp_cache=settings.run / "seccomp",
     ), host)
 
 

@@ -49,6 +49,8 @@ MNT_DETACH = 2
 
 # prctl options (linux/prctl.h).
 PR_SET_PDEATHSIG = 1
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
@@ -113,6 +115,20 @@ def set_pdeathsig(sig: int) -> None:
 
 def set_no_new_privs() -> None:
     prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+class _SockFprog(ctypes.Structure):  # struct sock_fprog (linux/filter.h)
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def load_seccomp_program(code: bytes) -> None:
+    """Installs a classic BPF program (struct sock_filter[], 8 bytes each) as this thread's seccomp
+    filter. Without no_new_privs the kernel wants CAP_SYS_ADMIN, as for libseccomp's own load."""
+    if not code or len(code) % 8 or len(code) // 8 > 0xFFFF:
+        raise RuntimeFailure(f"loading the seccomp filter: not a BPF program ({len(code)} bytes)")
+    buf = ctypes.create_string_buffer(code, len(code))
+    prog = _SockFprog(len(code) // 8, ctypes.addressof(buf))
+    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog))
 
 
 def last_cap() -> int:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import tarfile
 from pathlib import Path
-from typing import Any
-
-from pydock.runtime import archive
+from typing import TYPE_CHECKING, Any
 
 from pydock.errors import ImageError
+
+if TYPE_CHECKING:  # tarfile, hashlib and archive are imported where a load uses them: `run` reads host_arch
+    import tarfile
 
 
 def host_arch() -> str:
@@ -39,6 +38,8 @@ class _Reader:
                              f"{limit} allowed for a manifest or config")
         with f:
             data = f.read()
+        import hashlib
+
         _verify(name, hashlib.new(_algo(name), data) if _algo(name) else None)
         return data
 
@@ -53,6 +54,8 @@ class _Reader:
         if m is not None and m.size > st.f_bavail * st.f_frsize:
             raise ImageError(f"the layer {name} is {m.size} bytes, more than the "
                              f"{st.f_bavail * st.f_frsize} free in {self.tmp}")
+        import hashlib
+
         h = hashlib.new(_algo(name)) if _algo(name) else None
         with f, open(out, "wb") as dst:
             while chunk := f.read(1 << 20):
@@ -130,6 +133,8 @@ def _member_name(name: object) -> str:
         raise ImageError(f"image manifest names a non-string path {name!r}")
     if name.startswith("/") or ".." in name.split("/"):
         raise ImageError(f"image manifest names the path {name!r}, which is outside the archive")
+    from pydock.runtime import archive
+
     return archive._norm(name, name)
 
 

@@ -20,24 +20,18 @@ whole and verified. A layer counts as stored once its `.json` exists (written la
 from __future__ import annotations
 
 import builtins
-import hashlib
 import io
 import json
 import os
 import re
-import shutil
-import tarfile
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from pydock.runtime import archive
 from pydock.runtime.atomic import Lock, read_json, write_bytes, write_json
-from pydock.runtime.images.layout import _Reader, host_arch
+from pydock.runtime.images.layout import host_arch
 from pydock.runtime.images.reference import normalize_ref
-from pydock.runtime.rootfs import remove_path
 
 from pydock.errors import ConflictError, ImageError, NotFoundError, UsageError
 from pydock.units import utc_iso
@@ -188,6 +182,8 @@ class ImageStore:
 
         The layer's archive is kept for `save` and `push`: `blob` (a verified registry blob and its
         descriptor) is moved into blobs/; otherwise the tar is hard-linked (or copied) to layertars/."""
+        from pydock.runtime import archive  # writers only: `run` reads the store without tarfile
+
         did = did or archive.diff_id(tar_path)
         with self.layer_lock(did):
             return self._add_layer_locked(tar_path, did, made, blob)
@@ -195,6 +191,8 @@ class ImageStore:
     def _add_layer_locked(self, tar_path: Path, did: str, made: builtins.list[Path] | None = None,
                           blob: tuple[Path, dict[str, Any]] | None = None) -> tuple[str, int]:
         """`_add_layer` for a caller that holds `layer_lock(did)` already."""
+        from pydock.runtime import archive
+
         return self._put_layer(did, lambda dest: archive.unpack(tar_path, dest), made, blob, tar_path)
 
     def _put_layer(self, did: str, unpack: Callable[[Path], int], made: builtins.list[Path] | None,
@@ -209,6 +207,10 @@ class ImageStore:
         dest = self.layers / hexid
         if self.has_layer(did):
             return did, int(self.layer_info(did).get("size", 0))
+        import shutil
+
+        from pydock.runtime.rootfs import remove_path
+
         remove_path(dest)  # a directory without its .json: a crashed write, redone
         size = unpack(dest)
         if made is not None:
@@ -232,6 +234,8 @@ class ImageStore:
 
     def drop_layers(self, dirs: builtins.list[Path]) -> None:
         """Removes layers made by an operation that failed, unless a stored image uses them now."""
+        import shutil
+
         used = {d for im in self.list() for d in im.diff_ids}
         for d in dirs:
             if f"sha256:{d.name}" in used:
@@ -268,6 +272,8 @@ class ImageStore:
             write_json(self.digests_file, digests)
 
     def _add_config(self, raw: bytes, tags: builtins.list[str]) -> Image:
+        import hashlib
+
         image_id = "sha256:" + hashlib.sha256(raw).hexdigest()
         path = self.configs / f"{image_id[7:]}.json"
         if not path.exists():
@@ -283,6 +289,7 @@ class ImageStore:
                        run_config: dict[str, Any] | None = None, created: str | None = None,
                        comment: str = "Imported from -") -> Image:
         """`docker import`: one root filesystem tarball (plain or compressed) becomes a one-layer image."""
+        import shutil
         import tempfile  # here, not at the top: `pydock pull` starts faster without it
 
         tag = normalize_ref(ref) if ref else None
@@ -309,7 +316,12 @@ class ImageStore:
 
     def load(self, path: Path) -> builtins.list[Image]:
         """`docker load`: a `docker save` archive or an OCI image layout archive."""
+        import tarfile
         import tempfile
+        import zlib
+
+        from pydock.runtime import archive
+        from pydock.runtime.images.layout import _Reader
 
         if not path.is_file():
             raise NotFoundError(f"open {path}: no such file")
@@ -372,6 +384,8 @@ class ImageStore:
         """`docker rmi`: untags; deletes the image once it has no tag. `users(image_id)` names the
         containers using an image; an image in use is refused unless `force`, and even then its
         layers stay until the last container using it is gone. Returns Docker's report lines."""
+        import shutil
+
         with self._lock():
             image_id = self.resolve(ref)
             repos = self._repos()
@@ -444,6 +458,7 @@ class ImageStore:
         /etc/passwd and /etc/group. The tarball is deterministic, so the image id only changes
         when the busybox binary does."""
         import subprocess
+        import tarfile
         import tempfile
 
         from pydock.runtime.spec import DEFAULT_PATH

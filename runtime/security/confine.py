@@ -2,7 +2,8 @@
 
 `config(host_config, user)` builds the `SecurityConfig` from the record (lifecycle.init_config);
 container_init calls, in order: `before_pivot` (device nodes, /dev/shm size, a writable /sys for
---privileged, and the seccomp filter built while the host's libseccomp is still reachable),
+--privileged, and the seccomp filter built, or read from its cache, while the host's libseccomp and
+/run are still reachable),
 `after_pivot` (sysctls, before /proc/sys turns read-only), `before_caps` (read-only root,
 no_new_privs, and the filter loaded now if no_new_privs is off: it needs CAP_SYS_ADMIN then, as in
 runc), `group_ids`, and `before_exec` (the filter loaded last, with no_new_privs on).
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pydock.runtime import syscalls
-from pydock.runtime.security import capabilities, devices, seccomp, sysctls
+from pydock.runtime.security import capabilities, devices, seccomp, seccomp_cache, sysctls
 from pydock.runtime.syscalls import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REMOUNT
 
 from pydock.errors import RuntimeFailure
@@ -75,10 +76,10 @@ def init_binary() -> str:
 @dataclass
 class Prepared:
     cfg: SecurityConfig
-    filter: seccomp.Filter | None
+    filter: seccomp.Filter | seccomp_cache.Program | None
 
 
-def before_pivot(cfg: SecurityConfig, root: Path) -> Prepared:
+def before_pivot(cfg: SecurityConfig, root: Path, seccomp_cache_dir: Path | None = None) -> Prepared:
     devices.make_nodes(root / "dev", cfg.host_config)
     if cfg.shm_size != 64 * 1024 * 1024:
         syscalls.mount(None, root / "dev" / "shm", None, MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC,
@@ -87,9 +88,9 @@ def before_pivot(cfg: SecurityConfig, root: Path) -> Prepared:
         syscalls.mount(None, root / "sys", None, MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC)
         syscalls.mount(None, root / "sys", None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     flt = None
-    if cfg.seccomp != seccomp.UNCONFINED:
-        profile = seccomp.read_profile(seccomp.BUILTIN) if cfg.seccomp == seccomp.BUILTIN else cfg.seccomp
-        flt = seccomp.build(profile, {f"CAP_{n}" for n in cfg.cap_names}, cfg.no_new_privs)
+    if cfg.seccomp != seccomp.UNCONFINED:  # the program kept from an earlier start with the same inputs
+        flt = seccomp_cache.program(cfg.seccomp, {f"CAP_{n}" for n in cfg.cap_names}, cfg.no_new_privs,
+                                    seccomp_cache_dir)
     return Prepared(cfg, flt)
 
 

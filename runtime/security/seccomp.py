@@ -12,7 +12,8 @@ library through ctypes.util.find_library, which runs ldconfig: ~15 ms on every c
 bench/seccomp.py measures both.
 
 The container's init builds the filter before pivot_root (the library and its module must be loaded
-from the host's tree) and loads it just before execve.
+from the host's tree) and loads it just before execve; the generated program is kept between starts
+by seccomp_cache.py.
 """
 
 from __future__ import annotations
