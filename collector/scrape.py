@@ -30,7 +30,7 @@ from urllib.parse import urlencode
 import httpx
 import yaml
 from pydock.collector.config import CollectorConfig, ScrapeConfig
-from pydock.collector.exposition import ParseError, parse_exposition
+from pydock.collector.exposition import ParseError, parse_exposition_keyed
 from pydock.collector.notify.model import go_time
 from pydock.collector.ticker import ticks
 from pydock.collector.tsdb import STALE_NAN
@@ -119,6 +119,10 @@ class ScrapeLoop:
     target: Target
     append: Appender
     previous: set[LabelKey] = field(default_factory=set)
+    # series text -> (labels after the target's, their key); the labels dicts are shared by the
+    # samples of every scrape, and appenders only read them.
+    _series: dict[str, tuple[dict[str, str], LabelKey]] = field(default_factory=dict, repr=False)
+    _series_owner: tuple[bool, tuple[tuple[str, str], ...]] | None = field(default=None, repr=False)
 
     async def scrape_once(self, client: httpx.AsyncClient, now: float | None = None) -> None:
         t = self.target
@@ -166,10 +170,21 @@ class ScrapeLoop:
         current: set[LabelKey] = set()
         seen: set[LabelKey] = set()
         scraped = 0
-        for labels, value, sample_ts in parse_exposition(text, openmetrics):
+        # A target exposes the same series scrape after scrape: remember what each line's series
+        # text became (labels after the target's, and their key), so that the next scrape splits
+        # the line and skips label parsing, relabelling and sorting.
+        owner = (t.job.honor_labels, tuple(t.labels.items()))
+        if owner != self._series_owner:
+            self._series, self._series_owner = {}, owner
+        cache = self._series
+        for series, labels, value, sample_ts in parse_exposition_keyed(text, openmetrics, cache):
             scraped += 1
-            final = mutate_labels(labels, t.labels, t.job.honor_labels)
-            key = tuple(sorted(final.items()))
+            if labels is None:
+                final, key = cache[series]
+            else:
+                final = mutate_labels(labels, t.labels, t.job.honor_labels)
+                key = tuple(sorted(final.items()))
+                cache[series] = (final, key)
             if key in seen:
                 continue  # Prometheus drops duplicates within one scrape
             seen.add(key)
@@ -178,6 +193,8 @@ class ScrapeLoop:
             else:
                 current.add(key)
                 samples.append((final, ts, value))
+        if len(cache) > 2 * scraped + 1000:  # series that went away: start afresh rather than grow
+            self._series = {}
         return samples, current, scraped
 
     async def stop_staleness(self) -> None:

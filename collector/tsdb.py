@@ -206,6 +206,7 @@ class TSDB:
         with self._lock:
             self._ids: dict[tuple[tuple[str, str], ...], int] = {}
             self._labels: dict[int, Labels] = {}
+            self._keys: dict[int, tuple[tuple[str, str], ...]] = {}  # sid -> sorted label pairs
             self._postings: dict[str, dict[str, set[int]]] = {}
             self._last_t: dict[int, int] = {}
             # The head: per series, the samples not yet in a packed chunk (all newer than the packed
@@ -229,7 +230,9 @@ class TSDB:
             self._next_head_id = rid + 1
 
     def _index(self, sid: int, labels: Labels) -> None:
-        self._ids[tuple(sorted(labels.items()))] = sid
+        key = tuple(sorted(labels.items()))
+        self._ids[key] = sid
+        self._keys[sid] = key
         self._labels[sid] = labels
         for name, value in labels.items():
             self._postings.setdefault(name, {}).setdefault(value, set()).add(sid)
@@ -262,8 +265,8 @@ class TSDB:
         groups: dict[tuple[tuple[str, str], ...], tuple[list[int], list[float]]] = {}
         for labels, ts, vs in batch:
             g = groups.setdefault(tuple(sorted(labels.items())), ([], []))
-            g[0].extend(int(t) for t in ts)
-            g[1].extend(float(v) for v in vs)
+            g[0].extend(map(int, ts))
+            g[1].extend(map(float, vs))
         return self._append_groups(groups)
 
     def _accept(self, sid: int, ts: list[int], vs: list[float]) -> tuple[list[int], list[float]]:
@@ -414,6 +417,7 @@ class TSDB:
 
     def _unindex(self, sid: int) -> None:
         labels = self._labels.pop(sid, None)
+        self._keys.pop(sid, None)
         if labels is None:
             return
         self._ids.pop(tuple(sorted(labels.items())), None)
@@ -460,26 +464,6 @@ class TSDB:
                     out[sid] = (array("q", h[0]), array("d", h[1]))
             return out
 
-    def _chunk(self, db: sqlite3.Connection, cid: int, sid: int, min_t: int, n: int
-               ) -> tuple[array[int], array[float]]:
-        """A packed chunk, decoded, through a small LRU cache: dashboards ask for the same recent
-        chunks again and again. Packed chunks never change; the key also holds what identifies the
-        content, in case SQLite reuses the row id of a deleted chunk."""
-        key = (cid, sid, min_t, n)
-        with self._cache_lock:
-            hit = self._cache.get(key)
-            if hit is not None:
-                self._cache.move_to_end(key)
-                return hit
-        (data,) = db.execute("SELECT data FROM chunks WHERE id = ?", (cid,)).fetchone()
-        ts, vs = chunkenc.decode(data, n)
-        got = (array("q", ts), array("d", vs))
-        with self._cache_lock:
-            self._cache[key] = got
-            if len(self._cache) > CHUNK_CACHE:
-                self._cache.popitem(last=False)
-        return got
-
     def _chunk_lists(self, db: sqlite3.Connection, sids: Sequence[int], start: int, end: int,
                      heads: dict[int, tuple[array[int], array[float]]]) -> dict[int, list[tuple[int, int, int]]]:
         """(chunk id, min_t, n) of the packed chunks in range, per series, from one statement for all
@@ -499,20 +483,77 @@ class TSDB:
             lst.append((cid, min_t, n))
         return out
 
-    def _read(self, db: sqlite3.Connection, sid: int, start: int, end: int,
-              head: tuple[array[int], array[float]] | None,
-              chunks: Sequence[tuple[int, int, int]]) -> tuple[array[int], array[float]]:
-        parts = [self._chunk(db, cid, sid, min_t, n) for cid, min_t, n in chunks]
-        if head is not None:
-            parts.append(head)
+    def _chunks_many(self, db: sqlite3.Connection, chunks: dict[int, list[tuple[int, int, int]]]
+                     ) -> dict[int, list[tuple[array[int], array[float]]]]:
+        """`_chunk` for the chunks of many series at once: one cache lock for all of them and one
+        statement for the misses (a lookup and a statement per series were most of an instant query)."""
+        out: dict[int, list[tuple[array[int], array[float]]]] = {}
+        missing: dict[int, tuple[int, int, int, int]] = {}
+        cache = self._cache
+        with self._cache_lock:
+            for sid, lst in chunks.items():
+                for cid, min_t, n in lst:
+                    key = (cid, sid, min_t, n)
+                    hit = cache.get(key)
+                    if hit is None:
+                        missing[cid] = key
+                    else:
+                        cache.move_to_end(key)
+        got: dict[tuple[int, int, int, int], tuple[array[int], array[float]]] = {}
+        if missing:
+            for cid, data in db.execute("SELECT id, data FROM chunks WHERE id IN (SELECT value FROM json_each(?))",
+                                        (json.dumps(list(missing)),)):
+                key = missing[cid]
+                ts, vs = chunkenc.decode(data, key[3])
+                got[key] = (array("q", ts), array("d", vs))
+            with self._cache_lock:
+                for key, val in got.items():
+                    cache[key] = val
+                while len(cache) > CHUNK_CACHE:
+                    cache.popitem(last=False)
+        with self._cache_lock:
+            for sid, lst in chunks.items():
+                parts = []
+                for cid, min_t, n in lst:
+                    key = (cid, sid, min_t, n)
+                    hit = got.get(key) or cache.get(key)
+                    if hit is None:  # evicted between the two locks by a huge concurrent read
+                        hit = self._chunk_uncached(db, cid, n)
+                    parts.append(hit)
+                out[sid] = parts
+        return out
+
+    @staticmethod
+    def _chunk_uncached(db: sqlite3.Connection, cid: int, n: int) -> tuple[array[int], array[float]]:
+        (data,) = db.execute("SELECT data FROM chunks WHERE id = ?", (cid,)).fetchone()
+        ts, vs = chunkenc.decode(data, n)
+        return array("q", ts), array("d", vs)
+
+    @staticmethod
+    def _cut(parts: list[tuple[array[int], array[float]]], start: int, end: int
+             ) -> tuple[array[int], array[float]]:
+        """The samples of `parts` (consecutive pieces of one series) in [start, end], as two new
+        arrays. Each piece is cut to the range before anything is copied: an instant query wants a
+        few samples of a chunk."""
+        keep_t: list[array[int]] = []
+        keep_v: list[array[float]] = []
+        for cts, cvs in parts:
+            if not cts:
+                continue
+            lo_out, hi_out = cts[0] < start, cts[-1] > end
+            if lo_out or hi_out:
+                i = bisect_left(cts, start) if lo_out else 0
+                j = bisect_right(cts, end) if hi_out else len(cts)
+                if i >= j:
+                    continue
+                cts, cvs = cts[i:j], cvs[i:j]
+            keep_t.append(cts)
+            keep_v.append(cvs)
+        if len(keep_t) == 1:
+            return keep_t[0][:], keep_v[0][:]  # a copy: the pieces may be the cache's own arrays
         ts: array[int] = array("q")
         vs: array[float] = array("d")
-        for cts, cvs in parts:
-            # Cut each array to the range first: an instant query wants a few samples of a chunk, and
-            # only those should be copied.
-            if cts and (cts[0] < start or cts[-1] > end):
-                i, j = bisect_left(cts, start), bisect_right(cts, end)
-                cts, cvs = cts[i:j], cvs[i:j]
+        for cts, cvs in zip(keep_t, keep_v):
             ts.extend(cts)
             vs.extend(cvs)
         return ts, vs
@@ -522,10 +563,12 @@ class TSDB:
         """Like `select`, with timestamps and values as two parallel lists."""
         return [(labels, ts.tolist(), vs.tolist()) for labels, ts, vs in self.select_columns(matchers, start_ms, end_ms)]
 
-    def select_columns(self, matchers: Iterable[MatcherLike], start_ms: int, end_ms: int
-                       ) -> list[tuple[Labels, array[int], array[float]]]:
+    def select_columns(self, matchers: Iterable[MatcherLike], start_ms: int, end_ms: int, *,
+                       label_pairs: bool = False) -> list[tuple[Any, array[int], array[float]]]:
         """Like `select`, with timestamps and values as two parallel arrays ("q" and "d"): what the
-        engine wants, copied from the decoded chunks without a Python object per sample."""
+        engine wants, copied from the decoded chunks without a Python object per sample. With
+        `label_pairs`, each label set is the tuple of its sorted (name, value) pairs, shared and
+        immutable (the engine's form), instead of a dict of its own."""
         ms = _as_matchers(matchers)
         self._check_open()
         sids = self._match(ms)
@@ -536,11 +579,20 @@ class TSDB:
         heads = self._snapshot(db, sids)
         start, end = int(start_ms), int(end_ms)
         try:
-            chunks = self._chunk_lists(db, sids, start, end, heads)
+            decoded = self._chunks_many(db, self._chunk_lists(db, sids, start, end, heads))
+            labels = self._labels
+            keys = self._keys
+            cut = self._cut
             for sid in sids:
-                ts, vs = self._read(db, sid, start, end, heads.get(sid), chunks.get(sid, ()))
+                parts = decoded.get(sid, [])
+                head = heads.get(sid)
+                if head is not None:
+                    parts.append(head)
+                if not parts:
+                    continue
+                ts, vs = cut(parts, start, end)
                 if ts:
-                    out.append((dict(self._labels.get(sid) or {}), ts, vs))
+                    out.append((keys.get(sid, ()) if label_pairs else dict(labels.get(sid) or {}), ts, vs))
         finally:
             db.execute("COMMIT")
         return out

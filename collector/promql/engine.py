@@ -17,8 +17,10 @@ metric-name dropping, and "vector cannot contain metrics with the same labelset"
 from __future__ import annotations
 
 import math
+import struct
+from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -59,8 +61,8 @@ from pydock.collector.promql.values import (
     Vector,
     labels_of,
 )
-from pydock.collector.promql.vectorized import extrapolated_all
-from pydock.collector.tsdb import Matcher, is_stale_nan
+from pydock.collector.promql.vectorized import extrapolated_all, extrapolated_one
+from pydock.collector.tsdb import STALE_NAN_BITS, Matcher, is_stale_nan
 
 from pydock.errors import PromQLError
 
@@ -198,6 +200,18 @@ def _without_stale(s: _Series) -> tuple[list[int], list[float]]:
     return [s.ts[k] for k in keep], [s.vs[k] for k in keep]
 
 
+_STALE_BYTES = struct.pack("=Q", STALE_NAN_BITS)  # native order, as array.tobytes()
+
+
+def _may_hold_stale(vs: Sequence[float]) -> bool:
+    """Whether `vs` may hold a staleness marker. For the TSDB's arrays, a search of their bytes for
+    the marker's (a match across two values is possible and only costs the exact per-value checks
+    that follow wherever has_stale is set); otherwise per value."""
+    if isinstance(vs, array) and vs.typecode == "d":
+        return _STALE_BYTES in vs.tobytes()
+    return any(map(math.isnan, vs)) and any(map(is_stale_nan, vs))
+
+
 def _first(row: tuple[Labels, list[int], list[float]]) -> Labels:
     return row[0]
 
@@ -298,8 +312,9 @@ class _Evaluator:
                 self.log_data[key] = prepared
         storage = self.engine.storage
         for key, (sel, lo, hi) in self.windows.items():
-            if hasattr(storage, "select_columns"):
-                rows = storage.select_columns(sel.matchers, lo, hi)
+            pairs = hasattr(storage, "select_columns")
+            if pairs:
+                rows = storage.select_columns(sel.matchers, lo, hi, label_pairs=True)
             elif hasattr(storage, "select_arrays"):
                 rows = storage.select_arrays(sel.matchers, lo, hi)
             else:
@@ -309,8 +324,8 @@ class _Evaluator:
             out = []
             for labels, ts, vs in rows:
                 self.ctx.charge(len(ts))  # every point loaded stays in memory for the whole query
-                stale = any(map(math.isnan, vs)) and any(map(is_stale_nan, vs))
-                out.append(_Series(labels_of(labels), ts, vs, stale))
+                stale = _may_hold_stale(vs)
+                out.append(_Series(labels if pairs else labels_of(labels), ts, vs, stale))
             self.data[key] = out
 
     # --- evaluation -----------------------------------------------------------------------------
@@ -542,6 +557,10 @@ class _Evaluator:
                 done = self.step_results[id(node)] = self._range_call_all_steps(node, idx)
             if done is not None:
                 return done.get(t, [])
+        if not self.in_subquery and node.func in ("rate", "increase", "delta"):
+            fast = self._extrapolated_instant(node, idx, t)
+            if fast is not None:
+                return fast
         scalars = [self.eval(a, t) for i, a in enumerate(node.args) if i != idx]
         mat, lo, hi = self.matrix_arg(node.args[idx], t)
         rng = hi - lo
@@ -559,6 +578,35 @@ class _Evaluator:
             self.track(node, pairs)  # dropping names may have made two series one
         return out
 
+    def _extrapolated_instant(self, node: Call, idx: int, t: int) -> VecT | None:
+        """rate/increase/delta of a plain range selector at one instant, all series in one numpy pass
+        (vectorized.py with a single step): the same values as `fn.range_function` series by series."""
+        arg = _unparen(node.args[idx])
+        if not isinstance(arg, MatrixSelector):
+            return None
+        data = self.data[id(arg.selector)]
+        if len(data) < 2:
+            return None
+        sel = arg.selector
+        hi = self.at_ms(sel.at, t) - sel.offset
+        func = node.func
+        try:
+            values = extrapolated_one([_without_stale(s) for s in data], hi, arg.range, func != "delta",
+                                      func == "rate")
+        except OverflowError:
+            return None
+        out: VecT = []
+        pairs = []
+        check = not _one_metric_name(node.args[idx])  # dropping names may make two series one
+        for s, v in zip(data, values):
+            if v is not None:
+                dm = drop_name(s.labels)
+                out.append((dm, v))
+                if check:
+                    pairs.append((dm, s.labels))
+        if check:
+            self.track(node, pairs)
+        return out
 
     def _all_steps_ok(self, node: Call, idx: int) -> bool:
         """The all-steps path needs a plain range selector and constant scalar arguments."""

@@ -28,6 +28,8 @@ def _is_label_name(s: str) -> bool:
 
 
 def drop_name(m: Labels) -> Labels:
+    if m and m[0][0] == NAME:  # where sorting puts it unless a label name starts with a capital
+        return m[1:]
     return tuple(p for p in m if p[0] != NAME)
 
 

@@ -67,8 +67,18 @@ def labels_json(metric: Labels) -> dict[str, str]:
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # as the API's JSONResponse
 
 
+_LABELS_TEXT: dict[Labels, str] = {}
+_LABELS_TEXT_MAX = 100_000  # label sets remembered (a cache, cleared when full)
+
+
 def _labels_text(metric: Labels) -> str:
-    return _ENCODER.encode(dict(metric))
+    # Dashboards ask for the same series again and again: encode each label set once.
+    text = _LABELS_TEXT.get(metric)
+    if text is None:
+        if len(_LABELS_TEXT) >= _LABELS_TEXT_MAX:
+            _LABELS_TEXT.clear()
+        text = _LABELS_TEXT[metric] = _ENCODER.encode(dict(metric))
+    return text
 
 
 def labels_str(metric: Labels) -> str:

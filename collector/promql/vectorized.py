@@ -14,6 +14,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Sequence
 from itertools import compress
+from typing import cast
 
 import numpy as np
 from pydock.collector.promql import functions as fn
@@ -25,15 +26,49 @@ def extrapolated_all(series: Sequence[tuple[Sequence[int], Sequence[float]]], st
                      ends: Sequence[int], range_ms: int, is_counter: bool, is_rate: bool) -> list[Points]:
     """For each series (timestamps, values; staleness markers removed), the steps that have a value
     and the values, as `steps.over_steps` returns them for rate/increase/delta."""
-    n_series, k = len(series), len(steps)
-    if not n_series or not k:
+    k = len(steps)
+    if not series or not k:
         return [([], []) for _ in series]
+    got = _extrapolate(series, ends, range_ms, is_counter, is_rate)
+    if got is None:
+        return [([], []) for _ in series]
+    vals, ok = got
+    oks: list[list[bool]] = ok.tolist()
+    full = cast(list[bool], ok.all(axis=1).tolist())
+    steps_l = list(steps)
+    out: list[Points] = []
+    for s in range(len(series)):
+        if full[s]:  # the usual row: every step has a value; the step list is shared, never mutated
+            out.append((steps_l, vals[s * k:(s + 1) * k]))
+            continue
+        mask = oks[s]
+        out.append((list(compress(steps_l, mask)), list(compress(vals[s * k:(s + 1) * k], mask))))
+    return out
+
+
+def extrapolated_one(series: Sequence[tuple[Sequence[int], Sequence[float]]], end: int, range_ms: int,
+                     is_counter: bool, is_rate: bool) -> list[float | None]:
+    """The same at one instant (`end`, the window's right edge): per series the value, or None where
+    the window holds fewer than two samples. What an instant query's rate() wants, without lists
+    per series."""
+    got = _extrapolate(series, [end], range_ms, is_counter, is_rate) if series else None
+    if got is None:
+        return [None] * len(series)
+    vals, ok = got
+    return [v if o else None for v, o in zip(vals, ok[:, 0].tolist())]
+
+
+def _extrapolate(series: Sequence[tuple[Sequence[int], Sequence[float]]], ends: Sequence[int], range_ms: int,
+                 is_counter: bool, is_rate: bool) -> tuple[list[float], np.ndarray] | None:
+    """Every series at every window end: the values, row-major (series, step), and which are set;
+    None when no series has a sample."""
+    n_series, k = len(series), len(ends)
     lens = np.fromiter((len(s[0]) for s in series), dtype=np.int64, count=n_series)
     total = int(lens.sum())
     if total == 0:
-        return [([], []) for _ in series]
-    t_all = np.concatenate([_column(s[0], np.int64) for s in series])
-    v_all = np.concatenate([_column(s[1], np.float64) for s in series])
+        return None
+    t_all = _flat([s[0] for s in series], "q", np.int64)
+    v_all = _flat([s[1] for s in series], "d", np.float64)
     starts = np.zeros(n_series, dtype=np.int64)
     np.cumsum(lens[:-1], out=starts[1:])
     sid = np.repeat(np.arange(n_series, dtype=np.int64), lens)
@@ -90,17 +125,18 @@ def extrapolated_all(series: Sequence[tuple[Sequence[int], Sequence[float]]], st
             v = fn.extrapolated_rate(ts[a:b], vs[a:b], hi - range_ms, hi, range_ms, True, is_rate)
             assert v is not None
             vals[flat] = v
-    oks = ok.tolist()
-    full = ok.all(axis=1).tolist()
-    steps_l = list(steps)
-    out: list[Points] = []
-    for s in range(n_series):
-        if full[s]:  # the usual row: every step has a value; the step list is shared, never mutated
-            out.append((steps_l, vals[s * k:(s + 1) * k]))
-            continue
-        mask = oks[s]
-        out.append((list(compress(steps_l, mask)), list(compress(vals[s * k:(s + 1) * k], mask))))
-    return out
+    return vals, ok
+
+
+def _flat(cols: list[Sequence[int]] | list[Sequence[float]], typecode: str, dtype: type) -> np.ndarray:
+    """All columns end to end. The TSDB's array.array columns are appended with memcpy into one
+    array (one numpy conversion per series was most of an instant query's time here)."""
+    if all(type(c) is array and c.typecode == typecode for c in cols):
+        flat = array(typecode)
+        for c in cols:
+            flat.extend(c)  # type: ignore[arg-type]
+        return np.frombuffer(flat, dtype=dtype) if len(flat) else np.zeros(0, dtype=dtype)
+    return np.concatenate([_column(c, dtype) for c in cols])
 
 
 def _column(xs: Sequence[int] | Sequence[float], dtype: type) -> np.ndarray:

@@ -286,13 +286,13 @@ def test_scrape_parses_off_the_event_loop(tmp_path: Path, exporter: Exporter,
 
     Gauge("g", "g", registry=exporter.registry).set(1)
     threads: list[threading.Thread] = []
-    real = scrape_mod.parse_exposition
+    real = scrape_mod.parse_exposition_keyed
 
-    def spy(text: str, openmetrics: bool) -> Any:
+    def spy(text: str, openmetrics: bool, known: Any) -> Any:
         threads.append(threading.current_thread())
-        return real(text, openmetrics)
+        return real(text, openmetrics, known)
 
-    monkeypatch.setattr(scrape_mod, "parse_exposition", spy)
+    monkeypatch.setattr(scrape_mod, "parse_exposition_keyed", spy)
     loop, out = make_loop(tmp_path, exporter.address)
 
     async def go() -> threading.Thread:
