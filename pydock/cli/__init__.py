@@ -65,6 +65,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# command -> "module:function" of its click-free fast path (docs/performance.md, "CLI start-up"). The
+# function gets the arguments after the command name and returns True when it ran the command, False
+# to leave it to click. One line per command.
+FAST_PATHS: dict[str, str] = {
+    "logs": "pydock.logprint:fast_logs",
+}
+
+
 DESCRIPTION = "pydock: containers with Docker's CLI, log drivers, a cAdvisor-style agent and a collector."
 
 
@@ -77,10 +85,12 @@ def main(argv: list[str] | None = None) -> object:
 
         sys.stdout.write(main_help(COMMANDS, DESCRIPTION))
         return None
-    if args and args[0] == "logs":
-        from pydock.logprint import fast_logs
-
-        if fast_logs(args[1:]):  # plain flags; anything else goes through click below
+    fast = FAST_PATHS.get(args[0]) if args else None
+    if fast is not None:
+        module, _, attr = fast.partition(":")
+        # plain flags; anything else (help, an unknown flag, a bad value) returns False and goes
+        # through click below, so errors and help read as before
+        if getattr(__import__(module, fromlist=[attr]), attr)(args[1:]):
             return None
     if args and args[0] == "run" and "--help" not in args and os.geteuid() == 0:
         # The shim's interpreter starts now and imports while this process imports click and the
