@@ -73,7 +73,7 @@ def _security(host: dict[str, Any], mode: str) -> dict[str, Any]:
                        f"{d.get('CgroupPermissions') or 'rwm'}")
     shm = host.get("ShmSize")
     return {"cap_add": tuple(_strs(host.get("CapAdd"), "HostConfig.CapAdd")),
-            "cap_drop": tuple(_strs(host.get("CapDrop"), "HostConfig.CapDrop")),
+            "cap_drop": tuple(_strs(host.get("CapDrop"), "HostConfig.CapDrop")), "caps_as_sent": True,
             "privileged": bool(host.get("Privileged")), "read_only": bool(host.get("ReadonlyRootfs")),
             "security_opt": tuple(_strs(host.get("SecurityOpt"), "HostConfig.SecurityOpt")),
             "tmpfs": tuple(f"{k}:{v}" if v else str(k) for k, v in tmpfs.items()),

@@ -42,6 +42,20 @@ def normalize(name: str, flag: str) -> str:
     return n
 
 
+def client_form(cap_add: Iterable[str], cap_drop: Iterable[str]) -> tuple[list[str], list[str]]:
+    """`--cap-add`/`--cap-drop` as the docker CLI sends them (docker/cli opts.EffectiveCapAddCapDrop):
+    trimmed, upper case, `CAP_`-prefixed (`ALL` kept), `ALL` in a list trumps the rest of that list, a
+    name in both lists is only added; each list sorted. The daemon stores what a client sent, so
+    `inspect` shows `CAP_SYS_TIME` after `run --cap-add sys_time`, as with Docker."""
+    def form(names: Iterable[str]) -> set[str]:
+        out = {n.strip().upper() for n in names}
+        out = {n if n == "ALL" or n.startswith("CAP_") else f"CAP_{n}" for n in out}
+        return {"ALL"} if "ALL" in out else out
+
+    add, drop = form(cap_add), form(cap_drop)
+    return sorted(add), sorted(drop - add)
+
+
 def effective_set(cap_add: Iterable[str] = (), cap_drop: Iterable[str] = (), privileged: bool = False,
                   kernel_last: int | None = None) -> list[str]:
     """The container's capabilities by name (without CAP_), as moby's caps.TweakCapabilities: drops

@@ -80,8 +80,12 @@ def host_config(*, cap_add: Iterable[str] = (), cap_drop: Iterable[str] = (), pr
         from pydock.runtime import cgroups
 
         cgroupns = "private" if cgroups.detect_layout().kind == "v2" else "host"
-    add = [capabilities.normalize(c, "--cap-add") for c in cap_add]
-    drop = [capabilities.normalize(c, "--cap-drop") for c in cap_drop]
+    # validated, then kept as the client sent them (dockerd's validateHostConfig does the same)
+    add, drop = list(cap_add), list(cap_drop)
+    for c in add:
+        capabilities.normalize(c, "--cap-add")
+    for c in drop:
+        capabilities.normalize(c, "--cap-drop")
     opts, profile, nnp = parse_security_opt(security_opt, str(daemon.get("seccomp-profile") or ""))
     if not any(o.startswith("no-new-privileges") for o in opts) and "no-new-privileges" in daemon:
         nnp = bool(daemon["no-new-privileges"])

@@ -190,7 +190,7 @@ def test_security_flags_through_the_api(api) -> None:
     assert out.strip() == "1000"
     hc = json.loads(api.docker("create", "--name", "sec", "--cap-add", "SYS_TIME", "--init", "--shm-size", "32m",
                                "busybox", "true").stdout and api.docker("inspect", "sec").stdout)[0]["HostConfig"]
-    assert hc["CapAdd"] == ["SYS_TIME"] and hc["Init"] is True and hc["ShmSize"] == 32 << 20
+    assert hc["CapAdd"] == ["CAP_SYS_TIME"] and hc["Init"] is True and hc["ShmSize"] == 32 << 20
     host_map = api.docker("run", "--rm", "--userns", "host", "busybox", "cat", "/proc/self/uid_map").stdout.split()
     assert host_map[:2] == ["0", "0"]
     # The docker CLI only sends "host"; pydock's `auto` (a remapped range) through the raw API:

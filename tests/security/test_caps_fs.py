@@ -33,6 +33,15 @@ def test_cap_add_net_admin(pd):
     assert "ADDED" in pd("run", "--rm", "--cap-add", "CAP_NET_ADMIN", "busybox", "sh", "-c", VETH).stdout
 
 
+def test_cli_sends_caps_as_the_docker_cli_does(pd):
+    assert capabilities.client_form([" sys_time", "CAP_NET_ADMIN", "sys_time"], ["net_admin", "mknod"]) == (
+        ["CAP_NET_ADMIN", "CAP_SYS_TIME"], ["CAP_MKNOD"])
+    assert capabilities.client_form(["all", "chown"], ["ALL"]) == (["ALL"], [])
+    host = json.loads(pd.out("inspect", "-f", "{{json .HostConfig}}",
+                             pd.out("create", "--cap-add", "sys_time", "--cap-drop", "chown", "busybox")))
+    assert host["CapAdd"] == ["CAP_SYS_TIME"] and host["CapDrop"] == ["CAP_CHOWN"]
+
+
 def test_privileged(pd):
     p = pd("run", "--rm", "--privileged", "busybox", "sh", "-c",
            f"{VETH}; grep -E 'Seccomp:' /proc/self/status; grep ' /sys ' /proc/self/mountinfo; ls /dev")
