@@ -120,7 +120,14 @@ def make_nodes(dev_dir: Path, host_config: dict[str, Any]) -> None:
         node.parent.mkdir(parents=True, exist_ok=True)
         if os.path.lexists(node):
             os.unlink(node)
-        os.mknod(node, (st.st_mode & 0o7777) | stat.S_IFMT(st.st_mode), st.st_rdev)
+        try:
+            os.mknod(node, (st.st_mode & 0o7777) | stat.S_IFMT(st.st_mode), st.st_rdev)
+        except PermissionError:  # a user namespace has no CAP_MKNOD: bind the host's node, as runc does
+            from pydock.runtime import syscalls
+
+            node.touch()
+            syscalls.mount(d.host, node, None, syscalls.MS_BIND)
+            continue
         os.chmod(node, st.st_mode & 0o7777)
         os.chown(node, st.st_uid, st.st_gid)
 

@@ -80,6 +80,15 @@ def test_seccomp_still_refuses_unshare_and_exec_joins(pd):
     assert os.stat(f"/proc/{pid}").st_uid == int(out.split()[1])
 
 
+def test_device_in_a_user_namespace_is_the_host_node_bound(pd):
+    # no mknod in a user namespace: the host's node is bind-mounted (runc does the same); the cgroup's
+    # device rules still apply, so an unlisted node stays closed
+    p = pd("run", "--rm", "--userns", "auto", "--device", "/dev/zero:/dev/myzero", "busybox", "sh", "-c",
+           "head -c 4 /dev/myzero | od -An -tx1; stat -c '%t:%T' /dev/myzero")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["00", "00", "00", "00", "1:5"]
+
+
 def test_daemon_userns_remap_default(pd, pydock_env):
     Path(pydock_env["PYDOCK_CONFIG"]).write_text('{"userns-remap": "default"}')
     start, size = _map(pd)
