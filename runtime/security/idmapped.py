@@ -9,8 +9,9 @@ writes lands as the range's ids. Nothing is copied; a layer stays shared with ev
 
 Fallback, where the kernel or the layers' filesystem refuses an idmapped mount (the errno is
 logged in shim.log): a copy of each layer with every owner shifted by the range's start, made once
-per range and layer under `$ROOT/userns-layers/<uid>.<gid>/` and kept for later containers of the
-same range (it costs the layers' size per range in use, and the copy's time at the first start).
+per range and layer under `$ROOT/userns-layers/<uid>.<gid>/`, kept while the range is held and
+removed when it is freed (userns.release: it costs the layers' size per range in use, and the copy's
+time at the first start).
 """
 
 from __future__ import annotations

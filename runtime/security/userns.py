@@ -167,7 +167,7 @@ def allocate(root: Path, cid: str, etc: Path = ETC) -> IdMap:
         for f in slots.iterdir():
             owner = f.read_text().strip()
             if not (root / "containers" / owner).is_dir():
-                f.unlink()
+                _free(root, f)
                 continue
             u, _, g = f.name.partition(".")
             used_u.add(int(u))
@@ -189,7 +189,19 @@ def release(root: Path, cid: str) -> None:
     with Lock(root / "userns.lock"):
         for f in slots.iterdir():
             if f.read_text().strip() == cid:
-                f.unlink()
+                _free(root, f)
+
+
+def _free(root: Path, slot: Path) -> None:
+    """Frees a range (under userns.lock): its slot, and the shifted layer copies made for it where
+    idmapped mounts were refused (idmapped.py), which no other container can be using: a range has
+    one holder, and the next one to get it makes them again at its first start."""
+    slot.unlink()
+    cache = root / "userns-layers" / slot.name
+    if cache.is_dir():
+        from pydock.runtime import rootfs
+
+        rootfs.remove_path(cache)
 
 
 def prepare_container(cdir: Path, m: IdMap, driver: str) -> None:

@@ -138,3 +138,22 @@ def test_shifted_copy_fallback_keeps_marks_and_setid_bits(tmp_path):
     assert os.getxattr(copy / "opq", "trusted.overlay.opaque") == b"y"
     assert os.lstat(copy / "gone").st_rdev == 0 and os.lstat(copy / "gone").st_uid == 200_000_000
     assert idmapped.shifted_layer(layer, m, tmp_path / "cache") == copy  # cached per range
+
+
+def test_freeing_a_range_drops_its_shifted_layer_copies(tmp_path):
+    root = tmp_path / "state"
+    (root / "containers" / "c1").mkdir(parents=True)
+    m = userns.allocate(root, "c1", etc=tmp_path)
+    copy = root / "userns-layers" / f"{m.uid}.{m.gid}" / "sha256-layer"
+    copy.mkdir(parents=True)
+    (copy / "f").write_text("x")
+    held = root / "userns-layers" / "1.1"  # another range's copies stay
+    held.mkdir()
+    userns.release(root, "c1")
+    assert not copy.parent.exists() and held.is_dir()
+    (root / "containers" / "c2").mkdir()
+    m2 = userns.allocate(root, "c2", etc=tmp_path)
+    (root / "userns-layers" / f"{m2.uid}.{m2.gid}").mkdir()
+    (root / "containers" / "c2").rmdir()  # gone without `rm`: freed at the next allocation
+    userns.allocate(root, "c3", etc=tmp_path)
+    assert not (root / "userns-layers" / f"{m2.uid}.{m2.gid}").exists()
