@@ -3,15 +3,13 @@ title, description and colour tell the group's state (notify/discord)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from pydock.collector.config import DiscordConfig
-from pydock.collector.notify.integration import Outcome, post
+from pydock.collector.notify.integration import Outcome, json_request, post_rendered
 from pydock.collector.notify.templates import Data, render, truncate
-from pydock.collector.templating import TemplateError
 
 # Discord's limits (embed title, embed description, message content), in characters.
 MAX_TITLE, MAX_DESCRIPTION, MAX_CONTENT = 256, 4096, 2000
@@ -35,10 +33,6 @@ class Discord:
     conf: DiscordConfig
 
     async def send(self, client: httpx.AsyncClient, body: str) -> Outcome:
-        try:
-            msg = payload(self.conf, Data.from_payload(json.loads(body)))
-        except TemplateError as exc:
-            return Outcome(f"template: {exc}")
-        outcome, _ = await post(client, self.conf.webhook_url, json.dumps(msg).encode(),
-                                {"Content-Type": "application/json"}, self.conf.timeout, self.conf.http)
+        outcome, _ = await post_rendered(client, body, lambda d: json_request(payload(self.conf, d)),
+                                         self.conf.webhook_url, self.conf.timeout, self.conf.http)
         return outcome

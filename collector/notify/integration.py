@@ -10,11 +10,15 @@ The delivery loop (`delivery.Delivery`) does the rest: FIFO per destination, bac
 from __future__ import annotations
 
 import base64
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import httpx
 from pydock.collector.config import HTTPConfig
+from pydock.collector.notify.templates import Data
+from pydock.collector.templating import TemplateError
 
 USER_AGENT = "pydock-collector/0.1"
 
@@ -76,3 +80,21 @@ async def post(client: httpx.AsyncClient, url: str, content: bytes, headers: dic
         return DELIVERED, resp
     error = scrub(f"unexpected status code {resp.status_code}: {resp.text[:200]}", url)
     return Outcome(error, retry=resp.status_code >= 500), resp
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+def json_request(message: object) -> tuple[bytes, dict[str, str]]:
+    return json.dumps(message).encode(), JSON
+
+
+async def post_rendered(client: httpx.AsyncClient, body: str, build: Callable[[Data], tuple[bytes, dict[str, str]]],
+                        url: str, timeout: float, http: HTTPConfig) -> tuple[Outcome, httpx.Response | None]:
+    """Renders an integration's request from the persisted payload (`body`) with `build` (content and
+    headers) and posts it; a template error fails for good without a request, as in Alertmanager."""
+    try:
+        content, headers = build(Data.from_payload(json.loads(body)))
+    except TemplateError as exc:
+        return Outcome(f"template: {exc}"), None
+    return await post(client, url, content, headers, timeout, http)

@@ -4,13 +4,12 @@ an access token as `Authorization: Bearer`."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from email.header import Header
 
 import httpx
 from pydock.collector.config import NtfyConfig
-from pydock.collector.notify.integration import Outcome, post
+from pydock.collector.notify.integration import Outcome, post_rendered
 from pydock.collector.notify.templates import Data, render
 from pydock.collector.templating import TemplateError
 
@@ -27,7 +26,8 @@ def request(conf: NtfyConfig, d: Data) -> tuple[bytes, dict[str, str]]:
     priority = render(conf.priority, d).strip().lower()
     if priority not in PRIORITIES:
         raise TemplateError(f"priority {priority!r} is not one of 1-5, min, low, default, high, max, urgent")
-    headers = {"Title": header_value(render(conf.title, d)), "Priority": priority}
+    headers = {"Content-Type": "text/plain; charset=utf-8", "Title": header_value(render(conf.title, d)),
+               "Priority": priority}
     tags = [t for t in (header_value(render(t, d)).replace(",", " ") for t in conf.tags) if t]
     if tags:
         headers["Tags"] = ",".join(tags)
@@ -41,10 +41,6 @@ class Ntfy:
     conf: NtfyConfig
 
     async def send(self, client: httpx.AsyncClient, body: str) -> Outcome:
-        try:
-            content, headers = request(self.conf, Data.from_payload(json.loads(body)))
-        except TemplateError as exc:
-            return Outcome(f"template: {exc}")
-        outcome, _ = await post(client, self.conf.url, content, {"Content-Type": "text/plain; charset=utf-8",
-                                                                 **headers}, self.conf.timeout, self.conf.http)
+        outcome, _ = await post_rendered(client, body, lambda d: request(self.conf, d), self.conf.url,
+                                         self.conf.timeout, self.conf.http)
         return outcome

@@ -3,15 +3,13 @@ chat.postMessage, in Alertmanager's shape (notify/slack: one attachment, its tex
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from pydock.collector.config import SlackConfig
-from pydock.collector.notify.integration import Outcome, post
+from pydock.collector.notify.integration import Outcome, json_request, post_rendered
 from pydock.collector.notify.templates import Data, render, truncate
-from pydock.collector.templating import TemplateError
 
 MAX_TITLE = 1024  # Slack's limit for an attachment title, as Alertmanager truncates it
 
@@ -45,12 +43,8 @@ class Slack:
     conf: SlackConfig
 
     async def send(self, client: httpx.AsyncClient, body: str) -> Outcome:
-        try:
-            req = payload(self.conf, Data.from_payload(json.loads(body)))
-        except TemplateError as exc:
-            return Outcome(f"template: {exc}")
-        outcome, resp = await post(client, self.conf.api_url, json.dumps(req).encode(),
-                                   {"Content-Type": "application/json"}, self.conf.timeout, self.conf.http)
+        outcome, resp = await post_rendered(client, body, lambda d: json_request(payload(self.conf, d)),
+                                            self.conf.api_url, self.conf.timeout, self.conf.http)
         if not outcome.ok or resp is None:
             return outcome
         # Slack answers errors with 200 too: an incoming webhook says "ok" as plain text, the Web API
