@@ -7,7 +7,7 @@ with max-size=10m, max-file=3 (its counters in logstats.json must say N lines, 0
 more without rotation, counting the records on disk. podman uses conmon's k8s-file driver (its `F`
 records are counted: conmon splits lines at its buffer boundaries into `P` parts). The machine's
 limit is the same command with its output through a pipe into a file. Timings are printed, never
-asserted; the median of the runs is shown. The shim's VmRSS is sampled from /proc while it copies
+asserted; the median of the runs is shown, and each run's ratio. The shim's VmRSS is sampled from /proc while it copies
 (peak), and once more for an idle shim before and one second after a burst of N lines.
 """
 
@@ -203,6 +203,9 @@ def main() -> None:
                      ("wall minus start-up", "s", [net_pd, net_pod, med["pipe"]]),
                      ("rate without start-up", "k lines/s", [n / net_pd / 1000, n / net_pod / 1000, rate["pipe"]])]))
         print(f"pydock json-file without rotation: {med['plain']:.2f} s, {rate['plain']:.0f}k lines/s")
+        print("each run, rate pydock/podman+conmon (same run): "
+              + ", ".join(f"{pm / pd:.2f}x" for pd, pm in zip(rot, pod))
+              + f"; load average {os.getloadavg()[0]:.2f}")
         for note in sorted(set(notes)):
             print("  " + note)
         idle_before, idle_after = shim_rss_idle(env, n)
