@@ -5,7 +5,10 @@ Run as root: `bench/run start_latency [--runs 20]`. Prints the median wall time 
 `--help`, with pydock/peer ratios. podman runs the rootfs directory (`--rootfs`, runc as its OCI
 runtime, private storage and config: this host's hybrid cgroups need both, see PEERS.md); crun runs
 an OCI bundle over the same directory inside a private mount namespace without the empty v2
-hierarchy (crun refuses hybrid layouts). Timings are printed, never asserted.
+hierarchy (crun refuses hybrid layouts). `--parent REV` adds a fourth column: pydock from the tree
+of commit REV (`git archive` into a scratch directory, imported through this venv's editable finder
+pointed there), so a change is measured before and after in the same loop. Timings are printed, never
+asserted.
 """
 
 from __future__ import annotations
@@ -87,6 +90,32 @@ def interleaved(n: int, *runners: Callable[[], float]) -> list[list[float]]:
     return samples
 
 
+# Run through PYTHONPATH: points the editable install's finder (MAPPING, package -> folder) at the
+# parent tree, before anything imports pydock; the shim inherits the CLI's view (runtime/launch.py).
+PARENT_SITECUSTOMIZE = """import sys
+for finder in sys.meta_path:
+    mapping = getattr(sys.modules.get(getattr(finder, "__module__", "")), "MAPPING", None)
+    if isinstance(mapping, dict) and "pydock" in mapping:
+        mapping.update({{k: v.replace({repo!r}, {tree!r}, 1) for k, v in mapping.items()}})
+"""
+
+
+def parent_env(rev: str, d: Path, env: dict[str, str]) -> dict[str, str]:
+    """The environment that runs pydock from commit `rev`'s tree (extracted under `d`)."""
+    repo = Path(__file__).resolve().parent.parent
+    tree, site = d / "parent-tree", d / "parent-site"
+    tree.mkdir()
+    site.mkdir()
+    archive = subprocess.run(["git", "-C", str(repo), "archive", rev], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    (site / "sitecustomize.py").write_text(PARENT_SITECUSTOMIZE.format(repo=str(repo), tree=str(tree)))
+    check = subprocess.run([sys.executable, "-c", "import pydock.runtime.lifecycle as m; print(m.__file__)"],
+                           env={**env, "PYTHONPATH": str(site)}, check=True, capture_output=True, text=True)
+    if not check.stdout.startswith(str(tree)):
+        raise SystemExit(f"bench: --parent: pydock still imports from {check.stdout.strip()}")
+    return {**env, "PYTHONPATH": str(site)}
+
+
 def make_bundle(d: Path, rootfs: Path) -> Path:
     bundle = d / "bundle"
     bundle.mkdir()
@@ -104,6 +133,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--crun-inner", default="")
+    ap.add_argument("--parent", default="", help="also time pydock from this commit's tree (before/after)")
     args = ap.parse_args()
     if args.crun_inner:
         crun_inner(args.crun_inner)
@@ -129,17 +159,23 @@ def main() -> None:
         subprocess.run(["cp", "-a", str(layer), str(rootfs)], check=True)
         n = args.runs
         print(f"timing {n} runs each (median after one warm-up) ...", file=sys.stderr)
+        runners = [lambda: time_command([*pd, "run", "--rm", "busybox", "true"], 1, env, warmup=0)[0],
+                   lambda: time_command([*podman, "run", "--rm", "--rootfs", str(rootfs), "true"], 1, pod_env,
+                                        warmup=0)[0]]
+        if args.parent:
+            old_env = parent_env(args.parent, d, env)
+            runners.append(lambda: time_command([*pd, "run", "--rm", "busybox", "true"], 1, old_env, warmup=0)[0])
         crun = CrunTimer(make_bundle(d, rootfs))
         try:
-            s_pd, s_pm, s_cr = interleaved(
-                n,
-                lambda: time_command([*pd, "run", "--rm", "busybox", "true"], 1, env, warmup=0)[0],
-                lambda: time_command([*podman, "run", "--rm", "--rootfs", str(rootfs), "true"], 1, pod_env,
-                                     warmup=0)[0],
-                crun.once)
+            samples = interleaved(n, *runners, crun.once)
         finally:
             crun.close()
-        t_pd, t_pm, t_cr = median_ms(s_pd), median_ms(s_pm), median_ms(s_cr)
+        t_pd, t_pm, t_cr = median_ms(samples[0]), median_ms(samples[1]), median_ms(samples[-1])
+        if args.parent:
+            t_old = median_ms(samples[2])
+            print(f"run --rm busybox true, median: pydock {t_pd:.1f} ms ({t_pd / t_pm:.2f}x podman), "
+                  f"pydock@{args.parent} {t_old:.1f} ms ({t_old / t_pm:.2f}x podman), podman {t_pm:.1f} ms; "
+                  f"load {os.getloadavg()[0]:.2f}")
 
         cid = subprocess.run([*pd, "run", "-d", "busybox", "sleep", "60"], env=env, check=True,
                              capture_output=True, text=True).stdout.strip()

@@ -70,6 +70,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # to leave it to click. One line per command.
 FAST_PATHS: dict[str, str] = {
     "logs": "pydock.logprint:fast_logs",
+    "run": "pydock.cli.fastrun:fast_run",
+    "create": "pydock.cli.fastrun:fast_create",
 }
 
 
@@ -85,6 +87,13 @@ def main(argv: list[str] | None = None) -> object:
 
         sys.stdout.write(main_help(COMMANDS, DESCRIPTION))
         return None
+    if args and args[0] == "run" and "--help" not in args and os.geteuid() == 0:
+        # The shim's interpreter starts now and imports while this process parses the flags and
+        # imports the lifecycle: ~20 ms off `run` here (docs/performance.md). `run` takes it
+        # (launch.take_early), on the fast path or click's; unused, it reads EOF when this process exits.
+        from pydock.runtime.launch import spawn_early
+
+        spawn_early()
     fast = FAST_PATHS.get(args[0]) if args else None
     if fast is not None:
         module, _, attr = fast.partition(":")
@@ -92,13 +101,6 @@ def main(argv: list[str] | None = None) -> object:
         # through click below, so errors and help read as before
         if getattr(__import__(module, fromlist=[attr]), attr)(args[1:]):
             return None
-    if args and args[0] == "run" and "--help" not in args and os.geteuid() == 0:
-        # The shim's interpreter starts now and imports while this process imports click and the
-        # lifecycle: ~20 ms off `run` here (docs/performance.md). `run` takes it (launch.take_early);
-        # unused, it reads EOF when this process exits.
-        from pydock.runtime.launch import spawn_early
-
-        spawn_early()
     from pydock.cli.app import main as app_main
 
     return app_main(argv)

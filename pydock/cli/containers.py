@@ -1,35 +1,25 @@
 """Container commands with Docker's flags: run, create, start, stop, kill, restart, rm, ps, inspect,
 wait, container prune.
 
-`run` and `create` share one set of options (`container_options`) and one builder (`build_spec`)
-that turns them into a `ContainerSpec`; new flags (limits, restart, health, tty) are added there.
+`run` and `create` share one set of options (`container_options`) and one builder (`build_spec`,
+runspec.py) that turns them into a `ContainerSpec`; new flags (limits, restart, health, tty) are added
+there. What they do with it is in runcontainer.py, shared with the click-free fast path (fastrun.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from pydock.cli.runflags import DEPTH_OPTIONS, apply_daemon_defaults, depth_fields, run_tty
+from pydock.cli.runcontainer import create_container, run_container
+from pydock.cli.runcontainer import run_attached as _run_attached  # also compose's attached run
+from pydock.cli.runcontainer import runtime as _runtime
+from pydock.cli.runflags import DEPTH_OPTIONS
 from pydock.errors import NotFoundError, PydockError, UsageError
-from pydock.runtime.spec import ContainerSpec, parse_env_file, parse_mount, parse_volume
-from pydock.settings import Settings
-
-
-def _runtime(need_root: bool = False) -> Any:
-    from pydock.runtime.lifecycle import Runtime, require_root
-
-    if need_root:  # before anything else reads files only root may read
-        require_root()
-    return Runtime(Settings.from_env())
-
 
 # -- run / create --------------------------------------------------------------------------------
 
@@ -64,57 +54,6 @@ def container_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.argument("image")(f)
 
 
-def _pairs(items: tuple[str, ...], what: str) -> dict[str, str]:
-    out = {}
-    for item in items:
-        k, _, v = item.partition("=")
-        if not k:
-            raise UsageError(f"invalid {what} {item!r}: expected KEY=VALUE")
-        out[k] = v
-    return out
-
-
-def build_spec(image: str, command: tuple[str, ...], **o: Any) -> ContainerSpec:
-    """Docker's run/create flags as a ContainerSpec; raises UsageError naming a bad flag value."""
-    o = apply_daemon_defaults(o)  # daemon.json's log-driver and log-opts
-    env: list[str] = []
-    for path in o["env_file"]:
-        try:
-            with open(path) as f:
-                env += parse_env_file(f.read(), path)
-        except OSError as exc:
-            raise UsageError(f"open {path}: {exc.strerror}") from exc
-    for e in o["env"]:
-        if "=" in e:
-            env.append(e)
-        elif e in os.environ:  # `-e KEY` passes the caller's value, as in Docker
-            env.append(f"{e}={os.environ[e]}")
-    mounts = [parse_volume(v) for v in o["volumes"]]
-    mounts = [type(m)(m.type, m.target, m.source, m.read_only, {"create-source": "1"}) if m.type == "bind" else m
-              for m in mounts]
-    mounts += [parse_mount(m) for m in o["mounts"]]
-    entrypoint = None
-    if o["entrypoint"] is not None:
-        entrypoint = (o["entrypoint"],) if o["entrypoint"] else ()
-    if o["stop_timeout"] < -1:
-        raise UsageError(f"invalid --stop-timeout {o['stop_timeout']}: must be -1 (forever) or more")
-    return ContainerSpec(
-        image=image, cmd=tuple(command) or None, entrypoint=entrypoint, name=o["name"], env=tuple(env),
-        workdir=o["workdir"], user=o["user"], hostname=o["hostname"], labels=_pairs(o["labels"], "label"),
-        mounts=tuple(mounts), network=o["network"], log_driver=o["log_driver"],
-        log_opts=_pairs(o["log_opts"], "--log-opt"), stop_signal=o["stop_signal"],
-        stop_timeout=o["stop_timeout"], auto_remove=o["auto_remove"], **depth_fields(o),
-    )
-
-
-def _pull_first(image: str, o: dict[str, Any]) -> None:
-    if os.geteuid() != 0:
-        _runtime(need_root=True)  # the one-line "needs root" error, before the image store is read
-    from pydock.cli.registry_cmds import pull_for_run  # images room: run --pull
-
-    pull_for_run(image, o.pop("pull_policy", "missing"), o.pop("platform", None))
-
-
 # -h is --hostname for run/create, as in Docker; options end at the image name.
 _SETTINGS = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
 
@@ -124,131 +63,14 @@ _SETTINGS = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
 @container_options
 def run(image: str, command: tuple[str, ...], detach: bool, **o: Any) -> None:
     """Create and run a new container from an image."""
-    _pull_first(image, o)
-    from pydock.runtime.launch import spawn_shim, take_early
-
-    settings = Settings.from_env()
-    if o.get("tty") and not detach:
-        early = take_early(settings)  # a terminal's shim is launched by run_tty
-        if early is not None:
-            early.cancel()
-        rt = _runtime(need_root=True)
-        rec = rt.create(build_spec(image, command, **o))
-        sys.exit(run_tty(rt, rec.id, bool(o.get("interactive"))))  # runtime depth: a real terminal
-    if os.geteuid() != 0:
-        _runtime(need_root=True)  # raises the one-line "needs root" error
-    out, err = (None, None) if detach else (os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC))
-    # -i: the caller's stdin goes to the container through a pipe (its read end is the shim's).
-    stdin = os.pipe2(os.O_CLOEXEC) if o.get("interactive") and not detach else None
-    # The shim's interpreter starts first, before this process imports the lifecycle and makes the
-    # record, so the two overlap; the shim waits for the container's id. `pydock.cli.main` started
-    # it before click was imported (`spawn_early`); the pipes then go with the id.
-    stdin_r = -1
-    launch = take_early(settings)
-    if launch is not None:
-        stdin_r = stdin[0] if stdin else -1
-    else:
-        try:
-            launch = spawn_shim(settings, None if out is None or err is None else (out[1], err[1]),
-                                stdin[0] if stdin else -1)
-        finally:
-            if stdin:
-                os.close(stdin[0])
-    try:
-        rt = _runtime()
-        rec = rt.create(build_spec(image, command, **o))
-    except BaseException:
-        launch.cancel()
-        if stdin_r >= 0:
-            os.close(stdin_r)
-        raise
-    if detach:
-        rt.start(rec.id, launch=launch).close()
-        click.echo(rec.id)
-        return
-    sys.exit(_run_attached(rt, rec.id, launch, out, err, stdin[1] if stdin else -1, stdin_r=stdin_r))
-
-
-def _run_attached(rt: Any, cid: str, launch: Any = None, out: tuple[int, int] | None = None,
-                  err: tuple[int, int] | None = None, stdin_w: int = -1, interactive: bool = False,
-                  stdin_r: int = -1) -> int:
-    """Streams the container's output, forwards SIGINT/SIGTERM to it, returns its exit code.
-
-    `stdin_w`: the write end of the container's stdin pipe (the shim already has its read end, or
-    gets `stdin_r` with the id); `interactive` without it: make that pipe here, for the shim `start`
-    launches."""
-    out_r, out_w = out or os.pipe2(os.O_CLOEXEC)
-    err_r, err_w = err or os.pipe2(os.O_CLOEXEC)
-    if interactive and stdin_w < 0:
-        stdin_r, stdin_w = os.pipe2(os.O_CLOEXEC)
-    try:
-        started = rt.start(cid, attach=(out_w, err_w), launch=launch, stdin=stdin_r)
-    except BaseException:
-        if stdin_w >= 0:
-            os.close(stdin_w)
-        raise
-    finally:
-        os.close(out_w)
-        os.close(err_w)
-        if stdin_r >= 0:
-            os.close(stdin_r)
-    if stdin_w >= 0:
-        # A daemon thread: a container that exits before stdin ends does not wait for it.
-        threading.Thread(target=_feed, args=(sys.stdin.fileno(), stdin_w), daemon=True).start()
-
-    def forward(signum: int, _frame: Any) -> None:
-        try:
-            os.kill(started.pid, signum)
-        except ProcessLookupError:
-            pass
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, forward)
-    pumps = [threading.Thread(target=_pump, args=(out_r, sys.stdout), daemon=True),
-             threading.Thread(target=_pump, args=(err_r, sys.stderr), daemon=True)]
-    for p in pumps:
-        p.start()
-    for p in pumps:
-        while p.is_alive():
-            p.join(0.2)  # joined in slices so Ctrl-C reaches the handler
-    return int(started.wait_exit())
-
-
-def _feed(src: int, dst: int) -> None:
-    """The caller's stdin into the container's; EOF (or the container gone) closes it."""
-    try:
-        while data := os.read(src, 65536):
-            view = memoryview(data)
-            while view:
-                view = view[os.write(dst, view):]
-    except OSError:  # EPIPE: the container closed its stdin or exited
-        pass
-    finally:
-        os.close(dst)
-
-
-def _pump(fd: int, stream: Any) -> None:
-    out = getattr(stream, "buffer", None)
-    try:
-        while data := os.read(fd, 65536):
-            if out is not None:
-                out.write(data)
-                out.flush()
-            else:
-                stream.write(data.decode(errors="replace"))
-                stream.flush()
-    finally:
-        os.close(fd)
+    run_container(image, command, detach, o)  # shared with the click-free fast path (fastrun.py)
 
 
 @click.command(context_settings=_SETTINGS)
 @container_options
 def create(image: str, command: tuple[str, ...], **o: Any) -> None:
     """Create a new container."""
-    _pull_first(image, o)
-    rt = _runtime(need_root=True)
-    rec = rt.create(build_spec(image, command, **o))
-    click.echo(rec.id)
+    create_container(image, command, o)  # shared with the click-free fast path (fastrun.py)
 
 
 def _each(refs: tuple[str, ...], action: Callable[[str], Any], echo_ref: bool = True) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from pydock.cli.runspec import network_fields  # click-free, shared with the `run` fast path
 from pydock.errors import PydockError, UsageError
 from pydock.settings import Settings
 
@@ -27,14 +28,7 @@ NETWORK_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option("--add-host", "add_hosts", multiple=True, help="Add a custom host-to-IP mapping (host:ip)"),
     click.option("--dns", "dns", multiple=True, help="Set custom DNS servers"),
 ]
-
-
-def network_fields(o: dict[str, Any]) -> dict[str, Any]:
-    """ContainerSpec fields from the network flags (checked by the runtime at create)."""
-    return {"publish": tuple(o.get("publish") or ()), "publish_all": bool(o.get("publish_all")),
-            "expose": tuple(o.get("expose") or ()),
-            "network_aliases": tuple(o.get("network_aliases") or ()), "ip": o.get("ip") or "",
-            "add_hosts": tuple(o.get("add_hosts") or ()), "dns": tuple(o.get("dns") or ())}
+__all__ = ["NETWORK_OPTIONS", "network_fields"]
 
 
 def _settings(root: bool = False) -> Settings:

@@ -50,24 +50,6 @@ def pull_image(ref: str, platform: str | None = None, quiet: bool = False, confi
     return image
 
 
-def pull_for_run(image: str, policy: str, platform: str | None = None) -> None:
-    """`run/create --pull missing|always|never`: pulls before the container is made, progress on
-    stderr as Docker prints it; `never` leaves a missing image to the runtime's own error."""
-    from pydock.errors import NotFoundError
-
-    if policy not in ("missing", "always", "never"):
-        raise UsageError(f'invalid pull option: "{policy}": must be one of "always", "missing" or "never"')
-    if policy == "never":
-        return
-    if policy == "missing":
-        try:
-            _store().get(image)
-            return
-        except NotFoundError:
-            click.echo(f"Unable to find image '{image}' locally", err=True)  # then the pull's error, as Docker
-    pull_image(image, platform, stderr=True)
-
-
 @click.command()
 @click.option("--platform", default=None, help="Set platform if server is multi-platform capable (os/arch[/variant])")
 @click.option("-q", "--quiet", is_flag=True, help="Suppress verbose output")

@@ -1,6 +1,7 @@
 """The runtime-depth flags of `pydock run` and `pydock create`: limits, restart policy, health checks,
-terminal; and daemon.json's logging defaults. containers.py adds `DEPTH_OPTIONS` to its options and
-passes `depth_fields(o)` to its `ContainerSpec`, so these flags live here, beside their parsers.
+terminal. containers.py adds `DEPTH_OPTIONS` to its options; their values become ContainerSpec fields
+in `depth_fields` (runspec.py, click-free, so the `run` fast path shares it; re-exported here for the
+API server).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from typing import Any
 
 import click
 
-from pydock.errors import UsageError
+from pydock.cli.runspec import apply_daemon_defaults, depth_fields
+
+__all__ = ["DEPTH_OPTIONS", "apply_daemon_defaults", "depth_fields", "run_tty"]
 
 DEPTH_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option("-m", "--memory", default=None, help="Memory limit (e.g. 512m, 1g)"),
@@ -36,69 +39,12 @@ DEPTH_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY"),
     click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached"),
 ]
-from pydock.cli.network import NETWORK_OPTIONS, network_fields  # network room: -p, -P, --ip, ...
+from pydock.cli.network import NETWORK_OPTIONS  # network room: -p, -P, --ip, ...
 
 DEPTH_OPTIONS += NETWORK_OPTIONS
-from pydock.cli.securityflags import SECURITY_OPTIONS, security_host_config  # security room
+from pydock.cli.securityflags import SECURITY_OPTIONS  # security room
 
 DEPTH_OPTIONS += SECURITY_OPTIONS
-
-
-def apply_daemon_defaults(o: dict[str, Any]) -> dict[str, Any]:
-    """daemon.json's `log-driver`/`log-opts` for a container that names no driver, as dockerd does
-    (its log-opts apply only with its own driver)."""
-    from pydock import daemon_config
-
-    if o.get("log_driver"):
-        return o
-    cfg = daemon_config.load()
-    opts = [f"{k}={v}" for k, v in cfg.log_opts.items()] + list(o.get("log_opts") or ())
-    return {**o, "log_driver": cfg.log_driver, "log_opts": tuple(opts)}
-
-
-def depth_fields(o: dict[str, Any]) -> dict[str, Any]:
-    """ContainerSpec fields from the depth flags: `host_config` (limits, RestartPolicy), `healthcheck`,
-    `tty`, `open_stdin`. Values are validated here, so a bad flag is refused before anything is made."""
-    from pydock.runtime import cgroups
-    from pydock.runtime.health import healthcheck_from_flags
-    from pydock.runtime.restart import RestartPolicy
-
-    limits = cgroups.limits_from_flags(
-        memory=o.get("memory"), memory_swap=o.get("memory_swap"), memory_reservation=o.get("memory_reservation"),
-        cpus=o.get("cpus"), cpu_shares=o.get("cpu_shares"), cpuset_cpus=o.get("cpuset_cpus"),
-        pids_limit=o.get("pids_limit"), blkio_weight=o.get("blkio_weight"))
-    cgroups.validate(limits)
-    limits, notes = cgroups.discard_unsupported(limits, cgroups.detect_layout())
-    for note in notes:
-        click.echo(f"WARNING: {note}", err=True)
-    if cgroups.swap_limit_supported(cgroups.detect_layout()):
-        limits = cgroups.with_docker_defaults(limits)  # dockerd: -m alone allows as much swap as memory
-    policy = RestartPolicy.parse(o.get("restart") or "no")
-    if policy.name != "no" and o.get("auto_remove"):
-        raise UsageError("Conflicting options: --restart and --rm")
-    from pydock import daemon_config
-
-    # daemon.json's default-ulimits under the container's own --ulimit, fixed at create (Docker's Ulimits).
-    daemon = daemon_config.load()
-    ulimits = daemon.ulimits_for([daemon_config.parse_ulimit(u) for u in o.get("ulimits") or ()])
-    parent = (o.get("cgroup_parent") or daemon.cgroup_parent).strip("/")
-    if not parent or ".." in parent.split("/"):
-        raise UsageError(f"invalid --cgroup-parent {o.get('cgroup_parent')!r}: must be a cgroup path without '..'")
-    from pydock.runtime.ulimits import effective
-
-    for u in ulimits:
-        note = effective(u)[1]
-        if note:
-            click.echo(f"WARNING: {note}", err=True)
-    host_config = {**limits.to_host_config(), "RestartPolicy": policy.to_json(),
-                   "Ulimits": [u.to_json() for u in ulimits], "CgroupParent": parent,
-                   **security_host_config(o)}  # security room: caps, seccomp, devices, --read-only, ...
-    healthcheck = healthcheck_from_flags(
-        cmd=o.get("health_cmd"), interval=o.get("health_interval"), timeout=o.get("health_timeout"),
-        retries=o.get("health_retries"), start_period=o.get("health_start_period"),
-        no_healthcheck=bool(o.get("no_healthcheck")))
-    return {"host_config": host_config, "healthcheck": healthcheck, "tty": bool(o.get("tty")),
-            "open_stdin": bool(o.get("interactive")), **network_fields(o)}
 
 
 def run_tty(rt: Any, cid: str, interactive: bool) -> int:

@@ -1,5 +1,6 @@
-"""The security flags of `pydock run`/`create` (runflags.py adds them to DEPTH_OPTIONS): they map onto
-`runtime.security.options.host_config`, which the API server and compose call too."""
+"""The security flags of `pydock run`/`create` (runflags.py adds them to DEPTH_OPTIONS): their values map
+onto `runtime.security.options.host_config` in `runspec.security_host_config` (click-free, shared with
+the `run` fast path), which the API server and compose reach too."""
 
 from __future__ import annotations
 
@@ -28,20 +29,3 @@ SECURITY_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option("--cgroupns", "cgroupns", default="", help="Cgroup namespace: host or private (default: private on cgroup v2)"),
 ]
 
-
-def security_host_config(o: dict[str, Any]) -> dict[str, Any]:
-    """HostConfig keys from the flags, daemon.json's security keys as defaults; bad values refused here."""
-    from pydock import daemon_config
-    from pydock.runtime.security import capabilities, options
-
-    daemon = getattr(daemon_config.load(), "security", {})
-    cap_add, cap_drop = o.get("cap_add") or (), o.get("cap_drop") or ()
-    if not o.get("caps_as_sent"):  # the CLI's flags; the Engine API keeps what its client sent
-        cap_add, cap_drop = capabilities.client_form(cap_add, cap_drop)
-    return options.host_config(
-        cap_add=cap_add, cap_drop=cap_drop, privileged=bool(o.get("privileged")),
-        security_opt=o.get("security_opt") or (), read_only=bool(o.get("read_only")), tmpfs=o.get("tmpfs") or (),
-        shm_size=o.get("shm_size"), sysctl=o.get("sysctl") or (), init=bool(o.get("init")),
-        group_add=o.get("group_add") or (), device=o.get("device") or (),
-        device_cgroup_rule=o.get("device_cgroup_rule") or (), network=str(o.get("network") or "none"),
-        cgroupns=o.get("cgroupns") or "", userns=o.get("userns") or "", daemon=daemon)

@@ -102,9 +102,6 @@ def _all_bindings(store: NetworkStore) -> list[ports.Binding]:
 def allocate(settings: Settings, cid: str, name: str, spec: ContainerSpec,
              exposed: dict[str, Any]) -> dict[str, Any]:
     """Records the container's endpoint (address, ports) and returns its HostConfig/Config additions."""
-    from pydock.runtime.network.config import load
-    from pydock.runtime.network.networks import ensure_predefined
-
     mode = _mode(spec)
     extra: dict[str, Any] = {"ExtraHosts": list(spec.add_hosts) or None, "Dns": list(spec.dns),
                              "DnsOptions": [], "DnsSearch": [], "PublishAllPorts": spec.publish_all}
@@ -122,6 +119,11 @@ def allocate(settings: Settings, cid: str, name: str, spec: ContainerSpec,
     if spec.publish_all:
         requests += [r for r in ports.parse_exposed(exposed)
                      if all((r.container_port, r.proto) != (q.container_port, q.proto) for q in requests)]
+    # imported only for a bridged container: networks brings nftables code, shutil and subprocess
+    # (~14 ms of `run --network none`, docs/performance.md)
+    from pydock.runtime.network.config import load
+    from pydock.runtime.network.networks import ensure_predefined
+
     store = NetworkStore(settings.root)
     with store.lock():
         ensure_predefined(store, load())

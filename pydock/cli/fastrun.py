@@ -1,0 +1,161 @@
+"""`pydock run` and `pydock create` without click, for the common flags.
+
+Why: click and the click command tree (containers.py, runflags.py, network.py) cost ~25-35 ms of a
+`run --rm busybox true` that podman does in ~140 ms on the shared host (docs/performance.md, "`run`
+start-up and the shim"; `bench/run start_latency` measures it). This parser reads Docker's usual
+flags into the same options dict the click command gets (click's parameter names, click's defaults
+for the keys `build_spec` and `run_container` read) and calls the same `run_container` /
+`create_container` (runcontainer.py), so the container, its spec and the output are the same.
+
+Anything it does not know (an unlisted flag, `--help`, `--`, a flag given a value it takes none, a
+missing value or image) makes it return False and click parses the line, so help and errors read as
+before. tests/runtime/test_fastrun.py checks that both build equal specs and errors on a corpus.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from pydock.errors import PydockError
+
+FLAG, VALUE, MULTI = "flag", "value", "multi"
+
+# flag spelling -> (click's parameter name, kind). Only string-valued options: their value needs no
+# conversion, so the value click hands the command is the text itself. MULTI collects a tuple.
+_OPTIONS: dict[str, tuple[str, str]] = {}
+for _names, _dest, _kind in (
+    (("--rm",), "auto_remove", FLAG),
+    (("-i", "--interactive"), "interactive", FLAG),
+    (("-t", "--tty"), "tty", FLAG),
+    (("--init",), "init", FLAG),
+    (("--privileged",), "privileged", FLAG),
+    (("--read-only",), "read_only", FLAG),
+    (("-P", "--publish-all"), "publish_all", FLAG),
+    (("--name",), "name", VALUE),
+    (("-w", "--workdir"), "workdir", VALUE),
+    (("-u", "--user"), "user", VALUE),
+    (("-h", "--hostname"), "hostname", VALUE),
+    (("--entrypoint",), "entrypoint", VALUE),
+    (("--network", "--net"), "network", VALUE),
+    (("--log-driver",), "log_driver", VALUE),
+    (("--restart",), "restart", VALUE),
+    (("--stop-signal",), "stop_signal", VALUE),
+    (("--pull",), "pull_policy", VALUE),
+    (("-m", "--memory"), "memory", VALUE),
+    (("--cpus",), "cpus", VALUE),
+    (("--pids-limit",), "pids_limit", VALUE),
+    (("--cgroup-parent",), "cgroup_parent", VALUE),
+    (("--ip",), "ip", VALUE),
+    (("-e", "--env"), "env", MULTI),
+    (("--env-file",), "env_file", MULTI),
+    (("-v", "--volume"), "volumes", MULTI),
+    (("--mount",), "mounts", MULTI),
+    (("-l", "--label"), "labels", MULTI),
+    (("--log-opt",), "log_opts", MULTI),
+    (("-p", "--publish"), "publish", MULTI),
+    (("--expose",), "expose", MULTI),
+    (("--add-host",), "add_hosts", MULTI),
+    (("--dns",), "dns", MULTI),
+    (("--network-alias",), "network_aliases", MULTI),
+    (("--ulimit",), "ulimits", MULTI),
+    (("--cap-add",), "cap_add", MULTI),
+    (("--cap-drop",), "cap_drop", MULTI),
+    (("--security-opt",), "security_opt", MULTI),
+    (("--tmpfs",), "tmpfs", MULTI),
+):
+    for _name in _names:
+        _OPTIONS[_name] = (_dest, _kind)
+_RUN_ONLY = {"-d": ("detach", FLAG), "--detach": ("detach", FLAG)}
+
+# click's defaults of the container options that build_spec and run_container index directly (the
+# depth, network and security fields are read with .get, where a missing key reads as click's default)
+_DEFAULTS: dict[str, Any] = {
+    "name": "", "env": (), "env_file": (), "workdir": "", "user": "", "hostname": "", "volumes": (),
+    "mounts": (), "labels": (), "network": "", "log_driver": None, "log_opts": (), "stop_signal": "SIGTERM",
+    "stop_timeout": 10, "entrypoint": None, "auto_remove": False, "pull_policy": "missing", "platform": None,
+}
+
+
+class Unsupported(Exception):
+    """A line this parser leaves to click."""
+
+
+def parse(args: list[str], command: str) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    """`args` after `run`/`create` as (image, command, options) with click's names and values;
+    raises Unsupported for anything click should parse."""
+    table = {**_OPTIONS, **_RUN_ONLY} if command == "run" else _OPTIONS
+    o: dict[str, Any] = dict(_DEFAULTS)
+    if command == "run":
+        o["detach"] = False
+    i = 0
+
+    def take(dest: str, kind: str, value: str | None) -> None:
+        nonlocal i
+        if kind == FLAG:
+            if value is not None:
+                raise Unsupported  # click: "Option '--rm' does not take a value"
+            o[dest] = True
+            return
+        if value is None:
+            if i + 1 >= len(args):
+                raise Unsupported  # click: "Option '--name' requires an argument"
+            i += 1
+            value = args[i]
+        o[dest] = (*o.get(dest, ()), value) if kind == MULTI else value
+
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("--") and len(arg) > 2:
+            name, eq, value = arg.partition("=")
+            if name not in table:
+                raise Unsupported  # --help, or a flag this parser does not know
+            take(*table[name], value if eq else None)
+        elif arg.startswith("-") and len(arg) > 1 and arg != "--":
+            # a cluster of short flags (-it, -dit); a short option with a value takes the rest of the
+            # argument (-eA=1) or the next one, as click's parser does
+            for pos in range(1, len(arg)):
+                spec = table.get("-" + arg[pos])
+                if spec is None:
+                    raise Unsupported
+                if spec[1] != FLAG:
+                    take(*spec, arg[pos + 1:] or None)
+                    break
+                take(*spec, None)
+        elif not arg or arg.startswith("-"):
+            raise Unsupported  # `--`, `-` or an empty image name: click's reading
+        else:
+            return arg, tuple(args[i + 1:]), o
+        i += 1
+    raise Unsupported  # no image: click says "Missing argument 'IMAGE'"
+
+
+def fast_run(args: list[str]) -> bool:
+    """FAST_PATHS' `run`: True when it ran the command, False to leave it to click."""
+    return _fast("run", args)
+
+
+def fast_create(args: list[str]) -> bool:
+    """FAST_PATHS' `create`: True when it ran the command, False to leave it to click."""
+    return _fast("create", args)
+
+
+def _fast(command: str, args: list[str]) -> bool:
+    try:
+        image, cmd, o = parse(args, command)
+    except Unsupported:
+        return False
+    from pydock.cli.runcontainer import create_container, run_container
+
+    try:
+        if command == "run":
+            run_container(image, cmd, o.pop("detach"), o)
+        else:
+            create_container(image, cmd, o)
+    except PydockError as exc:  # as pydock.cli.app.main reports it
+        print(f"pydock: {exc}", file=sys.stderr, flush=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:  # click's Abort
+        print("\nAborted!", file=sys.stderr, flush=True)
+        sys.exit(130)
+    return True
