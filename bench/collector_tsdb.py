@@ -6,7 +6,9 @@ One OpenMetrics file (counters with integer increments and float gauges, 15 s ap
 backfilled into Prometheus with `promtool tsdb create-blocks-from openmetrics` and imported into the
 collector with `import_openmetrics`, both timed. Then both serve the data and answer
 `rate(bench_requests_total[5m])` over the counters, as an instant query at the end of the data and as
-a range query over the whole span (step 60 s), after one warm-up, the two servers asked in turn
+a range query over the whole span (step 60 s), and other common instant shapes (SHAPES: an aggregation
+of rate, a gauge's avg_over_time, histogram_quantile over a histogram's rate), after one warm-up,
+the two servers asked in turn
 (--runs rounds) so that load from elsewhere falls on both alike; the table shows the median and the
 best. Prometheus is asked over HTTP on loopback; the collector runs in a child process of its own
 and times engine + JSON encoding, which is what its HTTP handler does. Memory is the peak resident
@@ -28,16 +30,25 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 T0 = 1_700_000_000
 STEP = 15
 QUERY = "rate(bench_requests_total[5m])"
+SHAPES = {  # more instant queries, each timed like QUERY
+    "sum by": "sum by (instance) (rate(bench_requests_total[5m]))",
+    "avg_over_time": "avg_over_time(bench_temperature[5m])",
+    "histogram_quantile": "histogram_quantile(0.9, sum by (le, instance) (rate(bench_latency_seconds_bucket[5m])))",
+}
+BUCKETS = ("0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "+Inf")
 
 
 def generate(path: Path, series: int, hours: float, seed: int = 7) -> int:
-    """Counters (half) and gauges (half), written series by series as OpenMetrics wants."""
+    """Counters and as many gauges, then a histogram's buckets (one per 100 counters, instance by
+    instance), written series by series as OpenMetrics wants."""
     rng = random.Random(seed)
     points = int(hours * 3600 // STEP) + 1
     n = 0
@@ -58,6 +69,21 @@ def generate(path: Path, series: int, hours: float, seed: int = 7) -> int:
                 g = round(g + rng.uniform(-0.5, 0.5), 2)
                 f.write(f"bench_temperature{lb} {g} {T0 + STEP * i}\n")
                 n += 1
+        f.write("# TYPE bench_latency_seconds histogram\n")
+        for s in range(max(1, series // 100)):
+            counts = [0] * len(BUCKETS)
+            rows: list[list[int]] = []
+            for i in range(points):
+                hits = rng.randint(0, 50)
+                for b in range(len(BUCKETS)):  # cumulative: a bucket holds those of the ones below
+                    counts[b] += hits * (b + 1) // len(BUCKETS) + (rng.randint(0, 2) if b else 0)
+                counts = [max(counts[: b + 1]) for b in range(len(counts))]
+                rows.append(list(counts))
+            for b, le in enumerate(BUCKETS):
+                lb = f'{{job="bench",instance="host{s}:9100",le="{le}"}}'
+                for i in range(points):
+                    f.write(f"bench_latency_seconds_bucket{lb} {rows[i][b]} {T0 + STEP * i}\n")
+                    n += 1
         f.write("# EOF\n")
     return n
 
@@ -96,18 +122,21 @@ def worker(mode: str, om: Path, data: Path, end: float, runs: int) -> None:
     elif mode == "serve":  # what a running collector holds: the TSDB and the engine, answering
         db = TSDB(data)
         engine = Engine(db)
-        asks = {"instant": lambda: engine.instant(QUERY, end).json_text(),  # as the API answers
-                "range": lambda: engine.range(QUERY, T0, end, 60).json_text()}
+        asks: dict[str, Callable[[], Any]] = {"instant": partial(engine.instant, QUERY, end),
+                                               "range": partial(engine.range, QUERY, T0, end, 60)}
+        asks.update({name: partial(engine.instant, q, end) for name, q in SHAPES.items()})
         for ask in asks.values():
-            ask()  # warm-up
+            ask().json_text()  # warm-up
         print("ready", flush=True)
         for line in sys.stdin:  # one timing per request, so the parent can interleave both servers
             name = line.strip()
             if name not in asks:
                 break
             t = time.perf_counter()
-            asks[name]()
-            print(time.perf_counter() - t, flush=True)
+            val = asks[name]()
+            val.json_text()  # as the API answers
+            took = time.perf_counter() - t
+            print(took, len(val.series if name == "range" else val.samples), flush=True)
         db.close()
     else:  # storage alone as scraping feeds it: one sample per series per append call
         by_time: dict[int, list[tuple[dict[str, str], int, float]]] = {}
@@ -143,7 +172,10 @@ def main() -> None:
         d = Path(tmp)
         om = d / "data.om"
         n = generate(om, args.series, args.hours)
-        print(f"{n:,} samples in {2 * args.series} series over {args.hours} h; query {QUERY}")
+        print(f"{n:,} samples in {2 * args.series + max(1, args.series // 100) * len(BUCKETS)} series over "
+              f"{args.hours} h; query {QUERY}")
+        for kind, q in SHAPES.items():
+            print(f"  {kind}: {q}")
 
         t = time.perf_counter()
         subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(om), str(d / "prom")],
@@ -178,16 +210,18 @@ def main() -> None:
                         sys.exit("Prometheus did not start: " + (d / "prometheus.log").read_text())
                     time.sleep(0.1)
 
-                def ask(path: str, **params: Any) -> float:
+                def ask(path: str, **params: Any) -> tuple[float, int]:
                     t = time.perf_counter()
                     r = http.get(path, params=params)
                     r.raise_for_status()
                     took = time.perf_counter() - t
-                    assert len(r.json()["data"]["result"]) == args.series
-                    return took
+                    return took, len(r.json()["data"]["result"])
 
-                prom_asks = {"instant": lambda: ask("/api/v1/query", query=QUERY, time=end),
-                             "range": lambda: ask("/api/v1/query_range", query=QUERY, start=T0, end=end, step=60)}
+                prom_asks: dict[str, Callable[[], tuple[float, int]]] = {
+                    "instant": partial(ask, "/api/v1/query", query=QUERY, time=end),
+                    "range": partial(ask, "/api/v1/query_range", query=QUERY, start=T0, end=end, step=60)}
+                prom_asks.update({name: partial(ask, "/api/v1/query", query=q, time=end)
+                                  for name, q in SHAPES.items()})
                 server = subprocess.Popen([sys.executable, __file__, "--worker", "serve", str(om), str(d / "ours"),
                                            str(end)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
                 assert server.stdin is not None and server.stdout is not None
@@ -199,10 +233,14 @@ def main() -> None:
                     # Interleaved, so that load from elsewhere on the machine falls on both alike.
                     for _ in range(args.runs):
                         for kind, ask_fn in prom_asks.items():
-                            times[f"prom_{kind}"].append(ask_fn())
+                            took, prom_n = ask_fn()
+                            times[f"prom_{kind}"].append(took)
                             server.stdin.write(kind + "\n")
                             server.stdin.flush()
-                            times[f"ours_{kind}"].append(float(server.stdout.readline()))
+                            took_s, ours_n = server.stdout.readline().split()
+                            times[f"ours_{kind}"].append(float(took_s))
+                            if int(ours_n) != prom_n:
+                                sys.exit(f"{kind}: {ours_n} series from pydock, {prom_n} from Prometheus")
                     ours["serve_rss_kb"] = proc_mem_kb(server.pid, "VmHWM")
                 finally:
                     server.stdin.close()
@@ -226,6 +264,9 @@ def main() -> None:
         for stat, fn in (("median", statistics.median), ("best", min)):
             rows.append((f"{what}, {stat} (ms)", fn(times[f"ours_{kind}"]) * 1000,
                          fn(times[f"prom_{kind}"]) * 1000))
+    for kind in SHAPES:
+        rows.append((f"instant {kind}, median (ms)", statistics.median(times[f"ours_{kind}"]) * 1000,
+                     statistics.median(times[f"prom_{kind}"]) * 1000))
     print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"{'':62} {'pydock':>12} {'Prometheus':>12} {'ratio':>8}")
     for name, mine, theirs in rows:

@@ -63,7 +63,7 @@ def is_stale_nan(v: float) -> bool:
     return math.isnan(v) and struct.pack("<d", v) == _STALE_BYTES
 
 
-__all__ = ["STALE_NAN", "TSDB", "Matcher", "compile_go_regex", "is_stale_nan"]
+__all__ = ["STALE_NAN", "TSDB", "FlatSelection", "Matcher", "compile_go_regex", "is_stale_nan"]
 
 MatcherLike: TypeAlias = Matcher | tuple[str, str, str]
 
@@ -139,6 +139,18 @@ CREATE TABLE IF NOT EXISTS head_chunks (
 DROP INDEX IF EXISTS head_by_series;
 """
 _TABLES = ("chunks", "head_chunks")
+
+
+@dataclass(frozen=True)
+class FlatSelection:
+    """Series and their samples end to end: series k is `sids[k]`, labelled `keys[k]` (its sorted
+    label pairs), with the `counts[k]` samples that follow those of series 0..k-1 in `ts` and `vs`."""
+
+    sids: list[int]
+    keys: list[tuple[tuple[str, str], ...]]
+    counts: list[int]
+    ts: array[int]
+    vs: array[float]
 
 
 @dataclass
@@ -437,17 +449,23 @@ class TSDB:
     def _match(self, matchers: Sequence[Matcher]) -> list[int]:
         with self._lock:
             cand: set[int] | None = None
-            # Equality with a non-empty value narrows through the postings; the rest filter.
+            # Equality with a non-empty value narrows through the postings (exactly: those need no
+            # second look); the rest filter.
+            rest = []
             for m in matchers:
                 if m.op == "=" and m.value != "":
                     ids = self._postings.get(m.name, {}).get(m.value, set())
                     cand = set(ids) if cand is None else cand & ids
+                else:
+                    rest.append(m)
             if cand is None:
                 cand = set(self._labels)
+            if not rest:
+                return sorted(cand)
             out = []
             for sid in cand:
                 labels = self._labels[sid]
-                if all(m.matches(labels.get(m.name, "")) for m in matchers):
+                if all(m.matches(labels.get(m.name, "")) for m in rest):
                     out.append(sid)
             return sorted(out)
 
@@ -529,34 +547,59 @@ class TSDB:
         ts, vs = chunkenc.decode(data, n)
         return array("q", ts), array("d", vs)
 
-    @staticmethod
-    def _cut(parts: list[tuple[array[int], array[float]]], start: int, end: int
-             ) -> tuple[array[int], array[float]]:
-        """The samples of `parts` (consecutive pieces of one series) in [start, end], as two new
-        arrays. Each piece is cut to the range before anything is copied: an instant query wants a
-        few samples of a chunk."""
-        keep_t: list[array[int]] = []
-        keep_v: list[array[float]] = []
-        for cts, cvs in parts:
-            if not cts:
-                continue
-            lo_out, hi_out = cts[0] < start, cts[-1] > end
-            if lo_out or hi_out:
-                i = bisect_left(cts, start) if lo_out else 0
-                j = bisect_right(cts, end) if hi_out else len(cts)
-                if i >= j:
+    def select_flat(self, matchers: Iterable[MatcherLike], start_ms: int, end_ms: int) -> FlatSelection:
+        """The series matching every matcher with their samples in [start_ms, end_ms] (staleness
+        markers included), all end to end in two arrays: what the engine's all-series paths want.
+        One loop over the matched series appends each piece of each series, cut to the range, with
+        memcpy; no arrays or label objects per series (those were ~3 us a series of an instant
+        query, docs/performance.md "TSDB and PromQL"). Series with no sample in range are left out."""
+        ms = _as_matchers(matchers)
+        self._check_open()
+        sids = self._match(ms)
+        sids_out: list[int] = []
+        keys_out: list[tuple[tuple[str, str], ...]] = []
+        counts: list[int] = []
+        ts_out: array[int] = array("q")
+        vs_out: array[float] = array("d")
+        if not sids:
+            return FlatSelection(sids_out, keys_out, counts, ts_out, vs_out)
+        db = self._reader()
+        heads = self._snapshot(db, sids)
+        start, end = int(start_ms), int(end_ms)
+        try:
+            decoded = self._chunks_many(db, self._chunk_lists(db, sids, start, end, heads))
+        finally:
+            db.execute("COMMIT")
+        keys = self._keys
+        extend_t, extend_v = ts_out.extend, vs_out.extend
+        done = 0
+        for sid in sids:
+            parts = decoded.get(sid)  # a list of this read's own: the head can go on its end
+            head = heads.get(sid)
+            if parts is None:
+                if head is None:
                     continue
-                cts, cvs = cts[i:j], cvs[i:j]
-            keep_t.append(cts)
-            keep_v.append(cvs)
-        if len(keep_t) == 1:
-            return keep_t[0][:], keep_v[0][:]  # a copy: the pieces may be the cache's own arrays
-        ts: array[int] = array("q")
-        vs: array[float] = array("d")
-        for cts, cvs in zip(keep_t, keep_v):
-            ts.extend(cts)
-            vs.extend(cvs)
-        return ts, vs
+                parts = [head]
+            elif head is not None:
+                parts.append(head)
+            for cts, cvs in parts:
+                if not cts:
+                    continue
+                if cts[0] < start or cts[-1] > end:  # cut before copying: an instant query wants a few
+                    i = bisect_left(cts, start) if cts[0] < start else 0
+                    j = bisect_right(cts, end) if cts[-1] > end else len(cts)
+                    if i >= j:
+                        continue
+                    cts, cvs = cts[i:j], cvs[i:j]
+                extend_t(cts)
+                extend_v(cvs)
+            n = len(ts_out) - done
+            if n:
+                sids_out.append(sid)
+                keys_out.append(keys.get(sid, ()))
+                counts.append(n)
+                done += n
+        return FlatSelection(sids_out, keys_out, counts, ts_out, vs_out)
 
     def select_arrays(self, matchers: Iterable[MatcherLike], start_ms: int, end_ms: int
                       ) -> list[tuple[Labels, list[int], list[float]]]:
@@ -565,36 +608,16 @@ class TSDB:
 
     def select_columns(self, matchers: Iterable[MatcherLike], start_ms: int, end_ms: int, *,
                        label_pairs: bool = False) -> list[tuple[Any, array[int], array[float]]]:
-        """Like `select`, with timestamps and values as two parallel arrays ("q" and "d"): what the
-        engine wants, copied from the decoded chunks without a Python object per sample. With
-        `label_pairs`, each label set is the tuple of its sorted (name, value) pairs, shared and
-        immutable (the engine's form), instead of a dict of its own."""
-        ms = _as_matchers(matchers)
-        self._check_open()
-        sids = self._match(ms)
-        if not sids:
-            return []
-        db = self._reader()
-        out = []
-        heads = self._snapshot(db, sids)
-        start, end = int(start_ms), int(end_ms)
-        try:
-            decoded = self._chunks_many(db, self._chunk_lists(db, sids, start, end, heads))
-            labels = self._labels
-            keys = self._keys
-            cut = self._cut
-            for sid in sids:
-                parts = decoded.get(sid, [])
-                head = heads.get(sid)
-                if head is not None:
-                    parts.append(head)
-                if not parts:
-                    continue
-                ts, vs = cut(parts, start, end)
-                if ts:
-                    out.append((keys.get(sid, ()) if label_pairs else dict(labels.get(sid) or {}), ts, vs))
-        finally:
-            db.execute("COMMIT")
+        """Like `select`, with timestamps and values as two parallel arrays ("q" and "d"), sliced
+        from `select_flat`. With `label_pairs`, each label set is the tuple of its sorted (name,
+        value) pairs, shared and immutable (the engine's form), instead of a dict."""
+        flat = self.select_flat(matchers, start_ms, end_ms)
+        out: list[tuple[Any, array[int], array[float]]] = []
+        labels = self._labels
+        a = 0
+        for sid, key, n in zip(flat.sids, flat.keys, flat.counts):
+            out.append((key if label_pairs else dict(labels.get(sid) or {}), flat.ts[a:a + n], flat.vs[a:a + n]))
+            a += n
         return out
 
     def select(self, matchers: Iterable[MatcherLike], start_ms: int, end_ms: int

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
 from pydock.collector.promql import functions as fn
 from pydock.collector.promql import operators as ops
 from pydock.collector.promql.ast import (
@@ -61,8 +62,8 @@ from pydock.collector.promql.values import (
     Vector,
     labels_of,
 )
-from pydock.collector.promql.vectorized import extrapolated_all, extrapolated_one
-from pydock.collector.tsdb import STALE_NAN_BITS, Matcher, is_stale_nan
+from pydock.collector.promql.vectorized import OVER_TIME, extrapolated_all, extrapolated_one, over_time_one
+from pydock.collector.tsdb import STALE_NAN_BITS, FlatSelection, Matcher, is_stale_nan
 
 from pydock.errors import PromQLError
 
@@ -212,6 +213,40 @@ def _may_hold_stale(vs: Sequence[float]) -> bool:
     return any(map(math.isnan, vs)) and any(map(is_stale_nan, vs))
 
 
+def _flat_without_stale(flat: FlatSelection) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A flat read's timestamps, values and per-series counts as numpy arrays, staleness markers
+    (the one NaN payload, not other NaNs) removed."""
+    t_all = np.frombuffer(flat.ts, dtype=np.int64) if flat.ts else np.zeros(0, dtype=np.int64)
+    v_all = np.frombuffer(flat.vs, dtype=np.float64) if flat.vs else np.zeros(0, dtype=np.float64)
+    lens = np.array(flat.counts, dtype=np.int64)
+    if not _may_hold_stale(flat.vs):
+        return t_all, v_all, lens
+    keep = v_all.view(np.uint64) != STALE_NAN_BITS
+    series = np.repeat(np.arange(len(lens), dtype=np.int64), lens)
+    return t_all[keep], v_all[keep], np.bincount(series[keep], minlength=len(lens)).astype(np.int64)
+
+
+class _SeriesBySelector(dict[int, list[_Series]]):
+    """Per selector, its series as `_Series` (one object and two arrays each): made from the flat
+    read the first time a per-series path asks, so the all-series paths never pay for them."""
+
+    def __init__(self, flat: dict[int, FlatSelection]) -> None:
+        super().__init__()
+        self._flat = flat
+
+    def __missing__(self, key: int) -> list[_Series]:
+        flat = self._flat[key]
+        stale = _may_hold_stale(flat.vs)  # one search of all values; per series only where it found one
+        out = []
+        a = 0
+        for labels, n in zip(flat.keys, flat.counts):
+            ts, vs = flat.ts[a:a + n], flat.vs[a:a + n]
+            out.append(_Series(labels, ts, vs, stale and _may_hold_stale(vs)))
+            a += n
+        self[key] = out
+        return out
+
+
 def _first(row: tuple[Labels, list[int], list[float]]) -> Labels:
     return row[0]
 
@@ -242,7 +277,8 @@ class _Evaluator:
         self.start, self.end = start, end
         self.lookback = engine.lookback_ms
         self.windows: dict[int, tuple[VectorSelector, int, int]] = {}
-        self.data: dict[int, list[_Series]] = {}
+        self.flat: dict[int, FlatSelection] = {}  # what select_flat read, per selector
+        self.data = _SeriesBySelector(self.flat)  # the same as _Series, made on first use
         self.sources: dict[int, dict[Labels, Labels]] = {}
         self.sub_cache: dict[tuple[int, int], Any] = {}
         # Range queries: the top-level steps, and results of range functions computed for all of them
@@ -312,10 +348,12 @@ class _Evaluator:
                 self.log_data[key] = prepared
         storage = self.engine.storage
         for key, (sel, lo, hi) in self.windows.items():
-            pairs = hasattr(storage, "select_columns")
-            if pairs:
-                rows = storage.select_columns(sel.matchers, lo, hi, label_pairs=True)
-            elif hasattr(storage, "select_arrays"):
+            if hasattr(storage, "select_flat"):
+                flat = storage.select_flat(sel.matchers, lo, hi)
+                self.ctx.charge(len(flat.ts))  # every point loaded stays in memory for the whole query
+                self.flat[key] = flat
+                continue
+            if hasattr(storage, "select_arrays"):
                 rows = storage.select_arrays(sel.matchers, lo, hi)
             else:
                 rows = []
@@ -323,9 +361,8 @@ class _Evaluator:
                     rows.append((labels, [p[0] for p in pts], [p[1] for p in pts]))
             out = []
             for labels, ts, vs in rows:
-                self.ctx.charge(len(ts))  # every point loaded stays in memory for the whole query
-                stale = _may_hold_stale(vs)
-                out.append(_Series(labels if pairs else labels_of(labels), ts, vs, stale))
+                self.ctx.charge(len(ts))
+                out.append(_Series(labels_of(labels), ts, vs, _may_hold_stale(vs)))
             self.data[key] = out
 
     # --- evaluation -----------------------------------------------------------------------------
@@ -557,8 +594,8 @@ class _Evaluator:
                 done = self.step_results[id(node)] = self._range_call_all_steps(node, idx)
             if done is not None:
                 return done.get(t, [])
-        if not self.in_subquery and node.func in ("rate", "increase", "delta"):
-            fast = self._extrapolated_instant(node, idx, t)
+        if not self.in_subquery and (node.func in ("rate", "increase", "delta") or node.func in OVER_TIME):
+            fast = self._flat_instant(node, idx, t)
             if fast is not None:
                 return fast
         scalars = [self.eval(a, t) for i, a in enumerate(node.args) if i != idx]
@@ -578,32 +615,40 @@ class _Evaluator:
             self.track(node, pairs)  # dropping names may have made two series one
         return out
 
-    def _extrapolated_instant(self, node: Call, idx: int, t: int) -> VecT | None:
-        """rate/increase/delta of a plain range selector at one instant, all series in one numpy pass
-        (vectorized.py with a single step): the same values as `fn.range_function` series by series."""
+    def _flat_instant(self, node: Call, idx: int, t: int) -> VecT | None:
+        """rate/increase/delta or avg/sum/count/min/max_over_time of a plain range selector at one
+        instant, all series in one numpy pass over the TSDB's flat read (vectorized.py): the same
+        values as `fn.range_function` series by series, with no Python object per series on the way.
+        None where it does not apply (one series, a span too wide for its keys, too few series)."""
         arg = _unparen(node.args[idx])
         if not isinstance(arg, MatrixSelector):
             return None
-        data = self.data[id(arg.selector)]
-        if len(data) < 2:
-            return None
         sel = arg.selector
+        flat = self.flat.get(id(sel))
+        if flat is None or len(flat.keys) < 2:
+            return None
         hi = self.at_ms(sel.at, t) - sel.offset
         func = node.func
-        try:
-            values = extrapolated_one([_without_stale(s) for s in data], hi, arg.range, func != "delta",
-                                      func == "rate")
-        except OverflowError:
+        t_all, v_all, lens = _flat_without_stale(flat)
+        values: list[float | None] | None
+        if func in OVER_TIME:
+            values = over_time_one(func, t_all, v_all, lens, hi - arg.range, hi)
+        else:
+            try:
+                values = extrapolated_one(t_all, v_all, lens, hi, arg.range, func != "delta", func == "rate")
+            except OverflowError:
+                values = None
+        if values is None:
             return None
         out: VecT = []
         pairs = []
         check = not _one_metric_name(node.args[idx])  # dropping names may make two series one
-        for s, v in zip(data, values):
+        for labels, v in zip(flat.keys, values):
             if v is not None:
-                dm = drop_name(s.labels)
+                dm = drop_name(labels)
                 out.append((dm, v))
                 if check:
-                    pairs.append((dm, s.labels))
+                    pairs.append((dm, labels))
         if check:
             self.track(node, pairs)
         return out

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from pydock.collector import chunkenc, importer
 from pydock.collector.promql import Engine
-from pydock.collector.promql.vectorized import extrapolated_all
-from pydock.collector.tsdb import STALE_NAN, TSDB
+from pydock.collector.promql.vectorized import OVER_TIME, extrapolated_all, over_time_one
+from pydock.collector.tsdb import STALE_NAN, TSDB, Matcher
 
 T0 = 1_700_000_000
 
@@ -69,6 +69,130 @@ def test_array_columns_give_the_same_bits_as_lists() -> None:
         want = extrapolated_all(series, steps, steps, 120_000, func != "delta", func == "rate")
         got = extrapolated_all(arrays, steps, steps, 120_000, func != "delta", func == "rate")
         assert [(t, [_bits(v) for v in vs]) for t, vs in got] == [(t, [_bits(v) for v in vs]) for t, vs in want]
+
+
+def test_flat_read_is_every_sample_in_range(tmp_path: Path) -> None:
+    """`select_flat` (the engine's read) against the samples as written, bit for bit: packed chunks
+    and the head, cut at both ends, staleness markers, other NaNs, -0.0 and infinities kept."""
+    rng = random.Random(11)
+    db = TSDB(tmp_path / "data")
+    written: dict[str, tuple[list[int], list[float]]] = {}
+    batch = []
+    for s in range(30):
+        n = rng.choice([0, 1, 5, 240, 700])
+        ts = sorted(rng.sample(range(0, 3 * 3_600_000, 1000), n))
+        vs = [rng.choice([STALE_NAN, math.nan, -0.0, math.inf, -math.inf, 5e-324]) if rng.random() < 0.1
+              else rng.uniform(-1e6, 1e6) for _ in ts]
+        written[str(s)] = (ts, vs)
+        if ts:
+            batch.append(({"__name__": "f", "s": str(s)}, ts, vs))
+    db.append_series(batch)
+    for i in range(3):  # scrape-like appends: these stay in the head
+        t = 3 * 3_600_000 + 1000 * (i + 1)
+        db.append([({"__name__": "f", "s": str(s)}, t, -0.0 if s % 3 else STALE_NAN) for s in range(0, 30, 2)])
+        for s in range(0, 30, 2):
+            written[str(s)][0].append(t)
+            written[str(s)][1].append(-0.0 if s % 3 else STALE_NAN)
+    for lo, hi in ((0, 10**8), (3_600_000, 3_600_000), (3_000_000, 7_300_000), (10_790_000, 10_802_000),
+                   (-5, -1)):
+        for matchers in ([("__name__", "=", "f")], [("__name__", "=", "f"), ("s", "=~", "1.*")],
+                         [("s", "!=", "3")]):
+            flat = db.select_flat(matchers, lo, hi)
+            want = []
+            for key, (ts, vs) in written.items():
+                if not all(Matcher(*m).matches({"__name__": "f", "s": key}[m[0]]) for m in matchers):
+                    continue
+                keep = [k for k, t in enumerate(ts) if lo <= t <= hi]
+                if keep:
+                    want.append(((("__name__", "f"), ("s", key)), [ts[k] for k in keep],
+                                 [_bits(vs[k]) for k in keep]))
+            got, a = [], 0
+            for key, n in zip(flat.keys, flat.counts):
+                got.append((key, flat.ts[a:a + n].tolist(), [_bits(v) for v in flat.vs[a:a + n]]))
+                a += n
+            assert a == len(flat.ts) == len(flat.vs)
+            assert flat.sids == sorted(flat.sids)  # series id order, as the per-series reads gave
+            assert sorted(got) == sorted(want)
+    db.close()
+
+
+def test_instant_fast_path_drops_only_the_staleness_marker(tmp_path: Path) -> None:
+    """Other NaNs stay in the window, -0.0 and infinities too; the markers alone go. Same bits as the
+    per-series path for each series."""
+    db = TSDB(tmp_path / "data")
+    t0 = T0 * 1000
+    vals = {"stale": [1.0, 2.0, STALE_NAN, 4.0], "nan": [1.0, math.nan, 3.0, 4.0], "zero": [-0.0, -0.0, 0.0, 1.0],
+            "inf": [1.0, math.inf, math.inf, 2.0], "reset": [5.0, 1.0, 2.0, 3.0], "short": [STALE_NAN, 1.0, STALE_NAN, 2.0]}
+    db.append_series([({"__name__": "x", "k": k}, [t0 + 15_000 * i for i in range(4)], vs) for k, vs in vals.items()])
+    eng = Engine(db)
+    for expr in ("rate(x[1m])", "increase(x[50s])", "delta(x[1m])"):
+        whole = {dict(s.metric)["k"]: s.v for s in eng.instant(expr, T0 + 45).samples}
+        for k in vals:
+            one = [s.v for s in eng.instant(expr.replace("x[", f'x{{k="{k}"}}['), T0 + 45).samples]
+            assert [_bits(v) for v in one] == ([_bits(whole[k])] if k in whole else []), (expr, k)
+    assert "short" in whole  # two samples left once its two markers are gone
+    db.close()
+
+
+@pytest.mark.parametrize("func", OVER_TIME)
+@pytest.mark.parametrize("seed", range(4))
+def test_over_time_all_series_at_once_matches_the_per_series_folds(func: str, seed: int) -> None:
+    """Kahan sums, the mean's infinity rules and NaN in min/max, position by position for all series,
+    against functions.range_function series by series: same bits, same series without a value."""
+    import numpy as np
+    from pydock.collector.promql import functions as fn
+
+    rng = random.Random(seed)
+    special = [math.nan, math.inf, -math.inf, -0.0, 0.0, 1e308, -1e308, 5e-324, 1e16, -1.0]
+    series = []
+    for _ in range(1500):
+        ts = sorted(rng.sample(range(0, 200_000, 1000), rng.choice([0, 1, 2, 8, 30, 30])))
+        pick = rng.random()
+        vs = [rng.choice(special) if rng.random() < pick else rng.uniform(-1e3, 1e3) for _ in ts]
+        series.append((ts, vs))
+    t_all = np.array([t for ts, _ in series for t in ts], dtype=np.int64)
+    v_all = np.array([v for _, vs in series for v in vs], dtype=np.float64)
+    lens = np.array([len(ts) for ts, _ in series], dtype=np.int64)
+    ran = 0
+    for lo, hi in ((50_000, 110_000), (0, 199_000), (20_000, 39_000), (-5_000, 3_000), (120_000, 120_000)):
+        got = over_time_one(func, t_all, v_all, lens, lo, hi)
+        if got is None:  # windows too small for the walk over positions to pay
+            continue
+        ran += 1
+        want = []
+        for ts, vs in series:
+            keep = [k for k, t in enumerate(ts) if lo <= t <= hi]
+            want.append(fn.range_function(func, [ts[k] for k in keep], [vs[k] for k in keep], lo, hi, hi - lo,
+                                          hi, []) if keep else None)
+        assert [None if v is None else _bits(v) for v in got] == [None if v is None else _bits(v) for v in want]
+    assert ran >= 3
+
+
+def test_over_time_through_the_engine_matches_series_by_series(tmp_path: Path) -> None:
+    """The engine's flat path for *_over_time (enough series for it to apply), staleness markers and
+    other NaNs included, against each series queried alone (the per-series path)."""
+    rng = random.Random(9)
+    db = TSDB(tmp_path / "data")
+    t0 = T0 * 1000
+    db.append_series([({"__name__": "g", "s": str(s)}, [t0 + 15_000 * i for i in range(20)],
+                       [rng.choice([STALE_NAN, math.nan, math.inf, -0.0]) if rng.random() < 0.1 else rng.uniform(-9, 9)
+                        for _ in range(20)]) for s in range(250)])
+    eng = Engine(db)
+    for func in OVER_TIME:
+        whole = {dict(s.metric)["s"]: s.v for s in eng.instant(f"{func}(g[2m])", T0 + 200).samples}
+        assert len(whole) == 250
+        for n in range(0, 250, 7):
+            one = [s.v for s in eng.instant(f'{func}(g{{s="{n}"}}[2m])', T0 + 200).samples]
+            assert [_bits(v) for v in one] == [_bits(whole[str(n)])], (func, n)
+    db.close()
+
+
+def test_over_time_leaves_few_long_windows_to_the_per_series_path() -> None:
+    import numpy as np
+
+    ts = np.arange(0, 3_600_000, 1000, dtype=np.int64)
+    two = np.concatenate([ts, ts])
+    assert over_time_one("avg_over_time", two, two.astype(np.float64), np.array([3600, 3600]), 0, 3_600_000) is None
 
 
 # --- chunk encoding: numpy against the per-value reference it replaced --------------------------
