@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from pydock.logdrivers import jsonlog, options, tag
+from pydock.logdrivers import jsonlog, newlines, options, tag
 from pydock.logdrivers.base import LogInfo, LogMessage, PartialMeta
-from pydock.logdrivers.logfile import BLOCK, FileSetReader
+from pydock.logdrivers.logfile import FileSetReader
 from pydock.logdrivers.rotate import RecordFileDriver, RecordWriter, RotatingFile
 
 from pydock.errors import LogOptError
@@ -69,23 +69,7 @@ class JSONCodec:
         return decode
 
     def tail_start(self, read_at: Callable[[int, int], bytes], end: int, n: int) -> tuple[int, int]:
-        if end <= 0 or n <= 0:
-            return end, 0
-        pos = end - 1  # the newline that ends the last record
-        found = 0
-        while pos > 0:
-            lo = max(0, pos - BLOCK)
-            block = read_at(lo, pos - lo)
-            i = len(block)
-            while True:
-                i = block.rfind(b"\n", 0, i)
-                if i < 0:
-                    break
-                found += 1
-                if found == n:
-                    return lo + i + 1, n
-            pos = lo
-        return 0, found + 1
+        return newlines.tail_start(read_at, end, n)
 
     def sync(self, read_at: Callable[[int, int], bytes], offset: int, end: int) -> int:
         """The first record start at or after `offset` (records end in a newline)."""
@@ -101,14 +85,7 @@ class JSONCodec:
         return end
 
     def complete_end(self, read_at: Callable[[int, int], bytes], size: int) -> int:
-        pos = size
-        while pos > 0:
-            lo = max(0, pos - BLOCK)
-            i = read_at(lo, pos - lo).rfind(b"\n")
-            if i >= 0:
-                return lo + i + 1
-            pos = lo
-        return 0
+        return newlines.complete_end(read_at, size)
 
 
 class JSONFileDriver(RecordFileDriver):

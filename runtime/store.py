@@ -8,17 +8,15 @@ with the reason, so nothing shows "running" forever. Reading never writes.
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydock.runtime.atomic import is_locked
+from pydock.runtime.records import ZERO_TIME, list_configs, read_config, read_state, record_ids, resolve
 
-from pydock.errors import ConflictError, NotFoundError
+from pydock.jsonscan import loads
 
-ZERO_TIME = "0001-01-01T00:00:00Z"
 SHIM_LOCK = "shim.lock"
 STATE_LOCK = "state.lock"
 EXIT_FILE = "exitcode"  # written by the shim right after waitpid, before state.json
@@ -79,7 +77,7 @@ class ContainerRecord:
 
 def _exit_file(dir: Path) -> tuple[int, str] | None:
     try:
-        data = json.loads((dir / EXIT_FILE).read_text())
+        data = loads((dir / EXIT_FILE).read_bytes())
         return int(data["ExitCode"]), str(data.get("FinishedAt", ZERO_TIME))
     except (FileNotFoundError, ValueError, KeyError):
         return None
@@ -97,21 +95,11 @@ def effective_state(dir: Path, state: dict[str, Any]) -> dict[str, Any]:
     return fixed
 
 
-def load_record(dir: Path) -> ContainerRecord:
-    try:
-        with open(dir / "config.json", "rb") as f:
-            config = json.loads(f.read())
-    except FileNotFoundError:
-        raise NotFoundError(f"No such container: {dir.name}") from None
-    try:
-        with open(dir / "state.json", "rb") as f:
-            state = json.loads(f.read())
-    except FileNotFoundError:
-        state = {"Status": "created"}
-    except ValueError:
-        # state.json is rewritten without fsync (atomic.py): a host crash may leave it empty.
-        state = {"Status": "dead", "Dead": True, "Running": False,
-                 "Error": "state.json was lost (the host crashed?)"}
+def load_record(dir: Path, config: dict[str, Any] | None = None) -> ContainerRecord:
+    """The record at `dir`; `config` when the caller has read config.json already."""
+    if config is None:
+        config = read_config(str(dir))
+    state = read_state(str(dir))
     return ContainerRecord(
         id=config["Id"], name=config["Name"], image=config.get("Config", {}).get("Image", config.get("Image", "")),
         image_id=config.get("ImageID", ""), created=config.get("Created", ZERO_TIME), config=config,
@@ -127,35 +115,12 @@ class ContainerStore:
         self.dir = self.root / "containers"
 
     def ids(self) -> list[str]:
-        try:
-            return [e.name for e in os.scandir(self.dir) if e.is_dir() and len(e.name) == 64]
-        except FileNotFoundError:
-            return []
+        return record_ids(str(self.dir))
 
     def list(self) -> list[ContainerRecord]:
-        out = []
-        for cid in self.ids():
-            try:
-                out.append(load_record(self.dir / cid))
-            except NotFoundError:
-                continue  # removed (or not yet written) while we listed
-        out.sort(key=lambda r: r.created, reverse=True)
-        return out
+        return [load_record(Path(dir), config) for dir, config in list_configs(str(self.dir))]
 
     def get(self, ref: str) -> ContainerRecord:
         """By full id, name (with or without a leading '/') or unique id prefix."""
-        if not ref:
-            raise NotFoundError("No such container: (empty reference)")
-        if len(ref) == 64 and (self.dir / ref).is_dir():
-            return load_record(self.dir / ref)
-        name = ref.lstrip("/")
-        records = self.list()
-        for r in records:
-            if r.name == name:
-                return r
-        matches = [r for r in records if r.id.startswith(ref)]
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            raise ConflictError(f"multiple containers match the id prefix {ref!r}")
-        raise NotFoundError(f"No such container: {ref}")
+        dir, config = resolve(str(self.dir), ref)
+        return load_record(Path(dir), config)
