@@ -123,9 +123,12 @@ def init_config(settings: Settings, record: ContainerRecord) -> InitConfig:
 def remove_files(settings: Settings, record: ContainerRecord, volumes: bool) -> None:
     """Removes what a container left: its cgroup (if a dead shim left it), run dir, record, and with
     `volumes` its anonymous volumes."""
-    from pydock.runtime.network.endpoint import release  # network room: veths, netns, address, ports
+    if record.config.get("HostConfig", {}).get("NetworkMode", "none") not in ("none", "host"):
+        # network room: veths, netns, address, ports. A container without a network has none of them,
+        # and `run --rm --network none` skips the package's import (docs/performance.md).
+        from pydock.runtime.network.endpoint import release
 
-    release(settings, record.id)
+        release(settings, record.id)
     paths = record.state.get("CgroupPaths") or {}
     if paths:
         from pydock.runtime import cgroups
@@ -135,11 +138,12 @@ def remove_files(settings: Settings, record: ContainerRecord, volumes: bool) -> 
         except PydockError:
             if any(Path(p).exists() for p in paths.values()):
                 raise
-    import shutil  # lazily: it loads lzma and bz2, which the shim does not need
-
-    shutil.rmtree(settings.run / "containers" / record.id, ignore_errors=True)
+    try:
+        _remove_tree(settings.run / "containers" / record.id)
+    except OSError:
+        pass  # as rmtree(ignore_errors=True): a run dir that is already gone, or held by a mount
     if record.dir.exists():
-        shutil.rmtree(record.dir)
+        _remove_tree(record.dir)
     if record.config.get("HostConfig", {}).get("IDMappings"):  # security room: the container's ids are free again
         from pydock.runtime.security.userns import release
 
@@ -154,6 +158,21 @@ def remove_files(settings: Settings, record: ContainerRecord, volumes: bool) -> 
                     store.remove(m["Name"], users=lambda _n: [])
                 except NotFoundError:
                     pass
+
+
+def _remove_tree(path: Path) -> None:
+    """shutil.rmtree for a container's own directories, without importing shutil: it loads bz2 and
+    lzma (~6 ms), and the shim of a `run --rm` removes these before the caller may exit."""
+    for top, dirs, files in os.walk(path, topdown=False):  # symlinks are listed, never followed
+        for name in files:
+            os.unlink(os.path.join(top, name))
+        for name in dirs:
+            sub = os.path.join(top, name)
+            if os.path.islink(sub):
+                os.unlink(sub)
+            else:
+                os.rmdir(sub)
+    os.rmdir(path)
 
 
 @dataclass

@@ -134,6 +134,13 @@ def rmdir(dir_: Path, timeout: float = 5.0) -> None:
 
     Waits out the kernel's EBUSY while exiting tasks leave the cgroup.
     """
+    try:
+        dir_.rmdir()  # the usual case, a leaf whose tasks are gone: one syscall, no listing of its files
+        return
+    except FileNotFoundError:
+        return
+    except OSError:
+        pass  # child cgroups, tasks still leaving, or a fake tree: the walk below
     if not dir_.is_dir():
         return
     for child in dir_.iterdir():
