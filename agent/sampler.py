@@ -89,9 +89,10 @@ class Sampler:
         self._machine: MachineInfo | None = None
         self._lock = threading.Lock()
         self._last: Snapshot | None = None
-        self._taken_mono = 0.0
+        self._taken_mono = 0.0  # when the latest read began (monotonic): its figures are at most this old
         self.previous: Snapshot | None = None
         self.reads = 0  # how many real reads were made (the cache's effect is observable)
+        self.read_seconds = 0.0  # how long the latest read took (the read-ahead starts that much early)
 
     def machine(self) -> MachineInfo:
         if self._machine is None:  # cores and memory do not change while we run
@@ -99,17 +100,26 @@ class Sampler:
         return self._machine
 
     def snapshot(self, max_age: float | None = None) -> Snapshot:
-        """The latest read if younger than `max_age` (default cache_seconds), else a fresh one.
+        """The latest read if it began less than `max_age` (default cache_seconds) before this call, else
+        a fresh one.
 
-        Callers that arrive while a read is in progress wait for it and share its result."""
+        A read's age counts from its start, so no figure served was read more than `max_age` before the
+        call. Callers that arrive while a read is in progress wait for it and share its result."""
         age = self.cache_seconds if max_age is None else max_age
+        called = time.monotonic()
         with self._lock:
-            if self._last is not None and time.monotonic() - self._taken_mono < age:
+            if self._last is not None and called - self._taken_mono < age:
                 return self._last
+            began = time.monotonic()
             snap = self._read()
             self.previous, self._last = self._last, snap
-            self._taken_mono = time.monotonic()
+            self._taken_mono = began
+            self.read_seconds = time.monotonic() - began
             return snap
+
+    def age(self) -> float | None:
+        """Seconds since the latest read began; None before the first."""
+        return None if self._last is None else time.monotonic() - self._taken_mono
 
     def _read(self) -> Snapshot:
         self.reads += 1

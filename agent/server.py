@@ -1,8 +1,10 @@
 """The agent's HTTP server: /metrics, /healthz, and the container stats API (docs/internals.md §4).
 
 `create_app(settings)` builds a FastAPI app around one `Sampler`, so every route reads through the
-same cache: concurrent scrapes within `cache_seconds` share one read. A bearer token, when set,
-protects every route except /healthz.
+same cache: concurrent scrapes within `cache_seconds` share one read. /metrics also tells a `ReadAhead`
+of each scrape, which reads just before the next one is due (agent/readahead.py), so a scrape at
+Prometheus's fixed interval costs the text only. A bearer token, when set, protects every route except
+/healthz.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from .events import EventCounters
 from .exporter import collect_series
 from .exposition import TEXT_CONTENT_TYPE, render, render_text_chunks, wants_openmetrics
 from .host import HostPaths, system_cpu_usage_ns
+from .readahead import ReadAhead
 from .sampler import Entry, Sampler, Snapshot
+from .textcache import GzippedText, accepts_gzip
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,13 @@ def create_app(settings: AgentSettings, sampler: Sampler | None = None) -> FastA
     app = FastAPI(title="pydock agent", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.sampler = sampler
+    gzipped = GzippedText()
+
+    def compress_ahead(snap: Snapshot) -> None:
+        if gzipped.prepare(snap):
+            _release_freed_memory()
+
+    readahead = app.state.readahead = ReadAhead(sampler, after_read=compress_ahead)
     app.state.events = EventCounters(settings.state_root)  # pydock_container_events_total, from the journal
 
     def authorized(request: Request) -> None:
@@ -59,19 +70,31 @@ def create_app(settings: AgentSettings, sampler: Sampler | None = None) -> FastA
 
     @app.get("/metrics", dependencies=[Depends(authorized)])
     def metrics(request: Request) -> Response:
-        series = collect_series(sampler.snapshot()) + request.app.state.events.series()
+        arrived = readahead.clock()
+        snap = sampler.snapshot()
+        readahead.scraped(arrived)
+        events = request.app.state.events.series()
         accept = request.headers.get("accept")
         if wants_openmetrics(accept):
-            body, content_type = render(series, accept)
+            body, content_type = render(collect_series(snap) + events, accept)
             return Response(body, media_type=content_type)
         shipper = getattr(request.app.state, "shipper", None)  # the log shipper's health (issue 15)
 
-        def text() -> Iterator[bytes]:  # streamed: the whole text is never in memory at once
-            yield from render_text_chunks(series)
+        def tail() -> Iterator[bytes]:  # what is current at the scrape, after the reading's series
+            yield from render_text_chunks(events)
             if shipper is not None:
                 from pydock.agent.shipper import metrics_text
 
                 yield metrics_text(shipper).encode()
+
+        if accepts_gzip(request.headers.get("accept-encoding")):  # the kept gzip of this reading's text
+            body = gzipped.body(snap, b"".join(tail()))
+            _release_freed_memory()  # after a scrape that compressed the text itself
+            return Response(body, media_type=TEXT_CONTENT_TYPE, headers={"Content-Encoding": "gzip"})
+
+        def text() -> Iterator[bytes]:  # streamed: the whole text is never in memory at once
+            yield from render_text_chunks(collect_series(snap))
+            yield from tail()
             _release_freed_memory()
 
         return StreamingResponse(text(), media_type=TEXT_CONTENT_TYPE)

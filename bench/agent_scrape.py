@@ -6,8 +6,10 @@ Two modes:
   hosts (tests/fixtures/cgroupfs, v1 and v2 layouts), a fake /proc (one process and one more thread per
   container, 8 fds of which 3 sockets, net/dev with eth0) and pydock records with their shim locks held,
   so the agent (`--cgroup-root`, `--proc-root`) discovers and reads them as on a host. Counter files are
-  rewritten in place before every scrape. Scrapes are spaced by `--interval` (default 1.2 s) so the agent's
-  1 s cache has expired each time; the first (cold) scrape is reported on its own.
+  rewritten in place before every scrape. Scrapes come at a fixed cadence, one every `--interval` (default
+  2 s), as Prometheus scrapes, so the agent's 1 s cache has expired each time; the first (cold) scrape is
+  reported on its own. CPU per scrape is all the agent's CPU over the run divided by the scrapes, so work
+  done between scrapes (the read-ahead) counts.
 
       .venv/bin/python bench/agent_scrape.py [--sizes 100,1000] [--layouts v1,v2] [--scrapes 20]
       .venv/bin/python bench/agent_scrape.py --profile 1000 --layouts v2   # cProfile of one read, in-process
@@ -96,28 +98,34 @@ def _pct(sorted_ms: list[float], q: float) -> float:
 
 def measure(url: str, pid: int, scrapes: int, interval: float = 0.0,
             before: Callable[[], None] | None = None) -> dict[str, float]:
-    """`scrapes` timed GETs; `before` runs (untimed) ahead of each, then `interval` seconds pass."""
+    """`scrapes` timed GETs at a fixed cadence, one every `interval` seconds as Prometheus scrapes; `before`
+    runs (untimed) in each gap, right after the previous scrape.
+
+    CPU is the agent's whole CPU time from the first timed scrape's interval to the last scrape, divided
+    by the scrapes: it counts work done between scrapes (the agent's read-ahead) as well as in them."""
     with httpx.Client(timeout=60) as client:
         t = time.perf_counter()
         client.get(url)  # cold: first-scrape imports and caches are not the steady state
         cold = (time.perf_counter() - t) * 1000
         lat = []
-        cpu = 0.0
         size = 0
+        cpu0 = cpu_seconds(pid)
+        due = time.perf_counter()
         for _ in range(scrapes):
             if before is not None:
                 before()
-            time.sleep(interval)
-            cpu0 = cpu_seconds(pid)
+            due += interval
+            time.sleep(max(0.0, due - time.perf_counter()))
             t = time.perf_counter()
+            if t - due > interval / 2:  # far behind (a slow scrape or churn): the cadence restarts from here
+                due = t
             r = client.get(url)
             lat.append((time.perf_counter() - t) * 1000)
-            cpu += cpu_seconds(pid) - cpu0
             size = len(r.content)
             if b"\ncontainer_scrape_error 1\n" in r.content:
                 errors = client.get(url.replace("/metrics", "/api/v1/containers")).json()["errors"]
                 raise SystemExit(f"{url}: container_scrape_error is 1: {errors[:3]}")
-        cpu /= scrapes
+        cpu = (cpu_seconds(pid) - cpu0) / scrapes
     lat.sort()
     return {"cold": cold, "p50": statistics.median(lat), "p95": _pct(lat, 0.95), "p99": _pct(lat, 0.99),
             "cpu_ms": cpu * 1000, "rss": rss_mb(pid), "hwm": rss_mb(pid, "VmHWM"), "bytes": size}
@@ -510,7 +518,8 @@ def main() -> None:
     ap.add_argument("--sizes", default=None, help="default 100,1000 (synthetic), 10,100,300 (real)")
     ap.add_argument("--layouts", default="v1,v2", help="synthetic: cgroup layouts to build")
     ap.add_argument("--scrapes", type=int, default=None, help="default 20 (synthetic), 50 (real)")
-    ap.add_argument("--interval", type=float, default=1.2, help="synthetic: seconds between scrapes")
+    ap.add_argument("--interval", type=float, default=2.0,
+                    help="synthetic: seconds from one scrape's start to the next (a fixed cadence, as Prometheus)")
     ap.add_argument("--cache-seconds", type=float, default=1.0, help="synthetic: the agent's --cache-seconds")
     ap.add_argument("--profile", type=int, default=0, metavar="N", help="synthetic: cProfile one read of N")
     ap.add_argument("--process-seconds", type=float, default=10.0,

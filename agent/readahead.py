@@ -1,0 +1,104 @@
+"""Read every container ahead of the next scrape, so that a scrape serves a reading instead of waiting for it.
+
+cAdvisor reads containers in the background (per-container housekeeping every `--housekeeping_interval`,
+1 s, backing off to `--max_housekeeping_interval` for quiet containers), serves /metrics from the latest
+reading, and reads on demand when a caller asks for figures younger than a max age
+(`containerData.OnDemandHousekeeping`). Reading all containers every second would cost this agent a whole
+read (~0.35 s of CPU at 1,000 containers) every second whatever the scrape interval. `ReadAhead` instead
+times one read to finish just before the scrape it expects: Prometheus scrapes at a fixed interval, so the
+next scrape is due one interval (the last gap between two scrapes) after the last. A scrape then costs
+the text only, and the agent still reads once per scrape.
+
+Freshness is the Sampler's, unchanged: a scrape serves a reading only if that reading *began* less than
+`cache_seconds` (`--cache-seconds`) before the scrape; otherwise it reads on demand, as without read-ahead.
+So a read-ahead is scheduled only when it can be fresh at the expected time: it starts `lead` seconds
+early (1.5× the last read's duration plus `LEAD_MARGIN_SECONDS`), and `lead` must be below
+`cache_seconds`. A scrape that comes early, late, or from a second Prometheus at another cadence gets an
+on-demand read; a read-ahead whose scrape never comes is the only waste (one read). Measured by
+bench/agent_scrape.py (see docs/performance.md, "The agent at 1,000 containers").
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from .sampler import Sampler, Snapshot
+
+LEAD_MARGIN_SECONDS = 0.05  # thread wake-up and GIL hand-over before the read begins
+LEAD_FACTOR = 1.5  # a read may take longer than the last one (load, new containers)
+LATE_SECONDS = 0.15  # a scrape this much later than expected still finds the read-ahead fresh
+
+
+class ReadAhead:
+    """Reads through `sampler` just before the next expected scrape (`scraped()` is told of each one)."""
+
+    def __init__(self, sampler: Sampler, clock: Callable[[], float] = time.monotonic,
+                 after_read: Callable[[Snapshot], None] | None = None) -> None:
+        self.sampler = sampler
+        self.clock = clock
+        self.after_read = after_read  # e.g. compress the reading's text (agent/textcache.py) ahead too
+        self.reads = 0  # read-aheads made (each one reads, or finds a read young enough)
+        self.cycle_seconds = 0.0  # how long the last read-ahead took, after_read included
+        self._cond = threading.Condition()
+        self._last_scrape: float | None = None
+        self._due: float | None = None  # when the next read-ahead starts (clock time)
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def plan(self, at: float) -> float | None:
+        """When to start reading for the scrape expected after one at `at`, or None when no read-ahead
+        can be fresh then, or none is needed (the latest reading still is)."""
+        prev = self._last_scrape
+        if prev is None:
+            return None
+        expected = at + (at - prev)
+        # As early as the read (and what follows it) needs, but late enough to be fresh at the scrape: a
+        # scrape that comes while the read-ahead still runs waits only for the rest of it.
+        lead = min(LEAD_FACTOR * (self.cycle_seconds or self.sampler.read_seconds) + LEAD_MARGIN_SECONDS,
+                   self.sampler.cache_seconds - LATE_SECONDS)
+        if lead <= 0:
+            return None  # a cache too short for any read-ahead to be fresh when the scrape comes
+        age = self.sampler.age()
+        if age is not None and age + (expected - at) < self.sampler.cache_seconds:
+            return None  # the latest reading serves the expected scrape too (scrapes closer than the cache)
+        return expected - lead
+
+    def scraped(self, at: float) -> None:
+        """A scrape that arrived at `at` (clock time) was served: plan the read for the next one."""
+        with self._cond:
+            self._due = self.plan(at)
+            self._last_scrape = at
+            if self._due is None or self._closed:
+                return
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="pydock-agent-readahead", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                due = self._due
+                while not self._closed and (due is None or self.clock() < due):
+                    self._cond.wait(None if due is None else max(0.0, due - self.clock()))
+                    due = self._due
+                if self._closed or due is None:
+                    return
+                # a read that began since the due time (an early scrape's) serves the expected scrape too
+                max_age = self.clock() - due + LEAD_MARGIN_SECONDS
+                self._due = None
+            began = self.clock()
+            snap = self.sampler.snapshot(max_age=max_age)
+            if self.after_read is not None:
+                self.after_read(snap)
+            self.reads += 1
+            self.cycle_seconds = self.clock() - began

@@ -1,0 +1,126 @@
+"""Reading ahead of the next scrape and the kept gzip of a reading's text (issue 16, 1,000 containers).
+
+The fast paths must serve exactly what the slow ones do: the gzip body decompresses to the bytes of the
+streamed text, and a scrape served by a read-ahead gets a reading no older than `cache_seconds`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from pydock.agent import readahead as readahead_mod
+from pydock.agent.exporter import collect_series
+from pydock.agent.exposition import render_text
+from pydock.agent.readahead import ReadAhead
+from pydock.agent.sampler import Sampler
+from pydock.agent.server import AgentSettings, create_app
+from pydock.agent.textcache import GzippedText, accepts_gzip
+
+from .conftest import V1, V2, Records, fixture_host, v1_paths, v2_paths
+
+ID_A, ID_B = "a" * 64, "b" * 64
+
+
+def _sampler(records: Records, cache: float, cgroup_root: Path = V2) -> Sampler:
+    return Sampler(records.root, fixture_host(cgroup_root), cache_seconds=cache, foreign=False, root=False)
+
+
+@pytest.mark.parametrize("root, paths", [(V2, v2_paths), (V1, v1_paths)])
+def test_gzip_body_is_the_streamed_text(records: Records, root: Path, paths) -> None:  # type: ignore[no-untyped-def]
+    records.add(ID_A, "web", cgroup_paths=paths(), pid=443, labels={"app": "web"})
+    records.add(ID_B, "db", status="exited")
+    sampler = _sampler(records, 60.0, root)
+    client = TestClient(create_app(AgentSettings(records.root, fixture_host(root), 60.0), sampler))
+    plain = client.get("/metrics", headers={"Accept-Encoding": "identity"})
+    zipped = client.get("/metrics", headers={"Accept-Encoding": "gzip"})
+    assert plain.headers.get("content-encoding") is None
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.headers["content-type"] == plain.headers["content-type"]
+    assert zipped.content == plain.content  # the client decompressed it
+    events = client.app.state.events.series()  # type: ignore[attr-defined]
+    assert plain.content == render_text(collect_series(sampler.snapshot()) + events)
+    assert sampler.reads == 1
+
+
+def test_gzipped_text_appends_the_scrape_time_tail(records: Records) -> None:
+    records.add(ID_A, "web", cgroup_paths=v2_paths(), pid=443)
+    sampler = _sampler(records, 0.0)
+    first, second = sampler.snapshot(), sampler.snapshot()
+    kept = GzippedText()
+    assert kept.prepare(first) and not kept.prepare(first)  # compressed once per reading
+    tail = b"# HELP x y\n# TYPE x gauge\nx 1\n"
+    for _ in range(2):  # the kept compressor is copied, never used up
+        assert gzip.decompress(kept.body(first, tail)) == render_text(collect_series(first)) + tail
+    assert gzip.decompress(kept.body(second, b"")) == render_text(collect_series(second))
+
+
+@pytest.mark.parametrize("header, expected", [
+    (None, False), ("", False), ("identity", False), ("gzip", True), ("deflate, gzip;q=0.5", True),
+    ("GZIP", True), ("gzip;q=0", False), ("gzip; q=0.0", False), ("*", True), ("br, zstd", False),
+])
+def test_accepts_gzip(header: str | None, expected: bool) -> None:
+    assert accepts_gzip(header) is expected
+
+
+def test_a_reading_is_never_older_than_cache_seconds(records: Records) -> None:
+    records.add(ID_A, "web", cgroup_paths=v2_paths(), pid=443)
+    sampler = _sampler(records, 0.3)
+    first = sampler.snapshot()
+    assert sampler.snapshot() is first
+    time.sleep(0.35)
+    assert sampler.snapshot() is not first and sampler.reads == 2
+
+
+class FakeSampler:
+    def __init__(self, cache_seconds: float, read_seconds: float, age: float | None) -> None:
+        self.cache_seconds, self.read_seconds, self._age = cache_seconds, read_seconds, age
+
+    def age(self) -> float | None:
+        return self._age
+
+
+def test_plan_reads_ahead_only_when_fresh_at_the_expected_scrape() -> None:
+    def plan(cache: float, read: float, age: float | None, scrapes: list[float]) -> float | None:
+        ahead = ReadAhead(FakeSampler(cache, read, age))  # type: ignore[arg-type]
+        for at in scrapes[:-1]:
+            ahead.scraped(at)
+        return ahead.plan(scrapes[-1])
+
+    margin = readahead_mod.LEAD_MARGIN_SECONDS
+    assert plan(1.0, 0.2, 0.2, [100.0]) is None  # one scrape: no cadence yet
+    assert plan(1.0, 0.2, 0.2, [100.0, 115.0]) == pytest.approx(130.0 - 1.5 * 0.2 - margin)
+    # a slow read starts as early as freshness allows, not earlier
+    assert plan(1.0, 2.0, 2.0, [100.0, 115.0]) == pytest.approx(130.0 - (1.0 - readahead_mod.LATE_SECONDS))
+    assert plan(0.0, 0.2, 0.2, [100.0, 115.0]) is None  # --cache-seconds 0: every scrape reads
+    assert plan(1.0, 0.01, 0.05, [100.0, 100.3]) is None  # scrapes closer than the cache: it serves them
+
+
+def test_a_scrape_at_the_expected_time_is_served_by_the_read_ahead(records: Records) -> None:
+    records.add(ID_A, "web", cgroup_paths=v2_paths(), pid=443)
+    sampler = _sampler(records, 0.5)
+    compressed: list[object] = []
+    ahead = ReadAhead(sampler, after_read=compressed.append)
+    try:
+        start = time.monotonic()
+        for k in range(2):  # two scrapes 0.8 s apart: each reads (the cache is 0.5 s)
+            while time.monotonic() < start + 0.8 * k:
+                time.sleep(0.01)
+            arrived = time.monotonic()
+            sampler.snapshot()
+            ahead.scraped(arrived)  # as /metrics does
+        assert ahead.reads == 0 and sampler.reads == 2
+        deadline = time.monotonic() + 5.0
+        while ahead.reads == 0 and time.monotonic() < deadline:  # due just before the third scrape
+            time.sleep(0.01)
+        called = time.monotonic()
+        snap = sampler.snapshot()
+        age = sampler.age()
+        assert ahead.reads == 1 and sampler.reads == 3  # read ahead, not by this scrape
+        assert compressed == [snap]
+        assert age is not None and age - (time.monotonic() - called) < sampler.cache_seconds
+    finally:
+        ahead.close()
