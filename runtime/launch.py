@@ -177,5 +177,5 @@ def _boot_code() -> str:
             "    def find_spec(name, path=None, target=None):\n"
             "        return PathFinder.find_spec(name, [where[name]]) if name in where else None\n"
             "sys.meta_path.insert(0, PydockFinder)\n"
-            "from pydock.runtime.shim import main\n"
-            "sys.exit(main())\n")
+            "from pydock.runtime.shim import exit_with_main\n"
+            "exit_with_main()\n")

@@ -105,3 +105,33 @@ def test_copier_batches_a_slow_writer_and_loses_nothing(tmp_path: Path) -> None:
     assert got == list(range(4000))
     # 2000 writes, each a wake-up without the coalescing (a chunk each); far fewer chunks with it
     assert sum(calls) == 4000 and len(calls) < 1000, len(calls)
+
+
+def _deleted_fds_under(d: Path) -> list[str]:
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(d)) and target.endswith(" (deleted)"):
+            held.append(target)
+    return held
+
+
+def test_rotation_releases_removed_files_by_close(tmp_path: Path) -> None:
+    """Removed files are closed on another thread (RotatingFile._release_later): none may stay
+    held once the writer is closed, whatever the number of files kept or compression."""
+    enc = jsonlog.ChunkEncoder({})
+    chunks = _chunks(3, 200)
+    for max_file, compress in ((1, False), (2, False), (3, True)):
+        d = tmp_path / f"{max_file}-{compress}"
+        d.mkdir()
+        f = RotatingFile(d / "x-json.log", cut_lines, max_size=2000, max_file=max_file, compress=compress)
+        for k, data in enumerate(chunks):
+            f.write_parts(enc.chunk_parts("stdout", data, T0 + k)[0], T0 + k)
+        assert f.rotations > 10
+        f.close()
+        assert _deleted_fds_under(d) == []
+        logs = sorted(n for n in os.listdir(d) if n.startswith("x-json.log"))
+        assert logs == ["x-json.log", *(f"x-json.log.{i}" + (".gz" if compress else "") for i in range(1, max_file))]
