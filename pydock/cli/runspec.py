@@ -127,11 +127,14 @@ def security_host_config(o: dict[str, Any]) -> dict[str, Any]:
     """HostConfig keys from the security flags (securityflags.py), daemon.json's security keys as
     defaults; bad values refused here. The API server and compose call the same `options.host_config`."""
     from pydock import daemon_config
-    from pydock.runtime.security import options
+    from pydock.runtime.security import capabilities, options
 
     daemon = getattr(daemon_config.load(), "security", {})
+    cap_add, cap_drop = o.get("cap_add") or (), o.get("cap_drop") or ()
+    if not o.get("caps_as_sent"):  # the CLI's flags; the Engine API keeps what its client sent
+        cap_add, cap_drop = capabilities.client_form(cap_add, cap_drop)
     return options.host_config(
-        cap_add=o.get("cap_add") or (), cap_drop=o.get("cap_drop") or (), privileged=bool(o.get("privileged")),
+        cap_add=cap_add, cap_drop=cap_drop, privileged=bool(o.get("privileged")),
         security_opt=o.get("security_opt") or (), read_only=bool(o.get("read_only")), tmpfs=o.get("tmpfs") or (),
         shm_size=o.get("shm_size"), sysctl=o.get("sysctl") or (), init=bool(o.get("init")),
         group_add=o.get("group_add") or (), device=o.get("device") or (),
