@@ -1,21 +1,26 @@
 """Docker's views of a container record, shared by the CLI and the Engine API server (api/).
 
 `inspect_record` is `docker inspect`'s shape, `status_text` the STATUS column of `docker ps`
-("Up 3 minutes", "Exited (0) 2 seconds ago"), `matches` the `ps --filter` keys. They were in
-pydock/cli/containers.py; they live here so the API server answers with the same words without
-importing the CLI.
+("Up 3 minutes", "Exited (0) 2 seconds ago"), `ps_row` a row of `docker ps`, `matches` the `ps
+--filter` keys. They were in pydock/cli/containers.py; they live here so the API server answers with
+the same words without importing the CLI. The network views are imported where they are needed:
+`ps` of stopped containers, the CLI's fast path (pydock/cli/fastcontainers.py), never loads them.
 """
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Mapping
-from typing import Any
 
 from pydock.errors import PydockError
 
+TYPE_CHECKING = False  # typing costs ~3 ms to import; mypy reads this name as typing's
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
 PS_FILTERS = ("name", "id", "status", "label", "ancestor")
+PS_COLUMNS = (("CONTAINER ID", "ID"), ("IMAGE", "Image"), ("COMMAND", "Command"), ("CREATED", "RunningFor"),
+              ("STATUS", "Status"), ("PORTS", "Ports"), ("NAMES", "Names"))
 
 
 def _dur(ts: float) -> str:
@@ -53,8 +58,28 @@ def status_text(rec: Any) -> str:
     return status.capitalize()
 
 
+def ps_row(rec: Any, no_trunc: bool) -> dict[str, Any]:
+    """A row of `docker ps` (the fields its `--format` templates name)."""
+    cmd = " ".join([rec.config.get("Path", ""), *rec.config.get("Args", [])])
+    shown = cmd if no_trunc or len(cmd) <= 20 else cmd[:19] + "…"
+    if rec.running:  # ps_ports is empty for a stopped container; the network views cost ~5 ms to import
+        from pydock.runtime.network.endpoint import ps_ports
+
+        ports = ps_ports(rec)
+    else:
+        ports = ""
+    return {"ID": rec.id if no_trunc else rec.short_id, "Image": rec.image, "Command": f'"{shown}"',
+            "CreatedAt": rec.created, "RunningFor": ago(rec.created), "Ports": ports, "State": rec.status,
+            "Status": status_text(rec), "Names": rec.name, "Size": "",
+            "Labels": ",".join(f"{k}={v}" for k, v in sorted(rec.labels.items())),
+            "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in rec.config.get("Mounts", [])),
+            "Networks": rec.config.get("HostConfig", {}).get("NetworkMode", "")}
+
+
 def matches(rec: Any, filters: Mapping[str, list[str]], images: Any) -> bool:
     """`docker ps --filter` (name, id, status, label, ancestor); `images` resolves ancestors."""
+    import re
+
     for key, values in filters.items():
         if key == "name" and not any(re.search(v.lstrip("/"), rec.name) for v in values):
             return False

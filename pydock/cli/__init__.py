@@ -70,6 +70,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # to leave it to click. One line per command.
 FAST_PATHS: dict[str, str] = {
     "logs": "pydock.logprint:fast_logs",
+    "ps": "pydock.cli.fastcontainers:fast_ps",
+    "inspect": "pydock.cli.fastcontainers:fast_inspect",
     "run": "pydock.cli.fastrun:fast_run",
     "create": "pydock.cli.fastrun:fast_create",
 }

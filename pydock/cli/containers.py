@@ -8,7 +8,6 @@ there. What they do with it is in runcontainer.py, shared with the click-free fa
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -149,33 +148,10 @@ def wait(containers: tuple[str, ...]) -> None:
 
 # -- ps ------------------------------------------------------------------------------------------
 
-# Docker's views of a record live in the runtime (runtime/views.py), shared with the API server.
-from pydock.runtime.network.endpoint import ps_ports  # network room: Docker's PORTS column
-from pydock.runtime.views import ago as _ago
+# Docker's views of a record live in the runtime (runtime/views.py), shared with the API server; the
+# bodies of ps and inspect's output are shared with their click-free fast paths (fastcontainers.py).
+from pydock.cli.fastcontainers import list_containers, print_inspected
 from pydock.runtime.views import inspect_record
-from pydock.runtime.views import status_text as _status_text
-
-
-def ps_row(rec: Any, no_trunc: bool) -> dict[str, Any]:
-    cmd = " ".join([rec.config.get("Path", ""), *rec.config.get("Args", [])])
-    shown = cmd if no_trunc or len(cmd) <= 20 else cmd[:19] + "…"
-    return {"ID": rec.id if no_trunc else rec.short_id, "Image": rec.image, "Command": f'"{shown}"',
-            "CreatedAt": rec.created, "RunningFor": _ago(rec.created), "Ports": ps_ports(rec), "State": rec.status,
-            "Status": _status_text(rec), "Names": rec.name, "Size": "",
-            "Labels": ",".join(f"{k}={v}" for k, v in sorted(rec.labels.items())),
-            "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in rec.config.get("Mounts", [])),
-            "Networks": rec.config.get("HostConfig", {}).get("NetworkMode", "")}
-
-
-def _matches(rec: Any, filters: dict[str, list[str]], rt: Any) -> bool:
-    from pydock.runtime.views import matches
-
-    return matches(rec, filters, rt.images)
-
-
-_PS_FILTERS = ("name", "id", "status", "label", "ancestor")
-_PS_COLUMNS = (("CONTAINER ID", "ID"), ("IMAGE", "Image"), ("COMMAND", "Command"), ("CREATED", "RunningFor"),
-               ("STATUS", "Status"), ("PORTS", "Ports"), ("NAMES", "Names"))
 
 
 @click.command()
@@ -186,19 +162,8 @@ _PS_COLUMNS = (("CONTAINER ID", "ID"), ("IMAGE", "Image"), ("COMMAND", "Command"
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output")
 def ps(all_: bool, quiet: bool, filters: tuple[str, ...], fmt: str | None, no_trunc: bool) -> None:
     """List containers."""
-    from pydock.cli.formatting import print_rows
-
-    parsed: dict[str, list[str]] = {}
-    for f in filters:
-        k, eq, v = f.partition("=")
-        if not eq or k not in _PS_FILTERS:
-            raise UsageError(f"invalid filter {f!r}: expected one of {', '.join(_PS_FILTERS)} as key=value")
-        parsed.setdefault(k, []).append(v)
     rt = _runtime()
-    show_all = all_ or "status" in parsed
-    recs = [r for r in rt.store.list() if (show_all or r.running) and _matches(r, parsed, rt)]
-    rows = [ps_row(r, no_trunc) for r in recs]
-    print_rows(None if fmt == "table" else fmt, rows, _PS_COLUMNS, click.echo, quiet_key="ID", quiet=quiet)
+    list_containers(rt.store, lambda: rt.images, all_, quiet, filters, fmt, no_trunc, click.echo)
 
 
 # -- inspect -------------------------------------------------------------------------------------
@@ -209,8 +174,6 @@ def ps(all_: bool, quiet: bool, filters: tuple[str, ...], fmt: str | None, no_tr
 @click.argument("names", nargs=-1, required=True)
 def inspect(names: tuple[str, ...], fmt: str | None, kind: str | None) -> None:
     """Return low-level information on containers, images or volumes."""
-    from pydock.cli.formatting import render
-
     rt = _runtime()
     out: list[dict[str, Any]] = []
     failed = False
@@ -236,11 +199,7 @@ def inspect(names: tuple[str, ...], fmt: str | None, kind: str | None) -> None:
             failed = True
         else:
             out.append(found)
-    if fmt:
-        for obj in out:
-            click.echo(render(fmt, obj))
-    else:
-        click.echo(json.dumps(out, indent=4))
+    print_inspected(out, fmt, click.echo)
     if failed:
         sys.exit(1)
 
