@@ -458,20 +458,29 @@ class Runtime:
             update_state(rec.dir, CgroupPaths={})
         run_dir = self.settings.run / "containers" / rec.id
         run_dir.mkdir(parents=True, exist_ok=True)
-        if launch is None:
-            launch = self.spawn_shim(attach, stdin)
-        # A shim spawned before the caller knew whether it would attach (`run`'s early launch) gets
-        # the caller's pipes with the id.
-        late = () if launch.attached or attach is None else (*attach, *((stdin,) if stdin >= 0 else ()))
-        launch.hand_over(rec.id, late)
-        launch.wait_forked()  # the shim double-forks: this child exits at once
-        r = launch.status_r
-        line = b""
-        while not line.endswith(b"\n"):
-            chunk = os.read(r, 1)
-            if not chunk:
-                break
-            line += chunk
+        from pydock.runtime.cgroups.attach import AttachWarmer
+
+        # the kernel's first cgroup.procs write after an idle spell waits a grace period (~12 ms): let
+        # it pass while the shim prepares, so its write of the container's pid does not (attach.py)
+        warmer = AttachWarmer.start()
+        try:
+            if launch is None:
+                launch = self.spawn_shim(attach, stdin)
+            # A shim spawned before the caller knew whether it would attach (`run`'s early launch)
+            # gets the caller's pipes with the id.
+            late = () if launch.attached or attach is None else (*attach, *((stdin,) if stdin >= 0 else ()))
+            launch.hand_over(rec.id, late)
+            launch.wait_forked()  # the shim double-forks: this child exits at once
+            r = launch.status_r
+            line = b""
+            while not line.endswith(b"\n"):
+                chunk = os.read(r, 1)
+                if not chunk:
+                    break
+                line += chunk
+        finally:
+            if warmer is not None:
+                warmer.stop()
         word, _, rest = line.decode(errors="replace").strip().partition(" ")
         if word == "started":
             return Started(self.store.get(rec.id) if not rec.auto_remove else rec, int(rest), r)
