@@ -272,11 +272,19 @@ class TSDB:
             g[1].append(float(v))
         return self._append_groups(groups)
 
-    def append_series(self, batch: Iterable[tuple[Labels, Sequence[int], Sequence[float]]]) -> int:
-        """Bulk form of `append`: (labels, timestamps, values) per series, in one transaction."""
+    def append_series(self, batch: Iterable[tuple[Labels, Sequence[int], Sequence[float]]], *,
+                      exact: bool = False) -> int:
+        """Bulk form of `append`: (labels, timestamps, values) per series, in one transaction.
+        `exact` says the timestamps are lists of int and the values lists of float that the TSDB may
+        keep (the bulk import's parse makes them so): they are then not converted again (~5 % of an
+        import, docs/performance.md "TSDB and PromQL")."""
         groups: dict[tuple[tuple[str, str], ...], tuple[list[int], list[float]]] = {}
         for labels, ts, vs in batch:
-            g = groups.setdefault(tuple(sorted(labels.items())), ([], []))
+            key = tuple(sorted(labels.items()))
+            if exact and key not in groups:
+                groups[key] = (ts, vs)  # type: ignore[assignment]
+                continue
+            g = groups.setdefault(key, ([], []))
             g[0].extend(map(int, ts))
             g[1].extend(map(float, vs))
         return self._append_groups(groups)
@@ -547,22 +555,16 @@ class TSDB:
         ts, vs = chunkenc.decode(data, n)
         return array("q", ts), array("d", vs)
 
-    def select_flat(self, matchers: Iterable[MatcherLike], start_ms: int, end_ms: int) -> FlatSelection:
-        """The series matching every matcher with their samples in [start_ms, end_ms] (staleness
-        markers included), all end to end in two arrays: what the engine's all-series paths want.
-        One loop over the matched series appends each piece of each series, cut to the range, with
-        memcpy; no arrays or label objects per series (those were ~3 us a series of an instant
-        query, docs/performance.md "TSDB and PromQL"). Series with no sample in range are left out."""
+    def _read(self, matchers: Iterable[MatcherLike], start_ms: int, end_ms: int
+              ) -> Iterator[tuple[int, list[tuple[array[int], array[float]]]]]:
+        """Per matched series with samples in [start_ms, end_ms] (in series id order): its id and
+        its pieces (packed chunks, then the head) cut to the range. A piece may be the chunk
+        cache's own array: copy, never change."""
         ms = _as_matchers(matchers)
         self._check_open()
         sids = self._match(ms)
-        sids_out: list[int] = []
-        keys_out: list[tuple[tuple[str, str], ...]] = []
-        counts: list[int] = []
-        ts_out: array[int] = array("q")
-        vs_out: array[float] = array("d")
         if not sids:
-            return FlatSelection(sids_out, keys_out, counts, ts_out, vs_out)
+            return
         db = self._reader()
         heads = self._snapshot(db, sids)
         start, end = int(start_ms), int(end_ms)
@@ -570,9 +572,6 @@ class TSDB:
             decoded = self._chunks_many(db, self._chunk_lists(db, sids, start, end, heads))
         finally:
             db.execute("COMMIT")
-        keys = self._keys
-        extend_t, extend_v = ts_out.extend, vs_out.extend
-        done = 0
         for sid in sids:
             parts = decoded.get(sid)  # a list of this read's own: the head can go on its end
             head = heads.get(sid)
@@ -582,6 +581,7 @@ class TSDB:
                 parts = [head]
             elif head is not None:
                 parts.append(head)
+            keep = []
             for cts, cvs in parts:
                 if not cts:
                     continue
@@ -591,15 +591,28 @@ class TSDB:
                     if i >= j:
                         continue
                     cts, cvs = cts[i:j], cvs[i:j]
+                keep.append((cts, cvs))
+            if keep:
+                yield sid, keep
+
+    def select_flat(self, matchers: Iterable[MatcherLike], start_ms: int, end_ms: int) -> FlatSelection:
+        """The series matching every matcher with their samples in [start_ms, end_ms] (staleness
+        markers included), all end to end in two arrays: what the engine's all-series paths want
+        (no arrays or label objects per series: those were ~3 us a series of an instant query,
+        docs/performance.md "TSDB and PromQL"). Series with no sample in range are left out."""
+        flat = FlatSelection([], [], [], array("q"), array("d"))
+        keys = self._keys
+        extend_t, extend_v = flat.ts.extend, flat.vs.extend
+        done = 0
+        for sid, parts in self._read(matchers, start_ms, end_ms):
+            for cts, cvs in parts:
                 extend_t(cts)
                 extend_v(cvs)
-            n = len(ts_out) - done
-            if n:
-                sids_out.append(sid)
-                keys_out.append(keys.get(sid, ()))
-                counts.append(n)
-                done += n
-        return FlatSelection(sids_out, keys_out, counts, ts_out, vs_out)
+            flat.sids.append(sid)
+            flat.keys.append(keys.get(sid, ()))
+            flat.counts.append(len(flat.ts) - done)
+            done = len(flat.ts)
+        return flat
 
     def select_arrays(self, matchers: Iterable[MatcherLike], start_ms: int, end_ms: int
                       ) -> list[tuple[Labels, list[int], list[float]]]:
@@ -608,16 +621,21 @@ class TSDB:
 
     def select_columns(self, matchers: Iterable[MatcherLike], start_ms: int, end_ms: int, *,
                        label_pairs: bool = False) -> list[tuple[Any, array[int], array[float]]]:
-        """Like `select`, with timestamps and values as two parallel arrays ("q" and "d"), sliced
-        from `select_flat`. With `label_pairs`, each label set is the tuple of its sorted (name,
-        value) pairs, shared and immutable (the engine's form), instead of a dict."""
-        flat = self.select_flat(matchers, start_ms, end_ms)
+        """Like `select`, with timestamps and values as two parallel arrays ("q" and "d") per series:
+        what the engine's per-series paths want, copied from the decoded chunks without a Python
+        object per sample. With `label_pairs`, each label set is the tuple of its sorted (name,
+        value) pairs, shared and immutable (the engine's form), instead of a dict of its own."""
         out: list[tuple[Any, array[int], array[float]]] = []
-        labels = self._labels
-        a = 0
-        for sid, key, n in zip(flat.sids, flat.keys, flat.counts):
-            out.append((key if label_pairs else dict(labels.get(sid) or {}), flat.ts[a:a + n], flat.vs[a:a + n]))
-            a += n
+        labels, keys = self._labels, self._keys
+        for sid, parts in self._read(matchers, start_ms, end_ms):
+            if len(parts) == 1:
+                ts, vs = parts[0][0][:], parts[0][1][:]  # a copy: it may be the cache's own array
+            else:
+                ts, vs = array("q"), array("d")
+                for cts, cvs in parts:
+                    ts.extend(cts)
+                    vs.extend(cvs)
+            out.append((keys.get(sid, ()) if label_pairs else dict(labels.get(sid) or {}), ts, vs))
         return out
 
     def select(self, matchers: Iterable[MatcherLike], start_ms: int, end_ms: int

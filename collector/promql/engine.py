@@ -348,12 +348,17 @@ class _Evaluator:
                 self.log_data[key] = prepared
         storage = self.engine.storage
         for key, (sel, lo, hi) in self.windows.items():
-            if hasattr(storage, "select_flat"):
+            # An instant query reads all series end to end (its all-series paths use that as it is);
+            # a range query wants each series' own arrays, without a second copy of everything.
+            if not self.steps and hasattr(storage, "select_flat"):
                 flat = storage.select_flat(sel.matchers, lo, hi)
                 self.ctx.charge(len(flat.ts))  # every point loaded stays in memory for the whole query
                 self.flat[key] = flat
                 continue
-            if hasattr(storage, "select_arrays"):
+            pairs = hasattr(storage, "select_columns")
+            if pairs:
+                rows = storage.select_columns(sel.matchers, lo, hi, label_pairs=True)
+            elif hasattr(storage, "select_arrays"):
                 rows = storage.select_arrays(sel.matchers, lo, hi)
             else:
                 rows = []
@@ -362,7 +367,7 @@ class _Evaluator:
             out = []
             for labels, ts, vs in rows:
                 self.ctx.charge(len(ts))
-                out.append(_Series(labels_of(labels), ts, vs, _may_hold_stale(vs)))
+                out.append(_Series(labels if pairs else labels_of(labels), ts, vs, _may_hold_stale(vs)))
             self.data[key] = out
 
     # --- evaluation -----------------------------------------------------------------------------
