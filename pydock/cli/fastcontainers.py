@@ -37,10 +37,13 @@ class Unsupported(Exception):
     """A line left to click."""
 
 
-def parse_line(args: Sequence[str], options: dict[str, tuple[str, str]]) -> tuple[dict[str, Any], list[str]]:
+def parse_line(args: Sequence[str], options: dict[str, tuple[str, str]],
+               interspersed: bool = True) -> tuple[dict[str, Any], list[str]]:
     """(options by click's parameter names, positional arguments) of a command line, read as click's
     parser reads it: options anywhere, `--name=value`, short flags in clusters (`-aq`), a short
-    option's value attached (`-fname=web`) or next. Raises Unsupported for what click must read."""
+    option's value attached (`-fname=web`) or next. Raises Unsupported for what click must read.
+    Not `interspersed` (click's allow_interspersed_args=False, `run`'s IMAGE [COMMAND]...): options
+    end at the first positional argument, and everything from there is positional."""
     found: dict[str, Any] = {}
     rest: list[str] = []
     i = 0
@@ -77,6 +80,9 @@ def parse_line(args: Sequence[str], options: dict[str, tuple[str, str]]) -> tupl
                 take(*spec, None)
         elif arg == "--":
             raise Unsupported
+        elif not interspersed:
+            rest.extend(args[i:])
+            break
         else:
             rest.append(arg)
         i += 1

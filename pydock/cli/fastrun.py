@@ -7,9 +7,10 @@ flags into the same options dict the click command gets (click's parameter names
 for the keys `build_spec` and `run_container` read) and calls the same `run_container` /
 `create_container` (runcontainer.py), so the container, its spec and the output are the same.
 
-Anything it does not know (an unlisted flag, `--help`, `--`, a flag given a value it takes none, a
-missing value or image) makes it return False and click parses the line, so help and errors read as
-before. tests/runtime/test_fastrun.py checks that both build equal specs and errors on a corpus.
+The line is read by the parser of the `ps`/`inspect` fast path (fastcontainers.parse_line, with
+options ending at the image as click's allow_interspersed_args=False has it). Anything it does not
+know (an unlisted flag, `--help`, `--`, a flag given a value it takes none, a missing value or image)
+makes it return False and click parses the line, so help and errors read as before. tests/runtime/test_fastrun.py checks that both build equal specs and errors on a corpus.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import os
 import sys
 from typing import Any, NoReturn
 
+from pydock.cli.fastcontainers import FLAG, MULTI, VALUE, Unsupported, parse_line
 from pydock.errors import PydockError
 
-FLAG, VALUE, MULTI = "flag", "value", "multi"
+__all__ = ["Unsupported", "fast_create", "fast_run", "parse"]
 
 # flag spelling -> (click's parameter name, kind). Only string-valued options: their value needs no
 # conversion, so the value click hands the command is the text itself. MULTI collects a tuple.
@@ -78,57 +80,16 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
-class Unsupported(Exception):
-    """A line this parser leaves to click."""
-
-
 def parse(args: list[str], command: str) -> tuple[str, tuple[str, ...], dict[str, Any]]:
-    """`args` after `run`/`create` as (image, command, options) with click's names and values;
-    raises Unsupported for anything click should parse."""
-    table = {**_OPTIONS, **_RUN_ONLY} if command == "run" else _OPTIONS
-    o: dict[str, Any] = dict(_DEFAULTS)
-    if command == "run":
-        o["detach"] = False
-    i = 0
-
-    def take(dest: str, kind: str, value: str | None) -> None:
-        nonlocal i
-        if kind == FLAG:
-            if value is not None:
-                raise Unsupported  # click: "Option '--rm' does not take a value"
-            o[dest] = True
-            return
-        if value is None:
-            if i + 1 >= len(args):
-                raise Unsupported  # click: "Option '--name' requires an argument"
-            i += 1
-            value = args[i]
-        o[dest] = (*o.get(dest, ()), value) if kind == MULTI else value
-
-    while i < len(args):
-        arg = args[i]
-        if arg.startswith("--") and len(arg) > 2:
-            name, eq, value = arg.partition("=")
-            if name not in table:
-                raise Unsupported  # --help, or a flag this parser does not know
-            take(*table[name], value if eq else None)
-        elif arg.startswith("-") and len(arg) > 1 and arg != "--":
-            # a cluster of short flags (-it, -dit); a short option with a value takes the rest of the
-            # argument (-eA=1) or the next one, as click's parser does
-            for pos in range(1, len(arg)):
-                spec = table.get("-" + arg[pos])
-                if spec is None:
-                    raise Unsupported
-                if spec[1] != FLAG:
-                    take(*spec, arg[pos + 1:] or None)
-                    break
-                take(*spec, None)
-        elif not arg or arg.startswith("-"):
-            raise Unsupported  # `--`, `-` or an empty image name: click's reading
-        else:
-            return arg, tuple(args[i + 1:]), o
-        i += 1
-    raise Unsupported  # no image: click says "Missing argument 'IMAGE'"
+    """`args` after `run`/`create` as (image, command, options) with click's names and values, read
+    as click's parser reads them (fastcontainers.parse_line; options end at the image); raises
+    Unsupported for anything click should parse."""
+    found, rest = parse_line(args, {**_OPTIONS, **_RUN_ONLY} if command == "run" else _OPTIONS,
+                             interspersed=False)
+    if not rest or rest[0] in ("", "-"):
+        raise Unsupported  # no image ("Missing argument 'IMAGE'"), or click's reading of `-`/""
+    o: dict[str, Any] = {**_DEFAULTS, **({"detach": False} if command == "run" else {}), **found}
+    return rest[0], tuple(rest[1:]), o
 
 
 def fast_run(args: list[str]) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from pydock.cli.runspec import network_fields  # click-free, shared with the `run` fast path
+from pydock.cli.runspec import pairs as _pairs
 from pydock.errors import PydockError, UsageError
 from pydock.settings import Settings
 
@@ -37,16 +38,6 @@ def _settings(root: bool = False) -> Settings:
 
         require_root()
     return Settings.from_env()
-
-
-def _pairs(items: tuple[str, ...], what: str) -> dict[str, str]:
-    out = {}
-    for item in items:
-        k, _, v = item.partition("=")
-        if not k:
-            raise UsageError(f"invalid {what} {item!r}: expected KEY=VALUE")
-        out[k] = v
-    return out
 
 
 def _each(refs: tuple[str, ...], fn: Callable[[str], Any]) -> None:
