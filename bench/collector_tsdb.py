@@ -1,6 +1,6 @@
 """Benchmark: the collector's TSDB and PromQL engine side by side with Prometheus on the same data.
 
-    .venv/bin/python bench/collector_tsdb.py [--series 1000] [--hours 1] [--runs 7] [--imports 3]
+    .venv/bin/python bench/collector_tsdb.py [--series 1000] [--hours 1] [--runs 15] [--imports 3]
 
 One OpenMetrics file (counters with integer increments and float gauges, 15 s apart) is
 backfilled into Prometheus with `promtool tsdb create-blocks-from openmetrics` and imported into the
@@ -156,7 +156,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--series", type=int, default=1000, help="counter series (as many gauges again)")
     ap.add_argument("--hours", type=float, default=1.0)
-    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--imports", type=int, default=3, help="bulk imports by each, in turn")
     ap.add_argument("--worker", nargs=4, metavar=("MODE", "FILE", "DIR", "END"), help=argparse.SUPPRESS)
     args = ap.parse_args()
