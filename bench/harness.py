@@ -3,6 +3,7 @@ the comparison table with ratios."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import subprocess
@@ -35,6 +36,15 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024.0
     return float("nan")
+
+
+def podman_env(d: Path, storage: str, conf: str) -> dict[str, str]:
+    """The environment for podman with private storage and configuration under `d` (`storage` and
+    `conf` are templates taking `{d}`): this host's hybrid cgroups need both (PEERS.md)."""
+    (d / "podman" / "tmp").mkdir(parents=True, exist_ok=True)
+    (d / "storage.conf").write_text(storage.format(d=d / "podman"))
+    (d / "containers.conf").write_text(conf.format(d=d / "podman"))
+    return {**os.environ, "CONTAINERS_STORAGE_CONF": str(d / "storage.conf"), "CONTAINERS_CONF": str(d / "containers.conf")}
 
 
 def ensure_packages(*commands_packages: tuple[str, str]) -> None:

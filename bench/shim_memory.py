@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import ensure_packages, table
+from harness import ensure_packages, podman_env, table
 from start_latency import PODMAN_CONF, PODMAN_STORAGE, pydock_cmd
 
 
@@ -61,11 +61,7 @@ def main() -> None:
     run_dir = Path(f"/run/pydock-shimmem-{os.getpid()}")
     env = {**os.environ, "PYDOCK_ROOT": str(d / "root"), "PYDOCK_RUN": str(run_dir)}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    pod_env = {**os.environ, "CONTAINERS_STORAGE_CONF": str(d / "storage.conf"),
-               "CONTAINERS_CONF": str(d / "containers.conf")}
-    (d / "podman" / "tmp").mkdir(parents=True)
-    (d / "storage.conf").write_text(PODMAN_STORAGE.format(d=d / "podman"))
-    (d / "containers.conf").write_text(PODMAN_CONF.format(d=d / "podman"))
+    pod_env = podman_env(d, PODMAN_STORAGE, PODMAN_CONF)
     podman = ["podman", "--runtime", "runc"]
     clis = [("pydock", pydock_cmd())]
     for spec in args.pydock:
