@@ -29,10 +29,13 @@ from .sampler import Sampler, Snapshot
 LEAD_MARGIN_SECONDS = 0.05  # thread wake-up and GIL hand-over before the read begins
 LEAD_FACTOR = 1.5  # a read may take longer than the last one (load, new containers)
 LATE_SECONDS = 0.15  # a scrape this much later than expected still finds the read-ahead fresh
+FORGET_SECONDS = 600.0  # a scraper silent this long is forgotten (its cadence, its planned read)
 
 
 class ReadAhead:
-    """Reads through `sampler` just before the next expected scrape (`scraped()` is told of each one)."""
+    """Reads through `sampler` just before each scraper's next expected scrape (`scraped()` is told of
+    each one). Scrapers are told apart by their address, so two Prometheus servers (an HA pair) scraping
+    at their own phases each get their read-ahead instead of spoiling one cadence."""
 
     def __init__(self, sampler: Sampler, clock: Callable[[], float] = time.monotonic,
                  after_read: Callable[[Snapshot], None] | None = None) -> None:
@@ -42,15 +45,15 @@ class ReadAhead:
         self.reads = 0  # read-aheads made (each one reads, or finds a read young enough)
         self.cycle_seconds = 0.0  # how long the last read-ahead took, after_read included
         self._cond = threading.Condition()
-        self._last_scrape: float | None = None
-        self._due: float | None = None  # when the next read-ahead starts (clock time)
+        self._last_scrape: dict[str, float] = {}  # scraper -> when its last scrape arrived (clock time)
+        self._due: dict[str, float] = {}  # scraper -> when the read-ahead for its next scrape starts
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def plan(self, at: float) -> float | None:
-        """When to start reading for the scrape expected after one at `at`, or None when no read-ahead
-        can be fresh then, or none is needed (the latest reading still is)."""
-        prev = self._last_scrape
+    def plan(self, at: float, scraper: str = "") -> float | None:
+        """When to start reading for `scraper`'s scrape expected after its one at `at`, or None when no
+        read-ahead can be fresh then, or none is needed (the latest reading still is)."""
+        prev = self._last_scrape.get(scraper)
         if prev is None:
             return None
         expected = at + (at - prev)
@@ -65,12 +68,20 @@ class ReadAhead:
             return None  # the latest reading serves the expected scrape too (scrapes closer than the cache)
         return expected - lead
 
-    def scraped(self, at: float) -> None:
-        """A scrape that arrived at `at` (clock time) was served: plan the read for the next one."""
+    def scraped(self, at: float, scraper: str = "") -> None:
+        """A scrape from `scraper` (its address) that arrived at `at` (clock time) was served: plan the
+        read for its next one."""
         with self._cond:
-            self._due = self.plan(at)
-            self._last_scrape = at
-            if self._due is None or self._closed:
+            due = self.plan(at, scraper)
+            self._last_scrape[scraper] = at
+            for gone in [k for k, t in self._last_scrape.items() if at - t > FORGET_SECONDS]:
+                del self._last_scrape[gone]
+                self._due.pop(gone, None)
+            if due is None:
+                self._due.pop(scraper, None)
+                return
+            self._due[scraper] = due
+            if self._closed:
                 return
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="pydock-agent-readahead", daemon=True)
@@ -87,15 +98,15 @@ class ReadAhead:
     def _run(self) -> None:
         while True:
             with self._cond:
-                due = self._due
-                while not self._closed and (due is None or self.clock() < due):
-                    self._cond.wait(None if due is None else max(0.0, due - self.clock()))
-                    due = self._due
-                if self._closed or due is None:
+                while not self._closed and (not self._due or self.clock() < min(self._due.values())):
+                    self._cond.wait(max(0.0, min(self._due.values()) - self.clock()) if self._due else None)
+                if self._closed:
                     return
-                # a read that began since the due time (an early scrape's) serves the expected scrape too
-                max_age = self.clock() - due + LEAD_MARGIN_SECONDS
-                self._due = None
+                now = self.clock()
+                # a read that began since the first due time (an early scrape's) serves those scrapes too
+                max_age = now - min(self._due.values()) + LEAD_MARGIN_SECONDS
+                for served in [k for k, t in self._due.items() if t <= now]:
+                    del self._due[served]
             began = self.clock()
             snap = self.sampler.snapshot(max_age=max_age)
             if self.after_read is not None:

@@ -14,6 +14,7 @@ bench/agent_scrape.py (docs/performance.md, "The agent at 1,000 containers").
 from __future__ import annotations
 
 import threading
+import weakref
 import zlib
 from typing import Any
 
@@ -48,7 +49,7 @@ class GzippedText:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._snap: Snapshot | None = None
+        self._snap: weakref.ref[Snapshot] | None = None  # not a reference: the sampler decides what stays
         self._head = b""  # the compressed bytes written so far
         self._compressor: Any = None  # zlib's compressor after the head: copied, then given the tail
 
@@ -65,9 +66,9 @@ class GzippedText:
         return b"".join((head, compressor.compress(tail), compressor.flush()))
 
     def _compress(self, snap: Snapshot) -> bool:
-        if snap is self._snap:
+        if self._snap is not None and self._snap() is snap:
             return False
         compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, _GZIP_WBITS)
         head = b"".join([compressor.compress(chunk) for chunk in render_text_chunks(collect_series(snap))])
-        self._snap, self._head, self._compressor = snap, head, compressor
+        self._snap, self._head, self._compressor = weakref.ref(snap), head, compressor
         return True

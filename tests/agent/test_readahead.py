@@ -85,10 +85,13 @@ class FakeSampler:
 
 def test_plan_reads_ahead_only_when_fresh_at_the_expected_scrape() -> None:
     def plan(cache: float, read: float, age: float | None, scrapes: list[float]) -> float | None:
-        ahead = ReadAhead(FakeSampler(cache, read, age))  # type: ignore[arg-type]
-        for at in scrapes[:-1]:
-            ahead.scraped(at)
-        return ahead.plan(scrapes[-1])
+        ahead = ReadAhead(FakeSampler(cache, read, age), clock=lambda: 0.0)  # type: ignore[arg-type]
+        try:
+            for at in scrapes[:-1]:
+                ahead.scraped(at)
+            return ahead.plan(scrapes[-1])
+        finally:
+            ahead.close()
 
     margin = readahead_mod.LEAD_MARGIN_SECONDS
     assert plan(1.0, 0.2, 0.2, [100.0]) is None  # one scrape: no cadence yet
@@ -97,6 +100,22 @@ def test_plan_reads_ahead_only_when_fresh_at_the_expected_scrape() -> None:
     assert plan(1.0, 2.0, 2.0, [100.0, 115.0]) == pytest.approx(130.0 - (1.0 - readahead_mod.LATE_SECONDS))
     assert plan(0.0, 0.2, 0.2, [100.0, 115.0]) is None  # --cache-seconds 0: every scrape reads
     assert plan(1.0, 0.01, 0.05, [100.0, 100.3]) is None  # scrapes closer than the cache: it serves them
+
+
+def test_each_scraper_has_its_own_cadence() -> None:
+    """An HA pair of Prometheus servers, 15 s apart each, 7 s apart from each other: two plans, not one
+    read-ahead at the wrong time for both."""
+    ahead = ReadAhead(FakeSampler(1.0, 0.2, 0.2), clock=lambda: 0.0)  # type: ignore[arg-type]
+    lead = 1.5 * 0.2 + readahead_mod.LEAD_MARGIN_SECONDS
+    try:
+        for at, scraper in ((100.0, "10.0.0.1"), (107.0, "10.0.0.2"), (115.0, "10.0.0.1")):
+            ahead.scraped(at, scraper)
+        assert ahead.plan(122.0, "10.0.0.2") == pytest.approx(137.0 - lead)
+        assert ahead._due == {"10.0.0.1": pytest.approx(130.0 - lead)}
+        ahead.scraped(122.0 + readahead_mod.FORGET_SECONDS + 1, "10.0.0.2")  # the other went silent
+        assert set(ahead._last_scrape) == set(ahead._due) == {"10.0.0.2"}
+    finally:
+        ahead.close()
 
 
 def test_a_scrape_at_the_expected_time_is_served_by_the_read_ahead(records: Records) -> None:
