@@ -71,7 +71,7 @@ def main() -> None:
     args = ap.parse_args()
     d = Path(tempfile.mkdtemp(prefix="pydock-tailbench-"))
     env = {**os.environ, "PYDOCK_ROOT": str(d)}
-    rows = []
+    rows: list[tuple[str, str, list[float | None]]] = []
     try:
         for size in (int(s) for s in args.sizes.split(",")):
             cid, n, ts0 = make_log(d, f"log{size}", size)
