@@ -585,9 +585,10 @@ class TSDB:
             for cts, cvs in parts:
                 if not cts:
                     continue
-                if cts[0] < start or cts[-1] > end:  # cut before copying: an instant query wants a few
-                    i = bisect_left(cts, start) if cts[0] < start else 0
-                    j = bisect_right(cts, end) if cts[-1] > end else len(cts)
+                before, after = cts[0] < start, cts[-1] > end
+                if before or after:  # cut before copying: an instant query wants a few
+                    i = bisect_left(cts, start) if before else 0
+                    j = bisect_right(cts, end) if after else len(cts)
                     if i >= j:
                         continue
                     cts, cvs = cts[i:j], cvs[i:j]
@@ -602,16 +603,17 @@ class TSDB:
         docs/performance.md "TSDB and PromQL"). Series with no sample in range are left out."""
         flat = FlatSelection([], [], [], array("q"), array("d"))
         keys = self._keys
-        extend_t, extend_v = flat.ts.extend, flat.vs.extend
+        ts, extend_t, extend_v = flat.ts, flat.ts.extend, flat.vs.extend
+        add_sid, add_key, add_count = flat.sids.append, flat.keys.append, flat.counts.append
         done = 0
         for sid, parts in self._read(matchers, start_ms, end_ms):
             for cts, cvs in parts:
                 extend_t(cts)
                 extend_v(cvs)
-            flat.sids.append(sid)
-            flat.keys.append(keys.get(sid, ()))
-            flat.counts.append(len(flat.ts) - done)
-            done = len(flat.ts)
+            add_sid(sid)
+            add_key(keys.get(sid, ()))
+            add_count(len(ts) - done)
+            done = len(ts)
         return flat
 
     def select_arrays(self, matchers: Iterable[MatcherLike], start_ms: int, end_ms: int
