@@ -220,10 +220,9 @@ def print_json_file_tail(container: str, tail: str = "all", **other: Any) -> boo
     n = parse_tail(tail)
     if other or n < 0:
         return False
-    from pydock.runtime.records import resolve
+    from pydock.runtime.records import resolve, state_root
 
-    root = os.environ.get("PYDOCK_ROOT", "/var/lib/pydock")  # Settings.from_env().root, without pathlib
-    dir, config = resolve(os.path.join(root, "containers"), container)  # store.get's lookup and errors
+    dir, config = resolve(os.path.join(state_root(), "containers"), container)  # store.get's lookup and errors
     if config.get("HostConfig", {}).get("LogConfig", {}).get("Type", "json-file") != "json-file":
         return False
     lines = _json_file_tail(dir, n)

@@ -20,6 +20,11 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 ID_LENGTH = 64
 
 
+def state_root() -> str:
+    """`Settings.from_env().root` as a string, without the dataclass and pathlib imports."""
+    return os.environ.get("PYDOCK_ROOT", "/var/lib/pydock")
+
+
 def read_config(dir: str) -> dict[str, Any]:
     """`config.json` of the record at `dir`; NotFoundError when it has none (removed, or being made)."""
     try:

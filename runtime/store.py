@@ -8,9 +8,8 @@ with the reason, so nothing shows "running" forever. Reading never writes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydock.runtime.atomic import is_locked
 from pydock.runtime.records import ZERO_TIME, list_configs, read_config, read_state, record_ids, resolve
@@ -23,16 +22,23 @@ EXIT_FILE = "exitcode"  # written by the shim right after waitpid, before state.
 LIVE_STATES = ("running", "paused", "restarting")
 
 
-@dataclass(frozen=True)
-class ContainerRecord:
+class ContainerRecord(NamedTuple):
+    """One container's record as read. A NamedTuple, not the frozen dataclass values are elsewhere:
+    every quick command reads records, and `dataclasses` (with inspect, ast, dis) is ~10 ms of their
+    start-up on the bench host (docs/performance.md, "CLI start-up")."""
+
     id: str
     name: str
     image: str
     image_id: str
     created: str
-    config: dict[str, Any] = field(repr=False)
-    state: dict[str, Any] = field(repr=False)
+    config: dict[str, Any]
+    state: dict[str, Any]
     dir: Path
+
+    def __repr__(self) -> str:  # config and state are long: left out, as the dataclass did
+        return (f"ContainerRecord(id={self.id!r}, name={self.name!r}, image={self.image!r}, "
+                f"image_id={self.image_id!r}, created={self.created!r}, dir={self.dir!r})")
 
     @property
     def short_id(self) -> str:

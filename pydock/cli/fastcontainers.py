@@ -101,10 +101,10 @@ def _echo(line: str) -> None:
 
 
 def _store() -> ContainerStore:
+    from pydock.runtime.records import state_root
     from pydock.runtime.store import ContainerStore
-    from pydock.settings import Settings
 
-    return ContainerStore(Settings.from_env().root)
+    return ContainerStore(state_root())  # Runtime's store, without the Settings dataclass
 
 
 # -- ps ------------------------------------------------------------------------------------------
