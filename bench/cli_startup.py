@@ -60,7 +60,7 @@ def install(tree: Path, venv: Path) -> Path:
     return py
 
 
-def importtime(argv: list[str], env: dict[str, str], top: int = 6) -> list[str]:
+def importtime(argv: list[str], env: dict[str, str], top: int = 10) -> list[str]:
     err = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], env=env, capture_output=True,
                          text=True, check=False).stderr
     rows = []

@@ -1,4 +1,4 @@
-"""`pydock ps` and `pydock inspect` without click print what the click commands print, with the same
+"""`pydock ps`, `inspect` and `stop` without click print what the click commands print, with the same
 errors and exit codes, over a corpus of argument lists and container states; unusual lines still go
 through click (pydock/cli/fastcontainers.py)."""
 
@@ -20,6 +20,7 @@ from pydock.cli.fastcontainers import (
     Unsupported,
     fast_inspect,
     fast_ps,
+    fast_stop,
     parse_line,
 )
 
@@ -114,6 +115,20 @@ def test_inspect_prints_what_click_prints(containers: dict[str, str], args: list
     if args in INSPECT_TO_CLICK:
         monkeypatch.setattr(os, "environ", containers)
         assert fast_inspect(args) is False
+    else:
+        assert not clicked
+
+
+STOP_LINES = [["db"], ["fresh", "db"], ["-t", "5", "orphan"], ["--time=-1", "lost"], ["db", "nope", "fresh"],
+              ["nope"], ["-t0", "/db"]]  # no live shim among them: a stop of those signals nothing
+STOP_TO_CLICK = [[], ["-t", "x", "db"], ["-t", "+5", "db"], ["--help"], ["-t"], ["--signal", "9", "db"]]
+
+
+@pytest.mark.parametrize("args", STOP_LINES + STOP_TO_CLICK, ids=lambda a: " ".join(a) or "(none)")
+def test_stop_prints_what_click_prints(containers: dict[str, str], args: list[str]) -> None:
+    clicked = _both(containers, ["stop", *args])
+    if args in STOP_TO_CLICK:
+        assert fast_stop(args) is False
     else:
         assert not clicked
 

@@ -72,6 +72,7 @@ FAST_PATHS: dict[str, str] = {
     "logs": "pydock.logprint:fast_logs",
     "ps": "pydock.cli.fastcontainers:fast_ps",
     "inspect": "pydock.cli.fastcontainers:fast_inspect",
+    "stop": "pydock.cli.fastcontainers:fast_stop",
     "run": "pydock.cli.fastrun:fast_run",
     "create": "pydock.cli.fastrun:fast_create",
 }

@@ -18,7 +18,7 @@ from pydock.cli.runcontainer import create_container, run_container
 from pydock.cli.runcontainer import run_attached as _run_attached  # also compose's attached run
 from pydock.cli.runcontainer import runtime as _runtime
 from pydock.cli.runflags import DEPTH_OPTIONS
-from pydock.errors import NotFoundError, PydockError, UsageError
+from pydock.errors import NotFoundError, UsageError
 
 # -- run / create --------------------------------------------------------------------------------
 
@@ -74,17 +74,9 @@ def create(image: str, command: tuple[str, ...], **o: Any) -> None:
 
 def _each(refs: tuple[str, ...], action: Callable[[str], Any], echo_ref: bool = True) -> None:
     """Docker's multi-container commands: act on each, report failures, exit 1 if any failed."""
-    failed = False
-    for ref in refs:
-        try:
-            action(ref)
-            if echo_ref:
-                click.echo(ref)
-        except PydockError as exc:
-            click.echo(f"Error response from daemon: {exc}", err=True)
-            failed = True
-    if failed:
-        sys.exit(1)
+    from pydock.cli.fastcontainers import each_container  # shared with the click-free `stop`
+
+    each_container(refs, action, echo_ref, click.echo, lambda text: click.echo(text, err=True))
 
 
 @click.command()

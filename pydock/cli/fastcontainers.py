@@ -1,10 +1,12 @@
-"""`pydock ps` and `pydock inspect` without click, and the bodies the click commands share with them.
+"""`pydock ps`, `inspect` and `stop` without click, and the bodies the click commands share with them.
 
-Why: click, the click command tree and the lifecycle (`Runtime`) are most of these read-only
-commands' start-up: `ps -a` took 99 ms and `inspect` 88 ms against podman's 28 ms on the bench host
-(docs/performance.md, "CLI start-up"; `bench/run cli_startup` measures them). These read the
-records through the store and print them through runtime/views.py and formatting.py, the same
-functions the click commands (containers.py) call, so the output is the same by construction.
+Why: click, the click command tree and the lifecycle (`Runtime`) are most of these commands'
+start-up: `ps -a` took 99 ms and `inspect` 88 ms against podman's 28 ms on the bench host
+(docs/performance.md, "CLI start-up"; `bench/run cli_startup` measures them). `ps` and `inspect`
+read the records through the store and print them through runtime/views.py and formatting.py, the
+same functions the click commands (containers.py) call, so the output is the same by construction.
+`stop` needs the lifecycle, but not click and the command tree (~30 % of its imports): three
+quarters of a `stop` of a container that exits on SIGTERM is start-up, not waiting.
 
 `parse_line` reads the flags as click's parser does; anything it does not know (an unknown flag,
 `--help`, `--`, a flag given a value, a missing value or argument, an `inspect` of something that is
@@ -21,7 +23,7 @@ from pydock.errors import PydockError, UsageError
 TYPE_CHECKING = False  # typing costs ~3 ms to import; mypy reads this name as typing's
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from typing import Any
+    from typing import Any, NoReturn
 
     from pydock.runtime.store import ContainerStore
 
@@ -31,6 +33,7 @@ PS_OPTIONS = {"-a": ("all_", FLAG), "--all": ("all_", FLAG), "-q": ("quiet", FLA
               "-f": ("filters", MULTI), "--filter": ("filters", MULTI), "--format": ("fmt", VALUE),
               "--no-trunc": ("no_trunc", FLAG)}
 INSPECT_OPTIONS = {"-f": ("fmt", VALUE), "--format": ("fmt", VALUE), "--type": ("kind", VALUE)}
+STOP_OPTIONS = {"-t": ("timeout", VALUE), "--time": ("timeout", VALUE)}
 
 
 class Unsupported(Exception):
@@ -89,7 +92,7 @@ def parse_line(args: Sequence[str], options: dict[str, tuple[str, str]],
     return found, rest
 
 
-def _report(exc: PydockError) -> None:
+def _report(exc: PydockError) -> NoReturn:
     """As app.main reports a PydockError: one line on stderr, Docker's exit code."""
     sys.stdout.flush()
     sys.stderr.write(f"pydock: {exc}\n")
@@ -98,6 +101,11 @@ def _report(exc: PydockError) -> None:
 
 def _echo(line: str) -> None:
     sys.stdout.write(line + "\n")
+
+
+def _echo_err(line: str) -> None:
+    sys.stdout.flush()
+    sys.stderr.write(line + "\n")
 
 
 def _store() -> ContainerStore:
@@ -190,4 +198,42 @@ def fast_inspect(args: list[str]) -> bool:
         print_inspected(objects, opts.get("fmt"))
     except PydockError as exc:
         _report(exc)
+    return True
+
+
+# -- stop (and the other commands that act on each container named) ------------------------------
+
+def each_container(refs: Sequence[str], action: Callable[[str], Any], echo_ref: bool = True,
+                   echo: Callable[[str], None] = _echo, echo_err: Callable[[str], None] = _echo_err) -> None:
+    """Docker's multi-container commands: act on each, report failures, exit 1 if any failed."""
+    failed = False
+    for ref in refs:
+        try:
+            action(ref)
+            if echo_ref:
+                echo(ref)
+        except PydockError as exc:
+            echo_err(f"Error response from daemon: {exc}")
+            failed = True
+    if failed:
+        sys.exit(1)
+
+
+def fast_stop(args: list[str]) -> bool:
+    """FAST_PATHS' `stop`: False to leave the line to click."""
+    try:
+        opts, names = parse_line(args, STOP_OPTIONS)
+    except Unsupported:
+        return False
+    timeout = opts.get("timeout")
+    digits = timeout[1:] if timeout and timeout[0] == "-" else timeout
+    if not names or (digits is not None and not (digits.isascii() and digits.isdigit())):
+        return False  # click: "Missing argument", or its reading of an unusual --time value
+    from pydock.cli.runcontainer import runtime
+
+    try:
+        rt = runtime()
+    except PydockError as exc:
+        _report(exc)
+    each_container(names, lambda ref: rt.stop(ref, None if timeout is None else int(timeout)))
     return True
