@@ -511,22 +511,28 @@ class TSDB:
 
     def _chunks_many(self, db: sqlite3.Connection, chunks: dict[int, list[tuple[int, int, int]]]
                      ) -> dict[int, list[tuple[array[int], array[float]]]]:
-        """`_chunk` for the chunks of many series at once: one cache lock for all of them and one
-        statement for the misses (a lookup and a statement per series were most of an instant query)."""
-        out: dict[int, list[tuple[array[int], array[float]]]] = {}
+        """`_chunk` for the chunks of many series at once: one pass under the cache lock takes the
+        hits (references: a later eviction cannot take them back) and one statement decodes the
+        misses (a lookup and a statement per series were most of an instant query)."""
+        out: dict[int, list[Any]] = {}
         missing: dict[int, tuple[int, int, int, int]] = {}
+        holes: list[tuple[list[Any], int, tuple[int, int, int, int]]] = []  # where each miss goes
         cache = self._cache
         with self._cache_lock:
             for sid, lst in chunks.items():
+                parts: list[Any] = []
+                out[sid] = parts
                 for cid, min_t, n in lst:
                     key = (cid, sid, min_t, n)
                     hit = cache.get(key)
                     if hit is None:
                         missing[cid] = key
+                        holes.append((parts, len(parts), key))
                     else:
                         cache.move_to_end(key)
-        got: dict[tuple[int, int, int, int], tuple[array[int], array[float]]] = {}
+                    parts.append(hit)
         if missing:
+            got: dict[tuple[int, int, int, int], tuple[array[int], array[float]]] = {}
             for cid, data in db.execute("SELECT id, data FROM chunks WHERE id IN (SELECT value FROM json_each(?))",
                                         (json.dumps(list(missing)),)):
                 key = missing[cid]
@@ -537,16 +543,9 @@ class TSDB:
                     cache[key] = val
                 while len(cache) > CHUNK_CACHE:
                     cache.popitem(last=False)
-        with self._cache_lock:
-            for sid, lst in chunks.items():
-                parts = []
-                for cid, min_t, n in lst:
-                    key = (cid, sid, min_t, n)
-                    hit = got.get(key) or cache.get(key)
-                    if hit is None:  # evicted between the two locks by a huge concurrent read
-                        hit = self._chunk_uncached(db, cid, n)
-                    parts.append(hit)
-                out[sid] = parts
+            for parts, k, key in holes:
+                decoded = got.get(key)
+                parts[k] = decoded if decoded is not None else self._chunk_uncached(db, key[0], key[3])
         return out
 
     @staticmethod

@@ -71,9 +71,14 @@ def test_array_columns_give_the_same_bits_as_lists() -> None:
         assert [(t, [_bits(v) for v in vs]) for t, vs in got] == [(t, [_bits(v) for v in vs]) for t, vs in want]
 
 
-def test_flat_read_is_every_sample_in_range(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cache", [4096, 3])
+def test_flat_read_is_every_sample_in_range(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: int) -> None:
     """`select_flat` (the engine's read) against the samples as written, bit for bit: packed chunks
-    and the head, cut at both ends, staleness markers, other NaNs, -0.0 and infinities kept."""
+    and the head, cut at both ends, staleness markers, other NaNs, -0.0 and infinities kept; with a
+    chunk cache too small for one read too (its hits and misses are filled in separately)."""
+    from pydock.collector import tsdb
+
+    monkeypatch.setattr(tsdb, "CHUNK_CACHE", cache)
     rng = random.Random(11)
     db = TSDB(tmp_path / "data")
     written: dict[str, tuple[list[int], list[float]]] = {}
