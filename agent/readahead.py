@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable
 
 from .sampler import Sampler, Snapshot
@@ -47,6 +48,9 @@ class ReadAhead:
         self._cond = threading.Condition()
         self._last_scrape: dict[str, float] = {}  # scraper -> when its last scrape arrived (clock time)
         self._due: dict[str, float] = {}  # scraper -> when the read-ahead for its next scrape starts
+        # scraper -> the reading read ahead for it (None while that read runs), until its scrape comes
+        self._ahead: dict[str, weakref.ref[Snapshot] | None] = {}
+        self.misses = 0  # read-aheads whose scrape came too late for them (and read on demand)
         self._thread: threading.Thread | None = None
         self._closed = False
 
@@ -68,15 +72,21 @@ class ReadAhead:
             return None  # the latest reading serves the expected scrape too (scrapes closer than the cache)
         return expected - lead
 
-    def scraped(self, at: float, scraper: str = "") -> None:
-        """A scrape from `scraper` (its address) that arrived at `at` (clock time) was served: plan the
-        read for its next one."""
+    def scraped(self, at: float, scraper: str = "", served: Snapshot | None = None) -> None:
+        """A scrape from `scraper` (its address) that arrived at `at` (clock time) was served `served`:
+        plan the read for its next one. When the reading read ahead for this scrape was not the one
+        served (the scrape came too late for it), the next scrape reads on demand, so a scraper off its
+        cadence costs at most one wasted read every other scrape."""
         with self._cond:
-            due = self.plan(at, scraper)
+            ahead = self._ahead.pop(scraper, None)  # None: nothing read ahead, or its read still runs
+            missed = ahead is not None and served is not None and ahead() is not served
+            self.misses += missed
+            due = None if missed else self.plan(at, scraper)
             self._last_scrape[scraper] = at
             for gone in [k for k, t in self._last_scrape.items() if at - t > FORGET_SECONDS]:
                 del self._last_scrape[gone]
                 self._due.pop(gone, None)
+                self._ahead.pop(gone, None)
             if due is None:
                 self._due.pop(scraper, None)
                 return
@@ -105,10 +115,16 @@ class ReadAhead:
                 now = self.clock()
                 # a read that began since the first due time (an early scrape's) serves those scrapes too
                 max_age = now - min(self._due.values()) + LEAD_MARGIN_SECONDS
-                for served in [k for k, t in self._due.items() if t <= now]:
-                    del self._due[served]
+                served = [k for k, t in self._due.items() if t <= now]
+                for k in served:
+                    del self._due[k]
+                    self._ahead[k] = None
             began = self.clock()
             snap = self.sampler.snapshot(max_age=max_age)
+            with self._cond:
+                for k in served:
+                    if k in self._ahead:  # its scrape did not come yet
+                        self._ahead[k] = weakref.ref(snap)
             if self.after_read is not None:
                 self.after_read(snap)
             self.reads += 1

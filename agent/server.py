@@ -72,7 +72,7 @@ def create_app(settings: AgentSettings, sampler: Sampler | None = None) -> FastA
     def metrics(request: Request) -> Response:
         arrived = readahead.clock()
         snap = sampler.snapshot()
-        readahead.scraped(arrived, request.client.host if request.client is not None else "")
+        readahead.scraped(arrived, request.client.host if request.client is not None else "", snap)
         events = request.app.state.events.series()
         accept = request.headers.get("accept")
         if wants_openmetrics(accept):

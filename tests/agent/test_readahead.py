@@ -118,28 +118,57 @@ def test_each_scraper_has_its_own_cadence() -> None:
         ahead.close()
 
 
+def _scrape(sampler: Sampler, ahead: ReadAhead) -> None:
+    """What /metrics does."""
+    arrived = time.monotonic()
+    ahead.scraped(arrived, "", sampler.snapshot())
+
+
+def _wait_for_read_ahead(ahead: ReadAhead, reads: int) -> None:
+    deadline = time.monotonic() + 5.0
+    while ahead.reads < reads and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _two_scrapes(sampler: Sampler, ahead: ReadAhead) -> None:
+    start = time.monotonic()
+    for k in range(2):  # two scrapes 0.8 s apart: each reads (the cache is 0.5 s)
+        while time.monotonic() < start + 0.8 * k:
+            time.sleep(0.01)
+        _scrape(sampler, ahead)
+    assert ahead.reads == 0 and sampler.reads == 2
+
+
 def test_a_scrape_at_the_expected_time_is_served_by_the_read_ahead(records: Records) -> None:
     records.add(ID_A, "web", cgroup_paths=v2_paths(), pid=443)
     sampler = _sampler(records, 0.5)
     compressed: list[object] = []
     ahead = ReadAhead(sampler, after_read=compressed.append)
     try:
-        start = time.monotonic()
-        for k in range(2):  # two scrapes 0.8 s apart: each reads (the cache is 0.5 s)
-            while time.monotonic() < start + 0.8 * k:
-                time.sleep(0.01)
-            arrived = time.monotonic()
-            sampler.snapshot()
-            ahead.scraped(arrived)  # as /metrics does
-        assert ahead.reads == 0 and sampler.reads == 2
-        deadline = time.monotonic() + 5.0
-        while ahead.reads == 0 and time.monotonic() < deadline:  # due just before the third scrape
-            time.sleep(0.01)
+        _two_scrapes(sampler, ahead)
+        _wait_for_read_ahead(ahead, 1)  # due just before the third scrape
         called = time.monotonic()
         snap = sampler.snapshot()
         age = sampler.age()
         assert ahead.reads == 1 and sampler.reads == 3  # read ahead, not by this scrape
         assert compressed == [snap]
         assert age is not None and age - (time.monotonic() - called) < sampler.cache_seconds
+        ahead.scraped(called, "", snap)
+        assert ahead.misses == 0 and ahead._due  # the fourth is planned
+    finally:
+        ahead.close()
+
+
+def test_a_late_scrape_reads_on_demand_and_the_next_is_not_read_ahead(records: Records) -> None:
+    records.add(ID_A, "web", cgroup_paths=v2_paths(), pid=443)
+    sampler = _sampler(records, 0.5)
+    ahead = ReadAhead(sampler)
+    try:
+        _two_scrapes(sampler, ahead)
+        _wait_for_read_ahead(ahead, 1)
+        time.sleep(0.6)  # the read-ahead's reading is now older than the cache: the scrape reads again
+        _scrape(sampler, ahead)
+        assert sampler.reads == 4 and ahead.misses == 1
+        assert ahead._due == {}  # a scraper off its cadence: the next scrape reads on demand
     finally:
         ahead.close()
