@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # not `typing`'s (2.5 ms): this module is imported before the shim can start
 if TYPE_CHECKING:
     from pydock.settings import Settings
 
@@ -168,7 +168,10 @@ def _boot_code() -> str:
         if locations:
             where[name] = os.path.dirname(locations[0])
     path = [p for p in sys.path[1:] if os.path.isabs(p)]
-    return ("import sys\n"
+    # The collector is off while the shim imports (~150 modules: ~2.5 ms of collections), and
+    # `exit_with_main` freezes what was imported and turns it back on.
+    return ("import gc, sys\n"
+            "gc.disable()\n"
             "from importlib.machinery import PathFinder\n"
             f"where = {where!r}\n"
             f"sys.path += [p for p in {path!r} if p not in sys.path]\n"

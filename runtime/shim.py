@@ -524,6 +524,10 @@ def exit_with_main() -> NoReturn:
     written with os.write and flushed or closed by then, so the interpreter's teardown (every module
     and object freed one by one) is 26 ms of CPU at each container's exit for nothing, taken from
     the containers and CLIs on the same cores (docs/performance.md, "The log path")."""
+    import gc
+
+    gc.freeze()  # what the start imported (with the collector off: launch._boot_code) is never scanned
+    gc.enable()
     code: object
     try:
         code = main()
