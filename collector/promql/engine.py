@@ -68,6 +68,7 @@ from pydock.collector.tsdb import STALE_NAN_BITS, FlatSelection, Matcher, is_sta
 from pydock.errors import PromQLError
 
 LOOKBACK_MS = 5 * 60 * 1000
+_FLAT_FUNCS = frozenset(("rate", "increase", "delta", *OVER_TIME))  # instant forms over all series at once
 MAX_POINTS = 11_000
 
 
@@ -599,7 +600,7 @@ class _Evaluator:
                 done = self.step_results[id(node)] = self._range_call_all_steps(node, idx)
             if done is not None:
                 return done.get(t, [])
-        if not self.in_subquery and (node.func in ("rate", "increase", "delta") or node.func in OVER_TIME):
+        if not self.in_subquery and node.func in _FLAT_FUNCS:
             fast = self._flat_instant(node, idx, t)
             if fast is not None:
                 return fast

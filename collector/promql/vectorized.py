@@ -6,7 +6,8 @@ each timestamp keyed by its series (`series * span + t`) so that one `searchsort
 window's edges. The float operations and their order are those of `functions.extrapolated_rate`
 (IEEE-754 doubles both ways, int64 differences converted exactly below 2**53), so the values are
 bit-identical; windows with a counter reset, or a negative first value, go through
-`functions.extrapolated_rate` itself, as steps.py does.
+`functions.extrapolated_rate` itself, as steps.py does. At one instant (`extrapolated_one`) the
+series come as the TSDB's flat read; `over_time_one` does avg/sum/count/min/max_over_time there.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def extrapolated_all(series: Sequence[tuple[Sequence[int], Sequence[float]]], st
 
 
 def extrapolated_one(t_all: np.ndarray, v_all: np.ndarray, lens: np.ndarray, end: int, range_ms: int,
-                          is_counter: bool, is_rate: bool) -> list[float | None]:
+                     is_counter: bool, is_rate: bool) -> list[float | None]:
     """The same at one instant (`end`, the window's right edge) over series laid end to end (series s
     is the `lens[s]` samples after those of series 0..s-1; staleness markers removed), as the TSDB's
     `select_flat` returns them: per series the value, or None where the window holds fewer than two
