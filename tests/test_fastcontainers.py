@@ -148,3 +148,30 @@ def test_parse_line(args: list[str], options: dict[str, tuple[str, str]], want: 
 def test_parse_line_leaves_to_click(args: list[str]) -> None:
     with pytest.raises(Unsupported):
         parse_line(args, PS_OPTIONS)
+
+
+@pytest.mark.root
+def test_stop_of_running_containers(pydock_env: dict[str, str]) -> None:
+    """A real stop: the fast path and click each stop a running `sleep`, with the same output, exit
+    code and resulting state."""
+    env = dict(os.environ, **pydock_env)
+
+    def pydock(*args: str) -> str:
+        return subprocess.run([sys.executable, "-m", "pydock", *args], env=env, capture_output=True, text=True,
+                              timeout=120, check=True).stdout
+
+    pydock("image", "bootstrap", "busybox")
+    for name in ("by-fast", "by-click"):
+        pydock("run", "-d", "--name", name, "busybox", "sleep", "1000")
+    try:
+        fast = subprocess.run([sys.executable, "-c", FAST, "stop", "-t", "0", "by-fast"], env=env, capture_output=True,
+                              timeout=60, check=False)
+        slow = subprocess.run([sys.executable, "-c", VIA_CLICK, "stop", "-t", "0", "by-click"], env=env,
+                              capture_output=True, timeout=60, check=False)
+        assert (fast.returncode, fast.stdout, fast.stderr) == (0, b"by-fast\n", b"")
+        assert (slow.returncode, slow.stdout, slow.stderr) == (0, b"by-click\n", b"")
+        shown = pydock("ps", "-a", "--format", "{{.Names}} {{.State}} {{.Status}}").splitlines()
+        states = dict(line.split(" ", 1) for line in shown)
+        assert states["by-fast"].split(")")[0] == states["by-click"].split(")")[0] == "exited Exited (137", shown
+    finally:
+        pydock("rm", "-f", "by-fast", "by-click")
