@@ -197,7 +197,11 @@ def decode(record: bytes) -> LogMessage:
     if fast is not None:
         return fast
     obj = json.loads(record)
-    log: str = obj.get("log", "")
+    if not isinstance(obj, dict):
+        raise TypeError(f"the record is a JSON {type(obj).__name__}, not an object")
+    log = obj.get("log", "")
+    if not isinstance(log, str):
+        raise TypeError(f"the record's log is {type(log).__name__}, not a string")
     line = log.encode("utf-8", "surrogatepass")
     partial = None
     if line.endswith(b"\n"):

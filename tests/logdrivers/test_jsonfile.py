@@ -166,6 +166,23 @@ def test_reopening_appends(cdir: Path) -> None:
     assert _all_lines(cdir) == list(range(20))
 
 
+@pytest.mark.parametrize("bad", [b"[1]", b'"text"', b'{"log": 5, "stream": "stdout", "time": "x"}', b"{nope"])
+def test_a_record_that_is_not_a_log_object_is_skipped_with_a_warning(cdir: Path, bad: bytes) -> None:
+    with pytest.raises((ValueError, TypeError)):  # what the reader skips with a warning
+        jsonlog.decode(bad)
+    drv = JSONFileDriver(make_info(cdir), {})
+    _write_lines(drv, 2)
+    drv.close()
+    path = log_path(cdir, CID)
+    first, second = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(first + bad + b"\n" + second)
+    warnings: list[str] = []
+    reader = JSONFileDriver.open_reader(cdir, {})
+    reader.on_warning = warnings.append
+    assert [int(m.line[:8]) for m in reader.read(ReadConfig())] == [0, 1]
+    assert len(warnings) == 1 and "undecodable record" in warnings[0]
+
+
 def test_fast_decode_agrees_with_the_json_parser() -> None:
     """Plain records skip the JSON parser; every kind of record must decode as json.loads reads it."""
     enc, tagged = jsonlog.ChunkEncoder({}), jsonlog.ChunkEncoder({"tag": "t"})
