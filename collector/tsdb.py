@@ -153,6 +153,50 @@ class FlatSelection:
     vs: array[float]
 
 
+class _Sink:
+    """Where `TSDB._read` puts samples: `ts`/`vs` take each series' pieces, `close` ends a series."""
+
+    ts: array[int]
+    vs: array[float]
+
+    def close(self, sid: int) -> None:
+        raise NotImplementedError
+
+
+class _FlatSink(_Sink):
+    """All series end to end: a FlatSelection."""
+
+    def __init__(self, keys: dict[int, tuple[tuple[str, str], ...]]) -> None:
+        self.flat = FlatSelection([], [], [], array("q"), array("d"))
+        self.ts, self.vs = self.flat.ts, self.flat.vs
+        self._keys = keys
+        self._done = 0
+
+    def close(self, sid: int) -> None:
+        n = len(self.ts) - self._done
+        if n:
+            flat = self.flat
+            flat.sids.append(sid)
+            flat.keys.append(self._keys.get(sid, ()))
+            flat.counts.append(n)
+            self._done += n
+
+
+class _ColumnsSink(_Sink):
+    """Two arrays per series, with its label pairs (`keys` given) or a dict of its labels."""
+
+    def __init__(self, keys: dict[int, tuple[tuple[str, str], ...]] | None, labels: dict[int, Labels]) -> None:
+        self.out: list[tuple[Any, array[int], array[float]]] = []
+        self.ts, self.vs = array("q"), array("d")
+        self._keys, self._labels = keys, labels
+
+    def close(self, sid: int) -> None:
+        if self.ts:
+            label = self._keys.get(sid, ()) if self._keys is not None else dict(self._labels.get(sid) or {})
+            self.out.append((label, self.ts, self.vs))
+            self.ts, self.vs = array("q"), array("d")
+
+
 @dataclass
 class _Writes:
     """What one transaction will write; memory follows only once it has committed."""
@@ -554,11 +598,12 @@ class TSDB:
         ts, vs = chunkenc.decode(data, n)
         return array("q", ts), array("d", vs)
 
-    def _read(self, matchers: Iterable[MatcherLike], start_ms: int, end_ms: int
-              ) -> Iterator[tuple[int, list[tuple[array[int], array[float]]]]]:
-        """Per matched series with samples in [start_ms, end_ms] (in series id order): its id and
-        its pieces (packed chunks, then the head) cut to the range. A piece may be the chunk
-        cache's own array: copy, never change."""
+    def _read(self, matchers: Iterable[MatcherLike], start_ms: int, end_ms: int, sink: _Sink) -> None:
+        """Hand `sink` the samples in [start_ms, end_ms] of each matched series (in series id order):
+        its pieces (packed chunks, then the head) cut to the range are appended to `sink.ts` and
+        `sink.vs`, then `sink.close(sid)` ends the series. One loop with no object per series: the
+        flat read of an instant query spends most of its time here (docs/performance.md "TSDB and
+        PromQL")."""
         ms = _as_matchers(matchers)
         self._check_open()
         sids = self._match(ms)
@@ -571,6 +616,7 @@ class TSDB:
             decoded = self._chunks_many(db, self._chunk_lists(db, sids, start, end, heads))
         finally:
             db.execute("COMMIT")
+        close = sink.close
         for sid in sids:
             parts = decoded.get(sid)  # a list of this read's own: the head can go on its end
             head = heads.get(sid)
@@ -580,7 +626,6 @@ class TSDB:
                 parts = [head]
             elif head is not None:
                 parts.append(head)
-            keep = []
             for cts, cvs in parts:
                 if not cts:
                     continue
@@ -591,29 +636,18 @@ class TSDB:
                     if i >= j:
                         continue
                     cts, cvs = cts[i:j], cvs[i:j]
-                keep.append((cts, cvs))
-            if keep:
-                yield sid, keep
+                sink.ts.extend(cts)
+                sink.vs.extend(cvs)
+            close(sid)
 
     def select_flat(self, matchers: Iterable[MatcherLike], start_ms: int, end_ms: int) -> FlatSelection:
         """The series matching every matcher with their samples in [start_ms, end_ms] (staleness
         markers included), all end to end in two arrays: what the engine's all-series paths want
         (no arrays or label objects per series: those were ~3 us a series of an instant query,
         docs/performance.md "TSDB and PromQL"). Series with no sample in range are left out."""
-        flat = FlatSelection([], [], [], array("q"), array("d"))
-        keys = self._keys
-        ts, extend_t, extend_v = flat.ts, flat.ts.extend, flat.vs.extend
-        add_sid, add_key, add_count = flat.sids.append, flat.keys.append, flat.counts.append
-        done = 0
-        for sid, parts in self._read(matchers, start_ms, end_ms):
-            for cts, cvs in parts:
-                extend_t(cts)
-                extend_v(cvs)
-            add_sid(sid)
-            add_key(keys.get(sid, ()))
-            add_count(len(ts) - done)
-            done = len(ts)
-        return flat
+        sink = _FlatSink(self._keys)
+        self._read(matchers, start_ms, end_ms, sink)
+        return sink.flat
 
     def select_arrays(self, matchers: Iterable[MatcherLike], start_ms: int, end_ms: int
                       ) -> list[tuple[Labels, list[int], list[float]]]:
@@ -626,18 +660,9 @@ class TSDB:
         what the engine's per-series paths want, copied from the decoded chunks without a Python
         object per sample. With `label_pairs`, each label set is the tuple of its sorted (name,
         value) pairs, shared and immutable (the engine's form), instead of a dict of its own."""
-        out: list[tuple[Any, array[int], array[float]]] = []
-        labels, keys = self._labels, self._keys
-        for sid, parts in self._read(matchers, start_ms, end_ms):
-            if len(parts) == 1:
-                ts, vs = parts[0][0][:], parts[0][1][:]  # a copy: it may be the cache's own array
-            else:
-                ts, vs = array("q"), array("d")
-                for cts, cvs in parts:
-                    ts.extend(cts)
-                    vs.extend(cvs)
-            out.append((keys.get(sid, ()) if label_pairs else dict(labels.get(sid) or {}), ts, vs))
-        return out
+        sink = _ColumnsSink(self._keys if label_pairs else None, self._labels)
+        self._read(matchers, start_ms, end_ms, sink)
+        return sink.out
 
     def select(self, matchers: Iterable[MatcherLike], start_ms: int, end_ms: int
                ) -> Iterator[tuple[Labels, list[tuple[int, float]]]]:
