@@ -325,8 +325,10 @@ class TSDB:
         groups: dict[tuple[tuple[str, str], ...], tuple[list[int], list[float]]] = {}
         for labels, ts, vs in batch:
             key = tuple(sorted(labels.items()))
-            if exact and key not in groups:
-                groups[key] = (ts, vs)  # type: ignore[assignment]
+            if exact:
+                g = groups.get(key)
+                # Kept as given, and never extended: a second batch entry for the label set makes new lists.
+                groups[key] = (ts, vs) if g is None else (g[0] + list(ts), g[1] + list(vs))  # type: ignore[assignment]
                 continue
             g = groups.setdefault(key, ([], []))
             g[0].extend(map(int, ts))

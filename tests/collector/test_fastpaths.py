@@ -200,6 +200,24 @@ def test_over_time_leaves_few_long_windows_to_the_per_series_path() -> None:
     assert over_time_one("avg_over_time", two, two.astype(np.float64), np.array([3600, 3600]), 0, 3_600_000) is None
 
 
+def test_append_series_exact_stores_what_the_converting_path_stores(tmp_path: Path) -> None:
+    """`exact=True` (the import's lists kept as they are) against the default, which converts every
+    sample: same samples read back, a label set twice in one batch included, the caller's lists
+    untouched."""
+    a_ts, a_vs = [1000, 2000, 3000], [1.0, -0.0, STALE_NAN]
+    b_ts, b_vs = [4000, 5000], [math.inf, 2.5]
+    got = []
+    for exact in (False, True):
+        db = TSDB(tmp_path / f"exact{exact}")
+        db.append_series([({"__name__": "e", "k": "1"}, a_ts, a_vs), ({"k": "2", "__name__": "e"}, [1000], [7.0]),
+                          ({"k": "1", "__name__": "e"}, b_ts, b_vs)], exact=exact)
+        flat = db.select_flat([("__name__", "=", "e")], 0, 10_000)
+        got.append((flat.keys, flat.counts, flat.ts.tolist(), [_bits(v) for v in flat.vs]))
+        db.close()
+    assert got[0] == got[1]
+    assert (a_ts, b_ts, len(a_vs), len(b_vs)) == ([1000, 2000, 3000], [4000, 5000], 3, 2)
+
+
 # --- chunk encoding: numpy against the per-value reference it replaced --------------------------
 
 def _ref_integral(vs: list[float]) -> bool:
