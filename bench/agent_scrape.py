@@ -9,7 +9,8 @@ Two modes:
   rewritten in place before every scrape. Scrapes come at a fixed cadence, one every `--interval` (default
   2 s), as Prometheus scrapes, so the agent's 1 s cache has expired each time; the first (cold) scrape is
   reported on its own. CPU per scrape is all the agent's CPU over the run divided by the scrapes, so work
-  done between scrapes (the read-ahead) counts.
+  done between scrapes (the read-ahead) counts; `late` counts scrapes that started over 0.1 s after their
+  time (the bench's own churn overran the interval).
 
       .venv/bin/python bench/agent_scrape.py [--sizes 100,1000] [--layouts v1,v2] [--scrapes 20]
       .venv/bin/python bench/agent_scrape.py --profile 1000 --layouts v2   # cProfile of one read, in-process
@@ -111,12 +112,14 @@ def measure(url: str, pid: int, scrapes: int, interval: float = 0.0,
         size = 0
         cpu0 = cpu_seconds(pid)
         due = time.perf_counter()
+        late = 0  # scrapes that started over 0.1 s after their time (the churn overran the interval)
         for _ in range(scrapes):
             if before is not None:
                 before()
             due += interval
             time.sleep(max(0.0, due - time.perf_counter()))
             t = time.perf_counter()
+            late += t - due > 0.1
             if t - due > interval / 2:  # far behind (a slow scrape or churn): the cadence restarts from here
                 due = t
             r = client.get(url)
@@ -128,7 +131,7 @@ def measure(url: str, pid: int, scrapes: int, interval: float = 0.0,
         cpu = (cpu_seconds(pid) - cpu0) / scrapes
     lat.sort()
     return {"cold": cold, "p50": statistics.median(lat), "p95": _pct(lat, 0.95), "p99": _pct(lat, 0.99),
-            "cpu_ms": cpu * 1000, "rss": rss_mb(pid), "hwm": rss_mb(pid, "VmHWM"), "bytes": size}
+            "cpu_ms": cpu * 1000, "rss": rss_mb(pid), "hwm": rss_mb(pid, "VmHWM"), "bytes": size, "late": late}
 
 
 class Fleet:
@@ -300,9 +303,13 @@ class SyntheticFleet:
     def churn(self) -> None:
         """Every counter file gets new figures, written in place as the kernel would show them."""
         self.round += 1
+        bumped: dict[bytes, bytes] = {}  # the containers share the fixture's texts: bump each text once
         for path, original in self.churn_files:
+            text = bumped.get(original)
+            if text is None:
+                text = bumped[original] = _bump(original, self.round)
             with open(path, "r+b") as f:
-                f.write(_bump(original, self.round))
+                f.write(text)
                 f.truncate()
 
     def agent_argv(self, port: int) -> list[str]:
@@ -448,14 +455,15 @@ def run_synthetic(args: argparse.Namespace, sizes: list[int], layouts: list[str]
           f"{args.cache_seconds}; {os.cpu_count()} CPUs, load average before the run {LOAD0}. node-exporter: "
           f"the host's own /metrics, a reference for a Go exporter's scrape, not the same work\n")
     hdr = (f"{'layout':>6} {'containers':>10} | {'cold':>7} {'p50':>7} {'p95':>7} {'cpu/scrape':>10} "
-           f"{'RSS':>7} {'peak':>7} {'body':>7} | {'node-exp p50':>12} {'p95':>6} {'cpu':>7} {'RSS':>6}")
+           f"{'RSS':>7} {'peak':>7} {'body':>7} {'late':>4} | {'node-exp p50':>12} {'p95':>6} {'cpu':>7} {'RSS':>6}")
     print(hdr)
     print("-" * len(hdr))
     for layout, n, a, b in rows:
         ne_cols = (f"{b['p50']:>10.1f}ms {b['p95']:>4.1f}ms {b['cpu_ms']:>5.1f}ms {b['rss']:>4.1f}MB"
                    if b else "n/a")
         print(f"{layout:>6} {n:>10} | {a['cold']:>5.0f}ms {a['p50']:>5.1f}ms {a['p95']:>5.1f}ms "
-              f"{a['cpu_ms']:>8.1f}ms {a['rss']:>5.1f}MB {a['hwm']:>5.1f}MB {a['bytes'] / 1024:>5.0f}kB | {ne_cols}")
+              f"{a['cpu_ms']:>8.1f}ms {a['rss']:>5.1f}MB {a['hwm']:>5.1f}MB {a['bytes'] / 1024:>5.0f}kB "
+              f"{a['late']:>4} | {ne_cols}")
     for layout in layouts:
         mine = [(n, a) for lay, n, a, _ in rows if lay == layout]
         if len(mine) >= 2:
