@@ -7,8 +7,9 @@ cAdvisor's and existing dashboards and alert rules work unchanged. Base labels a
 scrape ("" where a container lacks one). A container that cannot be read sets
 `container_scrape_error` to 1 and is left out; the scrape itself never fails for it.
 
-Deviation from cAdvisor, on purpose: samples carry no explicit timestamps, because they are read at
-scrape time (cAdvisor serves a cache and stamps the cache's time; see google/cadvisor#3581).
+Deviation from cAdvisor, on purpose: samples carry no explicit timestamps, because they are read less
+than `--cache-seconds` before the scrape, at it or by the read-ahead just before it (cAdvisor serves a
+cache and stamps the cache's time; see google/cadvisor#3581).
 """
 
 from __future__ import annotations

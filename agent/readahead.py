@@ -9,12 +9,14 @@ times one read to finish just before the scrape it expects: Prometheus scrapes a
 next scrape is due one interval (the last gap between two scrapes) after the last. A scrape then costs
 the text only, and the agent still reads once per scrape.
 
-Freshness is the Sampler's, unchanged: a scrape serves a reading only if that reading *began* less than
-`cache_seconds` (`--cache-seconds`) before the scrape; otherwise it reads on demand, as without read-ahead.
-So a read-ahead is scheduled only when it can be fresh at the expected time: it starts `lead` seconds
-early (1.5× the last read's duration plus `LEAD_MARGIN_SECONDS`), and `lead` must be below
-`cache_seconds`. A scrape that comes early, late, or from a second Prometheus at another cadence gets an
-on-demand read; a read-ahead whose scrape never comes is the only waste (one read). Measured by
+Freshness is the Sampler's: a scrape serves a reading only if that reading *began* less than
+`cache_seconds` (`--cache-seconds`) before the scrape arrived; otherwise it reads on demand, as without
+read-ahead. So the read-ahead starts `lead` seconds early (1.5× the last read-ahead's duration plus
+`LEAD_MARGIN_SECONDS`), but never more than `cache_seconds - LATE_SECONDS` early; a scrape that comes
+while it still runs waits for the rest. Each scraper (by address) has its own cadence. A scrape that
+comes early reads on demand and its planned read-ahead is replaced; one that comes too late for the
+read-ahead (a wasted read) reads on demand and that scraper's next scrape is not read ahead, so a
+scraper off its cadence costs at most one wasted read every other scrape. Measured by
 bench/agent_scrape.py (see docs/performance.md, "The agent at 1,000 containers").
 """
 
