@@ -14,7 +14,8 @@ import ctypes.util
 import json
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,16 +45,25 @@ class AgentSettings:
 def create_app(settings: AgentSettings, sampler: Sampler | None = None) -> FastAPI:
     sampler = sampler or Sampler(settings.state_root, settings.host, cache_seconds=settings.cache_seconds,
                                  foreign=settings.foreign)
-    app = FastAPI(title="pydock agent", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.settings = settings
-    app.state.sampler = sampler
     gzipped = GzippedText()
 
     def compress_ahead(snap: Snapshot) -> None:
         if gzipped.prepare(snap):
             _release_freed_memory()
 
-    readahead = app.state.readahead = ReadAhead(sampler, after_read=compress_ahead)
+    readahead = ReadAhead(sampler, after_read=compress_ahead)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            readahead.close()  # no read begins after the server stops; one under way is waited for
+
+    app = FastAPI(title="pydock agent", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.settings = settings
+    app.state.sampler = sampler
+    app.state.readahead = readahead
     app.state.events = EventCounters(settings.state_root)  # pydock_container_events_total, from the journal
 
     def authorized(request: Request) -> None:

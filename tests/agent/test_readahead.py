@@ -172,3 +172,16 @@ def test_a_late_scrape_reads_on_demand_and_the_next_is_not_read_ahead(records: R
         assert ahead._due == {}  # a scraper off its cadence: the next scrape reads on demand
     finally:
         ahead.close()
+
+
+def test_the_server_stopping_stops_the_read_ahead(records: Records) -> None:
+    records.add(ID_A, "web", cgroup_paths=v2_paths(), pid=443)
+    app = create_app(AgentSettings(records.root, fixture_host(V2), 0.2), _sampler(records, 0.2))
+    ahead: ReadAhead = app.state.readahead
+    with TestClient(app) as client:
+        for _ in range(3):  # a cadence: the read-ahead plans the next read and its thread waits for it
+            assert client.get("/metrics").status_code == 200
+            time.sleep(0.3)
+        thread = ahead._thread
+        assert thread is not None and thread.is_alive()
+    assert ahead._closed and not thread.is_alive()
