@@ -283,8 +283,12 @@ def _extract(tf: tarfile.TarFile, entries: list[tuple[str, tarfile.TarInfo]], ro
             _extract_one(tf, rel, m, root, dirs)
         except (OSError, EOFError, tarfile.TarError, zlib.error, lzma.LZMAError) as exc:
             raise ImageError(f"archive entry {m.name!r}: {getattr(exc, 'strerror', None) or exc}") from exc
-    # Directory modes and times last, deepest first: writing into them changed their mtime, and a
-    # read-only directory must still accept its entries while unpacking.
+    _finish_dirs(dirs)
+
+
+def _finish_dirs(dirs: list[tuple[Path, tarfile.TarInfo]]) -> None:
+    """Directory modes and times last, deepest first: writing into them changed their mtime, and a
+    read-only directory must still accept its entries while unpacking."""
     for path, m in reversed(dirs):
         try:
             _apply_meta(path, m)
@@ -529,9 +533,5 @@ def _extract_stream(src: _Forward, root: Path, what: str) -> int:
                 _extract_one(tf, rel, m, root, dirs, src.copy_data)
             except (OSError, EOFError, tarfile.TarError) as exc:
                 raise ImageError(f"archive entry {m.name!r}: {getattr(exc, 'strerror', None) or exc}") from exc
-    for path, m in reversed(dirs):
-        try:
-            _apply_meta(path, m)
-        except OSError as exc:
-            raise ImageError(f"archive entry {m.name!r}: {exc.strerror or exc}") from exc
+    _finish_dirs(dirs)
     return size
