@@ -47,6 +47,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -134,6 +135,22 @@ def measure(url: str, pid: int, scrapes: int, interval: float = 0.0,
             "cpu_ms": cpu * 1000, "rss": rss_mb(pid), "hwm": rss_mb(pid, "VmHWM"), "bytes": size, "late": late}
 
 
+def write_record(d: Path, config: dict[str, Any], pid: int, cgroup_paths: dict[str, str]) -> int:
+    """A running pydock container's record in `d` (config, state, log stats) with its shim lock held,
+    as the agent discovers one; returns the lock's fd, to close when the bench ends."""
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps(config))
+    (d / "state.json").write_text(json.dumps({
+        "Status": "running", "Running": True, "Pid": pid, "StartedAt": "2026-11-27T21:00:00Z",
+        "RestartCount": 0, "CgroupPaths": cgroup_paths}))
+    (d / "logstats.json").write_text(json.dumps(
+        {"lines": {"stdout": 1, "stderr": 0}, "bytes": {"stdout": 10, "stderr": 0}, "dropped": 0,
+         "driver": "json-file"}))
+    fd = os.open(d / "shim.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
 class Fleet:
     """N emulated containers: a cgroup with a sleeping process and a pydock record each."""
 
@@ -148,21 +165,10 @@ class Fleet:
             self.cgroups.append(cg)
             p = cg.spawn(NETNS_SLEEPER if HAVE_NETNS else ["sleep", "3600"])
             cid = uuid.uuid4().hex + uuid.uuid4().hex
-            d = self.root / "containers" / cid
-            d.mkdir(parents=True)
-            (d / "config.json").write_text(json.dumps({
+            self.lock_fds.append(write_record(self.root / "containers" / cid, {
                 "Id": cid, "Name": f"bench-{len(self.cgroups)}", "Created": "2026-11-27T21:00:00Z",
                 "Image": "busybox", "Config": {"Image": "busybox", "Labels": {"bench": "agent_scrape"}},
-                "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {}}}}))
-            (d / "state.json").write_text(json.dumps({
-                "Status": "running", "Running": True, "Pid": p.pid, "StartedAt": "2026-11-27T21:00:00Z",
-                "RestartCount": 0, "CgroupPaths": cg.paths}))
-            (d / "logstats.json").write_text(json.dumps(
-                {"lines": {"stdout": 1, "stderr": 0}, "bytes": {"stdout": 10, "stderr": 0}, "dropped": 0,
-                 "driver": "json-file"}))
-            fd = os.open(d / "shim.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            self.lock_fds.append(fd)
+                "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {}}}}, p.pid, cg.paths))
 
     def close(self) -> None:
         for fd in self.lock_fds:
@@ -283,22 +289,11 @@ class SyntheticFleet:
                 self.churn_files.extend((d / name, files[name]) for name in churn if name in files)
             self.churn_files.append((self.proc / str(pid) / "net/dev", self.net_dev))
             self._process(pid, [tid])
-            d = self.state / "containers" / cid
-            d.mkdir(parents=True)
-            (d / "config.json").write_text(json.dumps({
+            self.lock_fds.append(write_record(self.state / "containers" / cid, {
                 "Id": cid, "Name": f"/bench-{i}", "Created": "2026-11-27T21:00:00Z", "Image": "busybox:1.36",
                 "Config": {"Image": "busybox:1.36", "Cmd": ["sleep", "3600"], "Env": [],
                            "Labels": {"bench": "agent_scrape", "com.docker.compose.project": f"p{i % 20}"}},
-                "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {}}, "Memory": 268435456}}))
-            (d / "state.json").write_text(json.dumps({
-                "Status": "running", "Running": True, "Pid": pid, "StartedAt": "2026-11-27T21:00:00Z",
-                "RestartCount": 0, "CgroupPaths": paths}))
-            (d / "logstats.json").write_text(json.dumps(
-                {"lines": {"stdout": 1, "stderr": 0}, "bytes": {"stdout": 10, "stderr": 0}, "dropped": 0,
-                 "driver": "json-file"}))
-            fd = os.open(d / "shim.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            self.lock_fds.append(fd)
+                "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {}}, "Memory": 268435456}}, pid, paths))
 
     def churn(self) -> None:
         """Every counter file gets new figures, written in place as the kernel would show them."""
