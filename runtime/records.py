@@ -1,6 +1,6 @@
 """Container records as files: config.json, state.json and the lookup of a reference, with `os` alone.
 
-store.py builds its `ContainerRecord` (a dataclass with `Path`s) on these functions; the CLI's hot
+store.py builds its `ContainerRecord` (a NamedTuple with a `Path`) on these functions; the CLI's hot
 paths (`pydock logs`, pydock/logprint.py) call them directly, because dataclasses, pathlib and json
 are most of a quick command's imports (docs/performance.md, "CLI start-up"). Paths are strings here.
 """
