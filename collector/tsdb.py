@@ -31,6 +31,7 @@ import sqlite3
 import struct
 import threading
 import time
+from abc import ABC, abstractmethod
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
@@ -153,14 +154,14 @@ class FlatSelection:
     vs: array[float]
 
 
-class _Sink:
+class _Sink(ABC):
     """Where `TSDB._read` puts samples: `ts`/`vs` take each series' pieces, `close` ends a series."""
 
     ts: array[int]
     vs: array[float]
 
-    def close(self, sid: int) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def close(self, sid: int) -> None: ...
 
 
 class _FlatSink(_Sink):
